@@ -8,7 +8,7 @@ use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Upcasting;
+use crate::events::Versioned;
 use crate::geo::{GeoError, GeoPoint};
 use crate::ids::{CustomerId, OrderId};
 use crate::text::{bounded, TextError};
@@ -313,7 +313,7 @@ impl Aggregate for Customer {
     }
 }
 
-impl Upcasting for Customer {}
+impl Versioned for Customer {}
 
 #[cfg(test)]
 mod tests {

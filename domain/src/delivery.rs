@@ -10,7 +10,7 @@ use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Upcasting;
+use crate::events::Versioned;
 use crate::geo::{GeoError, GeoPoint};
 use crate::ids::{CustomerId, DeliveryId, OrderId, RiderId, StoreId};
 use crate::text::{bounded, TextError};
@@ -392,7 +392,7 @@ impl Aggregate for Delivery {
     }
 }
 
-impl Upcasting for Delivery {}
+impl Versioned for Delivery {}
 
 #[cfg(test)]
 mod tests {

@@ -43,9 +43,14 @@ impl EventSchema {
     }
 }
 
-/// How an aggregate reads its own old event versions. Aggregates without old versions keep
-/// the empty default.
-pub trait Upcasting: Aggregate {
+/// How an aggregate reads its own old data: event versions that need upcasting, and the
+/// layout of its snapshots. Aggregates without old versions keep the defaults.
+pub trait Versioned: Aggregate {
+    /// The shape of the aggregate's serialized state. Bump it whenever a field of the
+    /// aggregate struct changes, so stored snapshots of the old shape are ignored and the
+    /// state is rebuilt from events instead of being read wrongly.
+    const SNAPSHOT_LAYOUT: u32 = 1;
+
     /// Upcasters for this aggregate's stored events, applied in order on every read.
     fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         Vec::new()

@@ -30,7 +30,7 @@ pub mod payment;
 pub mod store;
 pub mod text;
 
-pub use events::{event_catalog, EventSchema, Upcasting};
+pub use events::{event_catalog, EventSchema, Versioned};
 pub use geo::GeoPoint;
 pub use ids::{CustomerId, DeliveryId, MenuItemId, OrderId, PaymentId, RiderId, StoreId, UserId};
 pub use metadata::{Actor, EventMetadata};

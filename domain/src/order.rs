@@ -16,7 +16,7 @@ use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Upcasting;
+use crate::events::Versioned;
 use crate::geo::{GeoError, GeoPoint};
 use crate::ids::{CustomerId, MenuItemId, OrderId, PaymentId, RiderId, StoreId, UserId};
 use crate::metadata::Actor;
@@ -675,7 +675,7 @@ impl Aggregate for Order {
     }
 }
 
-impl Upcasting for Order {}
+impl Versioned for Order {}
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Upcasting;
+use crate::events::Versioned;
 use crate::ids::{CustomerId, OrderId, PaymentId};
 use crate::money::Won;
 use crate::text::{bounded, TextError};
@@ -383,7 +383,7 @@ impl Aggregate for Payment {
     }
 }
 
-impl Upcasting for Payment {}
+impl Versioned for Payment {}
 
 #[cfg(test)]
 mod tests {

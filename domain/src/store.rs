@@ -10,7 +10,7 @@ use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::{typed_upcaster, EventSchema, Upcasting};
+use crate::events::{typed_upcaster, EventSchema, Versioned};
 use crate::geo::{GeoError, GeoPoint};
 use crate::ids::{MenuItemId, StoreId, UserId};
 use crate::money::Won;
@@ -445,7 +445,7 @@ impl Aggregate for Store {
     }
 }
 
-impl Upcasting for Store {
+impl Versioned for Store {
     fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         vec![typed_upcaster::<StoreRegisteredV1, StoreRegistered>(
             "StoreRegistered",

@@ -1,0 +1,203 @@
+//! Connecting to either backend and bringing its schema up to date.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
+use eats_domain::Versioned;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::repository::EventRepository;
+use crate::wiring::EventStoreOf;
+
+/// The SQLite file inside the embedded data folder.
+pub const SQLITE_FILE: &str = "eats.db";
+
+/// Why the event store could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused the connection or a query.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A schema migration failed; the schema is left as the failed migration's transaction
+    /// found it.
+    #[error("migrating the event store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The embedded data folder could not be created.
+    #[error("creating data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// The connection pool of whichever backend is in use.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// Distributed mode.
+    Postgres(PgPool),
+    /// Embedded mode.
+    Sqlite(SqlitePool),
+}
+
+/// An open, migrated event store and how often its aggregates are snapshotted.
+#[derive(Clone, Debug)]
+pub struct Database {
+    backend: Backend,
+    snapshot_every: usize,
+}
+
+/// Default events between snapshots: aggregates here live for tens of events, so a snapshot
+/// every 20 keeps loads to a handful of rows without writing snapshots on most commands.
+pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
+
+impl Database {
+    /// Connects to Postgres at `url` and applies pending migrations.
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("eats");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self::new(Backend::Postgres(pool)))
+    }
+
+    /// Opens (creating if needed) the SQLite event store in `data_dir` and applies pending
+    /// migrations.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed order survives a power cut, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self::new(Backend::Sqlite(pool)))
+    }
+
+    /// Wraps an already migrated pool.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+        }
+    }
+
+    /// Sets the events between snapshots; 0 turns snapshots off.
+    pub fn with_snapshot_every(mut self, events: usize) -> Self {
+        self.snapshot_every = events;
+        self
+    }
+
+    /// The pool, for read models and relays that share the database.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The event repository for aggregate `A`.
+    pub fn repository<A: Versioned>(&self) -> EventRepository {
+        EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT)
+    }
+
+    /// The event store for aggregate `A`, with its upcasters and snapshot policy.
+    pub fn event_store<A: Versioned>(&self) -> EventStoreOf<A> {
+        let repo = self.repository::<A>();
+        let store = if self.snapshot_every == 0 {
+            PersistedEventStore::new_event_store(repo)
+        } else {
+            PersistedEventStore::new_snapshot_store(repo, self.snapshot_every)
+        };
+        store.with_upcasters(A::upcasters())
+    }
+
+    /// Whether the database answers; for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await?,
+            Backend::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+                return Ok(());
+            }
+        };
+        Ok(())
+    }
+
+    /// Every stored event of one aggregate, as stored (not upcast): the audit trail.
+    pub async fn history(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        const COLUMNS: &str =
+            "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+                     ORDER BY sequence"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(serialized_event)
+                .collect::<Result<_, sqlx::Error>>()?
+            }
+            Backend::Sqlite(pool) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+                     ORDER BY sequence"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(serialized_event)
+                .collect::<Result<_, sqlx::Error>>()?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+fn serialized_event<R>(row: &R) -> Result<SerializedEvent, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Value: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let sequence: i64 = row.try_get("sequence")?;
+    Ok(SerializedEvent::new(
+        row.try_get("aggregate_id")?,
+        usize::try_from(sequence).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        row.try_get("aggregate_type")?,
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        row.try_get("payload")?,
+        row.try_get("metadata")?,
+    ))
+}

@@ -1,0 +1,158 @@
+//! The event repository over both backends, with versioned snapshots.
+//!
+//! Delegates to postgres-es or sqlite-es. On top, every snapshot is stamped with the
+//! aggregate's [`SNAPSHOT_LAYOUT`](eats_domain::Versioned::SNAPSHOT_LAYOUT); a snapshot of
+//! another layout is deleted and ignored, so after a change to an aggregate's fields its
+//! state is rebuilt from the events rather than read in the wrong shape.
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
+use crate::database::Backend;
+
+/// The key under which the layout is stored inside a snapshot's JSON.
+const LAYOUT_KEY: &str = "_snapshot_layout";
+
+enum Inner {
+    Postgres(PostgresEventRepository, PgPool),
+    Sqlite(SqliteEventRepository, SqlitePool),
+}
+
+/// The `PersistedEventRepository` for one aggregate type on either backend.
+pub struct EventRepository {
+    inner: Inner,
+    snapshot_layout: u32,
+}
+
+impl EventRepository {
+    /// A repository over `backend` whose snapshots have layout `snapshot_layout`.
+    pub fn new(backend: &Backend, snapshot_layout: u32) -> Self {
+        let inner = match backend {
+            Backend::Postgres(pool) => {
+                Inner::Postgres(PostgresEventRepository::new(pool.clone()), pool.clone())
+            }
+            Backend::Sqlite(pool) => {
+                Inner::Sqlite(SqliteEventRepository::new(pool.clone()), pool.clone())
+            }
+        };
+        Self {
+            inner,
+            snapshot_layout,
+        }
+    }
+
+    async fn delete_snapshot(&self, aggregate_type: &str, aggregate_id: &str) -> Result<(), PersistenceError> {
+        let result = match &self.inner {
+            Inner::Postgres(_, pool) => {
+                sqlx::query("DELETE FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2")
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            }
+            Inner::Sqlite(_, pool) => {
+                sqlx::query("DELETE FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ?")
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            }
+        };
+        result.map_err(|e| PersistenceError::ConnectionError(Box::new(e)))
+    }
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match &self.inner {
+            Inner::Postgres(repo, _) => repo.get_events::<A>(aggregate_id).await,
+            Inner::Sqlite(repo, _) => repo.get_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match &self.inner {
+            Inner::Postgres(repo, _) => repo.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Inner::Sqlite(repo, _) => repo.get_last_events::<A>(aggregate_id, last_sequence).await,
+        }
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let snapshot = match &self.inner {
+            Inner::Postgres(repo, _) => repo.get_snapshot::<A>(aggregate_id).await?,
+            Inner::Sqlite(repo, _) => repo.get_snapshot::<A>(aggregate_id).await?,
+        };
+        let Some(mut snapshot) = snapshot else {
+            return Ok(None);
+        };
+        let layout = match &mut snapshot.aggregate {
+            Value::Object(fields) => fields.remove(LAYOUT_KEY).and_then(|v| v.as_u64()),
+            _ => None,
+        };
+        if layout == Some(u64::from(self.snapshot_layout)) {
+            return Ok(Some(snapshot));
+        }
+        tracing::info!(
+            aggregate_type = A::TYPE,
+            aggregate_id,
+            stored_layout = ?layout,
+            current_layout = self.snapshot_layout,
+            "discarding a snapshot of another layout; rebuilding from events"
+        );
+        self.delete_snapshot(A::TYPE, aggregate_id).await?;
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let snapshot_update = snapshot_update.map(|(id, mut state, current_snapshot)| {
+            if let Value::Object(fields) = &mut state {
+                fields.insert(LAYOUT_KEY.into(), self.snapshot_layout.into());
+            }
+            (id, state, current_snapshot)
+        });
+        match &self.inner {
+            Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await,
+            Inner::Sqlite(repo, _) => repo.persist::<A>(events, snapshot_update).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        match &self.inner {
+            Inner::Postgres(repo, _) => repo.stream_events::<A>(aggregate_id).await,
+            Inner::Sqlite(repo, _) => repo.stream_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        match &self.inner {
+            Inner::Postgres(repo, _) => repo.stream_all_events::<A>().await,
+            Inner::Sqlite(repo, _) => repo.stream_all_events::<A>().await,
+        }
+    }
+}
