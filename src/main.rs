@@ -1,1 +1,70 @@
-fn main(){}
+//! `eats`: the one binary. `eats serve` runs the system; the other subcommands are admin tools.
+
+use clap::{Parser, Subcommand};
+use eats::config::{ServeConfig, StoreConfig};
+
+/// Event-sourced food-delivery ordering backend.
+#[derive(Parser)]
+#[command(name = "eats", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run eats: embedded on SQLite by default, on Postgres when EATS_DATABASE_URL is set.
+    Serve(ServeConfig),
+    /// Print an aggregate's stored events as JSON lines, oldest first.
+    Audit {
+        /// Order, Payment, Delivery, Store or Customer.
+        aggregate_type: String,
+        /// The aggregate's id.
+        aggregate_id: String,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    eats::telemetry::init();
+    match Cli::parse().command {
+        Command::Serve(config) => {
+            let app = eats::app::Application::build(&config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Audit {
+            aggregate_type,
+            aggregate_id,
+            store,
+        } => {
+            let mut out = std::io::stdout().lock();
+            eats::admin::audit(&store, &aggregate_type, &aggregate_id, &mut out).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -20,8 +20,19 @@ pub const MAX_ADDRESS_CHARS: usize = 200;
 
 /// Loyalty grades, lowest first; the order of the variants is the order of the grades.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-    JsonSchema, strum::Display,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::Display,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -366,7 +377,12 @@ mod tests {
 
     #[tokio::test]
     async fn registration_normalises_the_phone_to_e164() {
-        for phone in ["010-1234-5678", "01012345678", "+82 10-1234-5678", "+82 010 1234 5678"] {
+        for phone in [
+            "010-1234-5678",
+            "01012345678",
+            "+82 10-1234-5678",
+            "+82 010 1234 5678",
+        ] {
             CustomerTester::with(services())
                 .given_no_previous_events()
                 .when_async(register(phone))
@@ -377,7 +393,13 @@ mod tests {
 
     #[tokio::test]
     async fn landlines_foreign_and_garbled_numbers_are_refused() {
-        for phone in ["02-123-4567", "+1 415 555 0100", "010-12ab-5678", "010-1234-56789", ""] {
+        for phone in [
+            "02-123-4567",
+            "+1 415 555 0100",
+            "010-12ab-5678",
+            "010-1234-56789",
+            "",
+        ] {
             CustomerTester::with(services())
                 .given_no_previous_events()
                 .when_async(register(phone))
@@ -401,7 +423,9 @@ mod tests {
             .given_no_previous_events()
             .when_async(nameless)
             .await
-            .then_expect_error(CustomerError::InvalidText(TextError::Empty { field: "name" }));
+            .then_expect_error(CustomerError::InvalidText(TextError::Empty {
+                field: "name",
+            }));
     }
 
     #[tokio::test]

@@ -565,7 +565,10 @@ mod tests {
             .when_async(claim(rider(), far_away()))
             .await
             .inspect_result();
-        assert!(matches!(result.as_deref(), Ok([DeliveryEvent::RiderAssigned(_)])));
+        assert!(matches!(
+            result.as_deref(),
+            Ok([DeliveryEvent::RiderAssigned(_)])
+        ));
     }
 
     #[tokio::test]

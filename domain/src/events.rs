@@ -68,7 +68,10 @@ pub trait Versioned: Aggregate {
 /// The stored form is the externally tagged enum `{"<event_type>": {...}}`, which this
 /// unwraps and re-wraps. A payload that does not parse as `Old` is passed through unchanged,
 /// so the read fails with a deserialization error naming the event instead of guessing.
-pub fn typed_upcaster<Old, New>(event_type: &'static str, to_version: &str) -> Box<dyn EventUpcaster>
+pub fn typed_upcaster<Old, New>(
+    event_type: &'static str,
+    to_version: &str,
+) -> Box<dyn EventUpcaster>
 where
     Old: DeserializeOwned,
     New: From<Old> + Serialize,
@@ -137,8 +140,10 @@ mod tests {
     #[test]
     fn event_type_names_are_unique_across_aggregates() {
         let catalog = event_catalog();
-        let current: HashSet<(&str, &str)> =
-            catalog.iter().map(|s| (s.aggregate_type, s.event_type)).collect();
+        let current: HashSet<(&str, &str)> = catalog
+            .iter()
+            .map(|s| (s.aggregate_type, s.event_type))
+            .collect();
         let types: HashSet<&str> = current.iter().map(|(_, t)| *t).collect();
         assert_eq!(types.len(), current.len());
     }

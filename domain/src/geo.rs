@@ -60,8 +60,14 @@ mod tests {
 
     #[test]
     fn out_of_range_and_nan_coordinates_are_refused() {
-        assert_eq!(GeoPoint::new(90.1, 0.0), Err(GeoError::LatitudeOutOfRange(90.1)));
-        assert_eq!(GeoPoint::new(0.0, -180.5), Err(GeoError::LongitudeOutOfRange(-180.5)));
+        assert_eq!(
+            GeoPoint::new(90.1, 0.0),
+            Err(GeoError::LatitudeOutOfRange(90.1))
+        );
+        assert_eq!(
+            GeoPoint::new(0.0, -180.5),
+            Err(GeoError::LongitudeOutOfRange(-180.5))
+        );
         assert!(GeoPoint::new(f64::NAN, 0.0).is_err());
     }
 

@@ -65,7 +65,13 @@ mod tests {
     fn derived_ids_are_stable_and_distinct_per_kind() {
         let order = OrderId::new();
         assert_eq!(PaymentId::for_order(order), PaymentId::for_order(order));
-        assert_ne!(PaymentId::for_order(order).0, DeliveryId::for_order(order).0);
-        assert_ne!(PaymentId::for_order(order), PaymentId::for_order(OrderId::new()));
+        assert_ne!(
+            PaymentId::for_order(order).0,
+            DeliveryId::for_order(order).0
+        );
+        assert_ne!(
+            PaymentId::for_order(order),
+            PaymentId::for_order(OrderId::new())
+        );
     }
 }

@@ -137,12 +137,19 @@ impl EventMetadata {
     /// The string map cqrs-es stores beside each event.
     pub fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::from([
-            (keys::CORRELATION_ID.to_string(), self.correlation_id.to_string()),
-            (keys::CAUSATION_ID.to_string(), self.causation_id.to_string()),
+            (
+                keys::CORRELATION_ID.to_string(),
+                self.correlation_id.to_string(),
+            ),
+            (
+                keys::CAUSATION_ID.to_string(),
+                self.causation_id.to_string(),
+            ),
             (keys::ACTOR.to_string(), self.actor.to_string()),
             (
                 keys::OCCURRED_AT.to_string(),
-                self.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                self.occurred_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
             ),
         ]);
         if let Some(tp) = &self.traceparent {
@@ -157,7 +164,9 @@ impl EventMetadata {
             map: &'a HashMap<String, String>,
             key: &'static str,
         ) -> Result<&'a str, MetadataError> {
-            map.get(key).map(String::as_str).ok_or(MetadataError::Missing(key))
+            map.get(key)
+                .map(String::as_str)
+                .ok_or(MetadataError::Missing(key))
         }
         fn uuid(map: &HashMap<String, String>, key: &'static str) -> Result<Uuid, MetadataError> {
             let value = get(map, key)?;
@@ -203,7 +212,9 @@ impl FromStr for Traceparent {
             return Err(invalid());
         };
         let hex = |p: &str, len: usize| {
-            p.len() == len && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            p.len() == len
+                && p.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         let all_zero = |p: &str| p.bytes().all(|b| b == b'0');
         if !hex(version, 2)
@@ -245,7 +256,10 @@ mod tests {
         assert_eq!(back.causation_id, meta.causation_id);
         assert_eq!(back.actor, meta.actor);
         assert_eq!(back.traceparent, meta.traceparent);
-        assert_eq!(back.occurred_at.timestamp_micros(), meta.occurred_at.timestamp_micros());
+        assert_eq!(
+            back.occurred_at.timestamp_micros(),
+            meta.occurred_at.timestamp_micros()
+        );
     }
 
     #[test]
@@ -279,8 +293,12 @@ mod tests {
 
     #[test]
     fn metadata_missing_a_key_is_refused() {
-        let mut map = EventMetadata::for_command(Uuid::new_v4(), Actor::System, Utc::now()).to_map();
+        let mut map =
+            EventMetadata::for_command(Uuid::new_v4(), Actor::System, Utc::now()).to_map();
         map.remove(keys::ACTOR);
-        assert_eq!(EventMetadata::from_map(&map), Err(MetadataError::Missing(keys::ACTOR)));
+        assert_eq!(
+            EventMetadata::from_map(&map),
+            Err(MetadataError::Missing(keys::ACTOR))
+        );
     }
 }

@@ -35,8 +35,19 @@ pub const MAX_REASON_CHARS: usize = 300;
 
 /// Where an order stands. Serialized in snake_case for read models and the API.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-    strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -485,7 +496,9 @@ impl Order {
                 .price
                 .checked_mul(line.quantity)
                 .ok_or(OrderError::TotalTooLarge)?;
-            total = total.checked_add(line_total).ok_or(OrderError::TotalTooLarge)?;
+            total = total
+                .checked_add(line_total)
+                .ok_or(OrderError::TotalTooLarge)?;
             priced.push(OrderLine {
                 item_id: line.item_id,
                 name: item.name.clone(),
@@ -557,7 +570,8 @@ impl Aggregate for Order {
                         paid: amount,
                     });
                 }
-                sink.write(OrderPaid { payment_id, amount }.into(), self).await;
+                sink.write(OrderPaid { payment_id, amount }.into(), self)
+                    .await;
             }
             OrderCommand::AcceptOrder { by } => {
                 self.as_store_owner(by)?;
@@ -597,7 +611,8 @@ impl Aggregate for Order {
             OrderCommand::RecordPickup { rider } => {
                 self.placement()?;
                 self.require(OrderStatus::ReadyForPickup)?;
-                sink.write(OrderPickedUp { rider_id: rider }.into(), self).await;
+                sink.write(OrderPickedUp { rider_id: rider }.into(), self)
+                    .await;
             }
             OrderCommand::ConfirmDelivery { by } => {
                 self.as_customer(by)?;
@@ -627,9 +642,9 @@ impl Aggregate for Order {
                 let (payment_id, refund_owed) = match self.status {
                     OrderStatus::AwaitingPayment => (None, Won::ZERO),
                     OrderStatus::Paid | OrderStatus::Accepted => (self.payment, total),
-                    OrderStatus::Cooking | OrderStatus::ReadyForPickup | OrderStatus::InDelivery => {
-                        return Err(OrderError::CookingAlreadyStarted)
-                    }
+                    OrderStatus::Cooking
+                    | OrderStatus::ReadyForPickup
+                    | OrderStatus::InDelivery => return Err(OrderError::CookingAlreadyStarted),
                     OrderStatus::Delivered => return Err(OrderError::AlreadyDelivered),
                     OrderStatus::Cancelled => return Err(OrderError::AlreadyCancelled),
                     OrderStatus::Rejected => return Err(OrderError::AlreadyRejected),

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use cqrs_es::persist::EventUpcaster;
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::EventUpcaster;
 use cqrs_es::Aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -454,7 +454,10 @@ impl Versioned for Store {
     }
 
     fn legacy_schemas() -> Vec<EventSchema> {
-        vec![EventSchema::of::<StoreRegisteredV1>("StoreRegistered", "1.0.0")]
+        vec![EventSchema::of::<StoreRegisteredV1>(
+            "StoreRegistered",
+            "1.0.0",
+        )]
     }
 }
 
@@ -540,7 +543,9 @@ pub(crate) mod tests {
             .given_no_previous_events()
             .when_async(register("ok", 91.0))
             .await
-            .then_expect_error(StoreError::InvalidLocation(GeoError::LatitudeOutOfRange(91.0)));
+            .then_expect_error(StoreError::InvalidLocation(GeoError::LatitudeOutOfRange(
+                91.0,
+            )));
     }
 
     #[tokio::test]

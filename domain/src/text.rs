@@ -46,9 +46,21 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_bounded_in_characters_not_bytes() {
-        assert_eq!(bounded("name", "  김밥천국 ", 4), Ok("김밥천국".to_string()));
-        assert_eq!(bounded("name", "김밥천국!", 4), Err(TextError::TooLong { field: "name", max: 4 }));
-        assert_eq!(bounded("name", " \t", 4), Err(TextError::Empty { field: "name" }));
+        assert_eq!(
+            bounded("name", "  김밥천국 ", 4),
+            Ok("김밥천국".to_string())
+        );
+        assert_eq!(
+            bounded("name", "김밥천국!", 4),
+            Err(TextError::TooLong {
+                field: "name",
+                max: 4
+            })
+        );
+        assert_eq!(
+            bounded("name", " \t", 4),
+            Err(TextError::Empty { field: "name" })
+        );
         assert_eq!(
             bounded("name", "a\u{7}b", 4),
             Err(TextError::ControlCharacters { field: "name" })

@@ -48,7 +48,11 @@ impl EventRepository {
         }
     }
 
-    async fn delete_snapshot(&self, aggregate_type: &str, aggregate_id: &str) -> Result<(), PersistenceError> {
+    async fn delete_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<(), PersistenceError> {
         let result = match &self.inner {
             Inner::Postgres(_, pool) => {
                 sqlx::query("DELETE FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2")
@@ -88,7 +92,9 @@ impl PersistedEventRepository for EventRepository {
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match &self.inner {
-            Inner::Postgres(repo, _) => repo.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Inner::Postgres(repo, _) => {
+                repo.get_last_events::<A>(aggregate_id, last_sequence).await
+            }
             Inner::Sqlite(repo, _) => repo.get_last_events::<A>(aggregate_id, last_sequence).await,
         }
     }

@@ -9,7 +9,9 @@ use chrono::Utc;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
-use eats_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerServices, GradePolicy};
+use eats_domain::customer::{
+    Customer, CustomerCommand, CustomerError, CustomerServices, GradePolicy,
+};
 use eats_domain::delivery::{Delivery, DeliveryCommand, DeliveryError, DeliveryEvent};
 use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand, OrderEvent, OrderStatus};
 use eats_domain::payment::{
@@ -161,9 +163,14 @@ async fn a_refused_command_writes_nothing(db: &Database) {
         .await;
     assert!(matches!(
         result,
-        Err(AggregateError::UserError(eats_domain::store::StoreError::NotStoreOwner))
+        Err(AggregateError::UserError(
+            eats_domain::store::StoreError::NotStoreOwner
+        ))
     ));
-    let events = db.history("Store", &store.to_string()).await.expect("history");
+    let events = db
+        .history("Store", &store.to_string())
+        .await
+        .expect("history");
     assert_eq!(events.len(), 3);
 }
 
@@ -222,10 +229,22 @@ async fn snapshots_are_taken_every_n_events_and_load_like_a_full_replay(db: &Dat
     grow_menu(&aggregates, store, owner, 4).await;
     let id = store.to_string();
     assert_eq!(snapshot_count(&db, &id).await, (1, Some(6)));
-    let from_snapshot = db.event_store::<Store>().load_aggregate(&id).await.expect("load");
+    let from_snapshot = db
+        .event_store::<Store>()
+        .load_aggregate(&id)
+        .await
+        .expect("load");
     assert_eq!(from_snapshot.current_sequence, 7);
     assert_eq!(from_snapshot.aggregate, full_replay(&db, &id).await);
-    assert_eq!(from_snapshot.aggregate.menu().expect("registered").items.len(), 5);
+    assert_eq!(
+        from_snapshot
+            .aggregate
+            .menu()
+            .expect("registered")
+            .items
+            .len(),
+        5
+    );
 }
 
 async fn a_snapshot_of_another_layout_is_discarded_and_rebuilt_from_events(db: &Database) {
@@ -246,7 +265,11 @@ async fn a_snapshot_of_another_layout_is_discarded_and_rebuilt_from_events(db: &
     let loaded = store_v2.load_aggregate(&id).await.expect("load");
     assert_eq!(loaded.aggregate, full_replay(&db, &id).await);
     assert_eq!(loaded.current_snapshot, None);
-    assert_eq!(snapshot_count(&db, &id).await.0, 0, "stale snapshot deleted");
+    assert_eq!(
+        snapshot_count(&db, &id).await.0,
+        0,
+        "stale snapshot deleted"
+    );
 
     // Committing through the new layout writes one fresh snapshot, not a second row.
     let cqrs = cqrs_es::CqrsFramework::new(store_v2, vec![], ());
@@ -323,7 +346,11 @@ async fn a_stored_version_1_event_is_read_as_the_current_version(db: &Database) 
         ),
     )
     .await;
-    let events = db.event_store::<Store>().load_events(&store.to_string()).await.expect("load");
+    let events = db
+        .event_store::<Store>()
+        .load_events(&store.to_string())
+        .await
+        .expect("load");
     let StoreEvent::StoreRegistered(registered) = &events[0].payload else {
         panic!("expected StoreRegistered, got {:?}", events[0].payload);
     };
@@ -344,14 +371,15 @@ async fn a_stored_version_1_event_is_read_as_the_current_version(db: &Database) 
         )
         .await
         .expect("command on an upcast aggregate");
-    let history = db.history("Store", &store.to_string()).await.expect("history");
+    let history = db
+        .history("Store", &store.to_string())
+        .await
+        .expect("history");
     let versions: Vec<&str> = history.iter().map(|e| e.event_version.as_str()).collect();
     assert_eq!(versions, vec!["1.0", "1.0.0"], "old rows stay as stored");
 }
 
-async fn two_commands_racing_on_one_aggregate_one_wins_and_the_loser_writes_nothing(
-    db: &Database,
-) {
+async fn two_commands_racing_on_one_aggregate_one_wins_and_the_loser_writes_nothing(db: &Database) {
     let customer = CustomerId::new();
     let id = customer.to_string();
     let aggregates = aggregates(db);
@@ -397,17 +425,36 @@ async fn two_commands_racing_on_one_aggregate_one_wins_and_the_loser_writes_noth
     }
     let (second, first) = (pending.pop().expect("two"), pending.pop().expect("two"));
     let (a, b) = tokio::join!(
-        store.commit(first.0, first.1, metadata(customer.as_uuid(), Actor::System)),
-        store.commit(second.0, second.1, metadata(customer.as_uuid(), Actor::System)),
+        store.commit(
+            first.0,
+            first.1,
+            metadata(customer.as_uuid(), Actor::System)
+        ),
+        store.commit(
+            second.0,
+            second.1,
+            metadata(customer.as_uuid(), Actor::System)
+        ),
     );
     let outcomes = [a.is_ok(), b.is_ok()];
-    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "exactly one wins");
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one wins"
+    );
     let loser = if a.is_ok() { b } else { a };
-    assert!(matches!(loser, Err(AggregateError::AggregateConflict)), "{loser:?}");
+    assert!(
+        matches!(loser, Err(AggregateError::AggregateConflict)),
+        "{loser:?}"
+    );
 
     let history = db.history("Customer", &id).await.expect("history");
     let sequences: Vec<usize> = history.iter().map(|e| e.sequence).collect();
-    assert_eq!(sequences, vec![1, 2, 3], "winner's two events, none of the loser's");
+    assert_eq!(
+        sequences,
+        vec![1, 2, 3],
+        "winner's two events, none of the loser's"
+    );
     let reloaded = store.load_aggregate(&id).await.expect("load").aggregate;
     assert_eq!(reloaded.completed_orders(), 1);
 }
@@ -464,7 +511,11 @@ async fn many_riders_claiming_one_job_assign_exactly_one(db: &Database) {
         }
     }
     assert_eq!(winners.len(), 1, "exactly one rider wins");
-    let events = db.event_store::<Delivery>().load_events(&id).await.expect("load");
+    let events = db
+        .event_store::<Delivery>()
+        .load_events(&id)
+        .await
+        .expect("load");
     assert_eq!(events.len(), 2);
     let DeliveryEvent::RiderAssigned(assigned) = &events[1].payload else {
         panic!("expected RiderAssigned, got {:?}", events[1].payload);
@@ -595,7 +646,11 @@ async fn cancel_racing_start_cooking_exactly_one_wins(db: &Database) {
                 meta(Actor::StoreOwner(owner)),
             ),
         );
-        assert_ne!(cancel.is_ok(), cook.is_ok(), "exactly one wins: {cancel:?} / {cook:?}");
+        assert_ne!(
+            cancel.is_ok(),
+            cook.is_ok(),
+            "exactly one wins: {cancel:?} / {cook:?}"
+        );
         let status = db
             .event_store::<eats_domain::order::Order>()
             .load_aggregate(&id)

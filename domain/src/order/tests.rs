@@ -396,8 +396,12 @@ async fn every_command_in_every_status_does_what_the_lifecycle_says() {
                     let types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
                     assert_eq!(types, vec![expected.to_string()], "{name} in {status}");
                 }
-                (Fails(expected), Err(actual)) => assert_eq!(actual, expected, "{name} in {status}"),
-                (expected, actual) => panic!("{name} in {status}: expected {expected:?}, got {actual:?}"),
+                (Fails(expected), Err(actual)) => {
+                    assert_eq!(actual, expected, "{name} in {status}")
+                }
+                (expected, actual) => {
+                    panic!("{name} in {status}: expected {expected:?}, got {actual:?}")
+                }
             }
             checked += 1;
         }
@@ -452,7 +456,10 @@ async fn empty_orders_and_bad_quantities_are_refused() {
                 quantity: MAX_QUANTITY + 1,
             },
         ),
-        (vec![(kimbap(), 1), (kimbap(), 2)], OrderError::DuplicateLine(kimbap())),
+        (
+            vec![(kimbap(), 1), (kimbap(), 2)],
+            OrderError::DuplicateLine(kimbap()),
+        ),
         (
             (0..=MAX_LINES as u128)
                 .map(|i| (MenuItemId(uuid::Uuid::from_u128(i)), 1))
@@ -564,7 +571,9 @@ async fn a_blank_address_or_off_planet_drop_off_is_refused() {
         .given_no_previous_events()
         .when_async(command)
         .await
-        .then_expect_error(OrderError::InvalidLocation(GeoError::LongitudeOutOfRange(200.0)));
+        .then_expect_error(OrderError::InvalidLocation(GeoError::LongitudeOutOfRange(
+            200.0,
+        )));
 }
 
 #[tokio::test]
@@ -706,7 +715,10 @@ async fn a_store_owner_or_rider_cannot_cancel_the_customers_order() {
 async fn only_that_stores_owner_acts_on_the_order() {
     let other_owner = UserId::new();
     let commands = [
-        (history(OrderStatus::Paid), OrderCommand::AcceptOrder { by: other_owner }),
+        (
+            history(OrderStatus::Paid),
+            OrderCommand::AcceptOrder { by: other_owner },
+        ),
         (
             history(OrderStatus::Paid),
             OrderCommand::RejectOrder {
@@ -721,8 +733,14 @@ async fn only_that_stores_owner_acts_on_the_order() {
                 reason: "no".into(),
             },
         ),
-        (history(OrderStatus::Accepted), OrderCommand::StartCooking { by: other_owner }),
-        (history(OrderStatus::Cooking), OrderCommand::FinishCooking { by: other_owner }),
+        (
+            history(OrderStatus::Accepted),
+            OrderCommand::StartCooking { by: other_owner },
+        ),
+        (
+            history(OrderStatus::Cooking),
+            OrderCommand::FinishCooking { by: other_owner },
+        ),
     ];
     for (given, command) in commands {
         OrderTester::with(services())
@@ -742,7 +760,9 @@ async fn a_blank_cancel_reason_is_refused() {
             reason: " ".into(),
         })
         .await
-        .then_expect_error(OrderError::InvalidText(TextError::Empty { field: "reason" }));
+        .then_expect_error(OrderError::InvalidText(TextError::Empty {
+            field: "reason",
+        }));
 }
 
 #[tokio::test]

@@ -1,0 +1,325 @@
+//! Domain errors as RFC 9457 problem details.
+//!
+//! Clients branch on `type`, never on the human `detail`, so each kind of refusal has one
+//! stable type URN (`urn:eats:problem:<slug>`). Invalid input names the offending `field`.
+
+use cqrs_es::AggregateError;
+use eats_domain::customer::CustomerError;
+use eats_domain::delivery::DeliveryError;
+use eats_domain::order::OrderError;
+use eats_domain::payment::{GatewayError, PaymentError};
+use eats_domain::store::StoreError;
+use eats_domain::text::TextError;
+use serde::Serialize;
+
+/// An RFC 9457 problem details body (`application/problem+json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `urn:eats:problem:cooking-already-started`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short summary of the kind; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for people.
+    pub detail: String,
+    /// The input field at fault, for invalid input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds until a retry may succeed, for 503s (also sent as `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+/// How one domain error is reported: its status, slug, title and (for bad input) field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProblemKind {
+    /// HTTP status.
+    pub status: u16,
+    /// The last part of the type URN.
+    pub slug: &'static str,
+    /// The summary.
+    pub title: &'static str,
+    /// The input field at fault.
+    pub field: Option<&'static str>,
+}
+
+const fn kind(status: u16, slug: &'static str, title: &'static str) -> ProblemKind {
+    ProblemKind {
+        status,
+        slug,
+        title,
+        field: None,
+    }
+}
+
+const fn invalid(slug: &'static str, field: &'static str) -> ProblemKind {
+    ProblemKind {
+        status: 422,
+        slug,
+        title: "Invalid input",
+        field: Some(field),
+    }
+}
+
+fn text(error: &TextError) -> ProblemKind {
+    let field = match error {
+        TextError::Empty { field }
+        | TextError::TooLong { field, .. }
+        | TextError::ControlCharacters { field } => field,
+    };
+    invalid("invalid-text", field)
+}
+
+/// A domain error that knows how it is reported over HTTP.
+pub trait Classified: std::error::Error {
+    /// Status, type and field of this error.
+    fn kind(&self) -> ProblemKind;
+
+    /// Seconds after which retrying may succeed, when the error is temporary.
+    fn retry_after_secs(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Classified for OrderError {
+    fn kind(&self) -> ProblemKind {
+        use OrderError::*;
+        match self {
+            AlreadyPlaced => kind(409, "order-already-placed", "Order already placed"),
+            NotPlaced => kind(404, "order-not-found", "Order not found"),
+            EmptyOrder | TooManyLines | TotalTooLarge => invalid("invalid-order-lines", "lines"),
+            InvalidQuantity { .. } => invalid("invalid-quantity", "lines[].quantity"),
+            DuplicateLine(_) => invalid("duplicate-order-line", "lines[].item_id"),
+            UnknownMenuItem(_) => invalid("unknown-menu-item", "lines[].item_id"),
+            StoreNotFound(_) => invalid("unknown-store", "store_id"),
+            StoreClosed(_) => kind(409, "store-closed", "Store is closed"),
+            MenuItemUnavailable(_) => kind(409, "menu-item-sold-out", "Menu item sold out"),
+            InvalidText(e) => text(e),
+            InvalidLocation(_) => invalid("invalid-location", "deliver_to.location"),
+            CatalogUnavailable(_) => {
+                kind(503, "catalog-unavailable", "Menu temporarily unavailable")
+            }
+            NotYourOrder => kind(404, "order-not-found", "Order not found"),
+            NotStoreOwner => kind(403, "not-store-owner", "Not the store's owner"),
+            PaymentAmountMismatch { .. } => kind(
+                409,
+                "payment-amount-mismatch",
+                "Payment does not match the total",
+            ),
+            AlreadyPaid => kind(409, "order-already-paid", "Order already paid"),
+            CookingAlreadyStarted => kind(
+                409,
+                "cooking-already-started",
+                "Cooking has already started",
+            ),
+            AlreadyCancelled => kind(409, "order-cancelled", "Order was cancelled"),
+            AlreadyRejected => kind(409, "order-rejected", "Order was rejected"),
+            AlreadyDelivered => kind(409, "order-delivered", "Order was delivered"),
+            WrongStatus { .. } => kind(409, "order-wrong-status", "Not possible in this status"),
+        }
+    }
+}
+
+impl Classified for PaymentError {
+    fn kind(&self) -> ProblemKind {
+        use PaymentError::*;
+        match self {
+            AlreadyPaid => kind(409, "order-already-paid", "Order already paid"),
+            AlreadyRefunded => kind(409, "payment-refunded", "Payment was refunded"),
+            NothingToRefund => kind(409, "nothing-to-refund", "No approved payment"),
+            InvalidAmount(_) => kind(409, "invalid-amount", "Nothing to pay"),
+            InvalidPaymentKey(e) => text(e),
+            NotYourPayment => kind(404, "order-not-found", "Order not found"),
+            OrderMismatch { .. } => invalid("payment-order-mismatch", "payment_id"),
+            Gateway(GatewayError::Protocol(_)) => {
+                kind(502, "payment-gateway-error", "Payment gateway error")
+            }
+            Gateway(_) => kind(
+                503,
+                "payment-gateway-unavailable",
+                "Payment temporarily unavailable",
+            ),
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            PaymentError::Gateway(GatewayError::Unavailable { retry_after_secs }) => {
+                Some(*retry_after_secs)
+            }
+            PaymentError::Gateway(GatewayError::Timeout) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl Classified for DeliveryError {
+    fn kind(&self) -> ProblemKind {
+        use DeliveryError::*;
+        match self {
+            AlreadyRequested => kind(
+                409,
+                "delivery-already-requested",
+                "Delivery already requested",
+            ),
+            NotRequested => kind(404, "delivery-not-found", "Delivery not found"),
+            OrderMismatch { .. } => invalid("delivery-order-mismatch", "delivery_id"),
+            AlreadyClaimed => kind(409, "delivery-already-claimed", "Delivery already claimed"),
+            RiderTooFar { .. } => kind(409, "rider-too-far", "Too far from the store"),
+            NotAssignedRider => kind(403, "not-assigned-rider", "Assigned to another rider"),
+            NotClaimed => kind(409, "delivery-not-claimed", "Delivery not claimed"),
+            AlreadyPickedUp => kind(409, "delivery-picked-up", "Delivery already picked up"),
+            NotPickedUp => kind(409, "delivery-not-picked-up", "Delivery not picked up"),
+            AlreadyCompleted => kind(409, "delivery-completed", "Delivery completed"),
+            DeliveryCancelled => kind(409, "delivery-cancelled", "Delivery cancelled"),
+            InvalidRadius { .. } => invalid("invalid-radius", "radius_m"),
+            InvalidLocation(_) => invalid("invalid-location", "location"),
+            InvalidText(e) => text(e),
+        }
+    }
+}
+
+impl Classified for StoreError {
+    fn kind(&self) -> ProblemKind {
+        use StoreError::*;
+        match self {
+            AlreadyRegistered => kind(409, "store-already-registered", "Store already registered"),
+            NotRegistered => kind(404, "store-not-found", "Store not found"),
+            NotStoreOwner => kind(403, "not-store-owner", "Not the store's owner"),
+            InvalidText(e) => text(e),
+            InvalidLocation(_) => invalid("invalid-location", "location"),
+            InvalidPrice(_) => invalid("invalid-price", "price"),
+            MenuItemAlreadyExists(_) => kind(409, "menu-item-exists", "Menu item exists"),
+            UnknownMenuItem(_) => kind(404, "menu-item-not-found", "Menu item not found"),
+            MenuFull => kind(409, "menu-full", "Menu is full"),
+            MenuItemUnchanged(_) => kind(409, "menu-item-unchanged", "Nothing to change"),
+            EmptyMenu => kind(409, "empty-menu", "Menu is empty"),
+            AlreadyOpen => kind(409, "store-already-open", "Store already open"),
+            AlreadyClosed => kind(409, "store-already-closed", "Store already closed"),
+        }
+    }
+}
+
+impl Classified for CustomerError {
+    fn kind(&self) -> ProblemKind {
+        use CustomerError::*;
+        match self {
+            AlreadyRegistered => kind(
+                409,
+                "customer-already-registered",
+                "Customer already registered",
+            ),
+            NotRegistered => kind(404, "customer-not-found", "Customer not registered"),
+            InvalidText(e) => text(e),
+            InvalidPhone(_) => invalid("invalid-phone", "phone"),
+            InvalidLocation(_) => invalid("invalid-location", "location"),
+            OrderAlreadyRecorded(_) => kind(409, "order-already-recorded", "Order already counted"),
+        }
+    }
+}
+
+impl Problem {
+    /// The problem for `kind` with this occurrence's `detail`.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:eats:problem:{}", kind.slug),
+            title: kind.title.to_string(),
+            status: kind.status,
+            detail: detail.into(),
+            field: kind.field.map(str::to_string),
+            retry_after_secs: None,
+        }
+    }
+
+    /// A domain refusal.
+    pub fn from_domain<E: Classified>(error: &E) -> Self {
+        Self {
+            retry_after_secs: error.retry_after_secs(),
+            ..Self::new(error.kind(), error.to_string())
+        }
+    }
+
+    /// The outcome of a command. The one place where a lost optimistic-concurrency race
+    /// becomes 409: the client reloads and decides again.
+    pub fn from_command<E: Classified>(error: &AggregateError<E>) -> Self {
+        match error {
+            AggregateError::UserError(e) => Self::from_domain(e),
+            AggregateError::AggregateConflict => Self::new(
+                kind(409, "concurrent-modification", "Changed concurrently"),
+                "someone else changed this at the same moment; reload and try again",
+            ),
+            AggregateError::DatabaseConnectionError(_) => Self {
+                retry_after_secs: Some(1),
+                ..Self::new(
+                    kind(503, "store-unavailable", "Temporarily unavailable"),
+                    "the event store is unreachable; nothing was changed",
+                )
+            },
+            AggregateError::DeserializationError(_) | AggregateError::UnexpectedError(_) => {
+                Self::new(
+                    kind(500, "internal-error", "Internal error"),
+                    "an unexpected error occurred; nothing was changed",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eats_domain::{MenuItemId, Won};
+
+    #[test]
+    fn a_lost_race_is_a_409_with_its_own_type() {
+        let problem = Problem::from_command::<OrderError>(&AggregateError::AggregateConflict);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.type_uri, "urn:eats:problem:concurrent-modification");
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let item = MenuItemId::new();
+        let problem = Problem::from_domain(&OrderError::InvalidQuantity { item, quantity: 0 });
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.field.as_deref(), Some("lines[].quantity"));
+        let problem = Problem::from_domain(&StoreError::InvalidText(TextError::TooLong {
+            field: "name",
+            max: 80,
+        }));
+        assert_eq!(problem.field.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn another_customers_order_looks_like_no_order_at_all() {
+        let theirs = Problem::from_domain(&OrderError::NotYourOrder);
+        let missing = Problem::from_domain(&OrderError::NotPlaced);
+        assert_eq!((theirs.status, &theirs.type_uri), (404, &missing.type_uri));
+    }
+
+    #[test]
+    fn an_unavailable_gateway_says_when_to_pay_again() {
+        let problem = Problem::from_domain(&PaymentError::Gateway(GatewayError::Unavailable {
+            retry_after_secs: 30,
+        }));
+        assert_eq!((problem.status, problem.retry_after_secs), (503, Some(30)));
+        let json = serde_json::to_value(&problem).expect("json");
+        assert_eq!(json["type"], "urn:eats:problem:payment-gateway-unavailable");
+        assert!(json.get("field").is_none());
+    }
+
+    #[test]
+    fn business_refusals_are_409s() {
+        for error in [
+            OrderError::CookingAlreadyStarted,
+            OrderError::PaymentAmountMismatch {
+                expected: Won(1),
+                paid: Won(2),
+            },
+        ] {
+            assert_eq!(Problem::from_domain(&error).status, 409);
+        }
+    }
+}

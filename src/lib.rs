@@ -1,0 +1,14 @@
+//! The `eats` binary's library: configuration, start-up and the admin commands.
+//!
+//! `main.rs` only parses the command line and calls in here, so integration tests start the
+//! very same application on port 0 with a fresh database.
+//!
+//! - [`config`]: every setting, from `EATS_*` environment variables or the mirroring flags.
+//! - [`app`]: opens the event store for the configured mode and serves HTTP until shutdown.
+//! - [`admin`]: one-shot operator commands (an aggregate's audit trail).
+//! - [`telemetry`]: structured logs through `tracing`.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod telemetry;

@@ -1,0 +1,213 @@
+//! The real `eats` binary, started as a process the way an operator starts it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use eats_domain::customer::GradePolicy;
+use eats_domain::payment::{
+    CancelRequest, ConfirmRequest, GatewayError, GatewayVerdict, PaymentGateway,
+};
+use eats_domain::store::StoreCommand;
+use eats_domain::{Actor, EventMetadata, GeoPoint, MenuItemId, StoreId, UserId, Won};
+use eats_store::testing::TestDatabase;
+use eats_store::{Aggregates, DomainServices};
+
+const EATS: &str = env!("CARGO_BIN_EXE_eats");
+
+/// A running `eats serve` that is terminated when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `eats serve` on a free port with `env`, and waits until it listens.
+    fn start(env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(EATS);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("EATS_LISTEN", "127.0.0.1:0")
+            .env("EATS_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn eats serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("eats serve exited before listening")
+                .expect("read log line");
+            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if log["fields"]["message"] == "eats is listening" {
+                break log["fields"]["addr"].as_str().expect("addr").to_string();
+            }
+        };
+        // Keep draining the logs so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Sends SIGTERM, as Kubernetes does, and returns whether it exited cleanly in time.
+    fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_runs_embedded_with_no_configuration_and_stops_cleanly_on_sigterm() {
+    let data = std::env::temp_dir().join(format!("eats_bin_{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = data.to_str().expect("utf-8 path");
+    let server = Server::start(&[("EATS_DATA_DIR", data_dir)]);
+    assert_eq!(server.get("/healthz").await, (200, "ok".into()));
+    assert_eq!(server.get("/readyz").await, (200, "ready".into()));
+    assert!(
+        data.join("eats.db").exists(),
+        "the event store lives in the data folder"
+    );
+    assert!(server.terminate(), "graceful exit on SIGTERM");
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test]
+async fn serve_migrates_postgres_when_given_a_database_url() {
+    let test = TestDatabase::postgres().await;
+    let url = test.url.clone().expect("postgres url");
+    let server = Server::start(&[("EATS_DATABASE_URL", &url)]);
+    assert_eq!(server.get("/readyz").await, (200, "ready".into()));
+    assert!(server.terminate());
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_when_postgres_is_unreachable() {
+    let output = Command::new(EATS)
+        .arg("serve")
+        .env_clear()
+        .env("EATS_LISTEN", "127.0.0.1:0")
+        .env("EATS_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("opening the postgres event store"),
+        "{stderr}"
+    );
+}
+
+struct NoGateway;
+
+#[async_trait]
+impl PaymentGateway for NoGateway {
+    async fn confirm(&self, _: ConfirmRequest) -> Result<GatewayVerdict, GatewayError> {
+        Err(GatewayError::Timeout)
+    }
+    async fn cancel(&self, _: CancelRequest) -> Result<GatewayVerdict, GatewayError> {
+        Err(GatewayError::Timeout)
+    }
+}
+
+#[tokio::test]
+async fn audit_prints_an_aggregates_stored_history_as_json_lines() {
+    let test = TestDatabase::sqlite().await;
+    let aggregates = Aggregates::new(
+        &test.db,
+        DomainServices {
+            gateway: Arc::new(NoGateway),
+            grades: GradePolicy::default(),
+        },
+    );
+    let (store, owner) = (StoreId::new(), UserId::new());
+    for command in [
+        StoreCommand::RegisterStore {
+            store_id: store,
+            owner,
+            name: "김밥천국".into(),
+            location: GeoPoint::new(37.5665, 126.978).expect("valid"),
+            address: "서울 중구 세종대로 110".into(),
+        },
+        StoreCommand::AddMenuItem {
+            by: owner,
+            item_id: MenuItemId::new(),
+            name: "참치김밥".into(),
+            price: Won(4_500),
+        },
+    ] {
+        let meta =
+            EventMetadata::for_command(store.as_uuid(), Actor::StoreOwner(owner), Utc::now());
+        aggregates
+            .stores
+            .execute_with_metadata(&store.to_string(), command, meta.to_map())
+            .await
+            .expect("command");
+    }
+    let data_dir = test.data_dir.clone().expect("sqlite folder");
+    let output = Command::new(EATS)
+        .args(["audit", "Store", &store.to_string(), "--data-dir"])
+        .arg(&data_dir)
+        .env_clear()
+        .output()
+        .expect("run audit");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event_type"], "StoreRegistered");
+    assert_eq!(lines[0]["actor"], format!("store_owner:{owner}"));
+    assert_eq!(lines[1]["sequence"], 2);
+    assert_eq!(lines[1]["payload"]["MenuItemAdded"]["price"], 4_500);
+    test.cleanup().await;
+}
+
+#[test]
+fn audit_refuses_an_unknown_aggregate_type() {
+    let output = Command::new(EATS)
+        .args(["audit", "Pizza", "x", "--data-dir", "/nonexistent/eats"])
+        .env_clear()
+        .output()
+        .expect("run audit");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown aggregate type `Pizza`"));
+}
