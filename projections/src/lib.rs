@@ -1,10 +1,50 @@
 //! Read models, fed from the durable event log rather than from in-process dispatch.
 //!
-//! - [`position`]: the rule every projection applies before touching a row: apply the next
-//!   event of an aggregate, skip one already applied, and never jump over a missing one. It
-//!   makes redelivery harmless and keeps each aggregate's events in order, whatever order
-//!   the bus delivers them in.
+//! Each projection turns events into portable SQL writes ([`sql`]); the [`runner`] applies
+//! them on Postgres or SQLite inside one transaction with a per-aggregate position guard
+//! ([`position`]), so redelivery is harmless, each aggregate's events apply in order, and a
+//! gap is filled from the event store before going on. Each projection is one consumer of
+//! the event feed, with its own checkpoint and lag, and can be rebuilt by resetting it.
+//!
+//! - [`order_view`]: what the customer polls and streams.
+//! - [`store_queue`]: a store's paid orders by status.
+//! - [`delivery_board`]: open jobs near a point, indexed by H3 cell.
+//! - [`customer_profile`]: contact and grade.
+//! - [`audit`]: everything that happened because of one order.
 
+pub mod audit;
+pub mod customer_profile;
+pub mod delivery_board;
+pub mod order_view;
 pub mod position;
+pub mod runner;
+pub mod sql;
+pub mod store_queue;
+
+use std::sync::Arc;
+
+use eats_feed::EventHandler;
+use eats_store::Database;
 
 pub use position::{decide, Decision};
+pub use runner::{Applied, Projection, ProjectionError, Projector};
+
+/// All five projections over `db`, as feed consumers.
+pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
+    vec![
+        Arc::new(Projector::new(order_view::OrderViewProjection, db.clone())),
+        Arc::new(Projector::new(
+            store_queue::StoreQueueProjection,
+            db.clone(),
+        )),
+        Arc::new(Projector::new(
+            delivery_board::DeliveryBoardProjection,
+            db.clone(),
+        )),
+        Arc::new(Projector::new(
+            customer_profile::CustomerProfileProjection,
+            db.clone(),
+        )),
+        Arc::new(Projector::new(audit::AuditTimelineProjection, db.clone())),
+    ]
+}

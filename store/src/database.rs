@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
@@ -12,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
+use tokio::sync::watch;
 
 use crate::repository::EventRepository;
 use crate::wiring::EventStoreOf;
@@ -53,6 +55,7 @@ pub enum Backend {
 pub struct Database {
     backend: Backend,
     snapshot_every: usize,
+    commits: Arc<watch::Sender<u64>>,
 }
 
 /// Default events between snapshots: aggregates here live for tens of events, so a snapshot
@@ -100,7 +103,14 @@ impl Database {
         Self {
             backend,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            commits: Arc::new(watch::channel(0).0),
         }
+    }
+
+    /// Changes whenever this process commits events, so in-process consumers (the embedded
+    /// feed) wake at once instead of polling. Commits by other processes are not seen here.
+    pub fn subscribe_commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Sets the events between snapshots; 0 turns snapshots off.
@@ -116,7 +126,7 @@ impl Database {
 
     /// The event repository for aggregate `A`.
     pub fn repository<A: Versioned>(&self) -> EventRepository {
-        EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT)
+        EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT).notifying(self.commits.clone())
     }
 
     /// The event store for aggregate `A`, with its upcasters and snapshot policy.

@@ -8,12 +8,15 @@
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
+use std::sync::Arc;
+
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
+use tokio::sync::watch;
 
 use crate::database::Backend;
 
@@ -29,6 +32,7 @@ enum Inner {
 pub struct EventRepository {
     inner: Inner,
     snapshot_layout: u32,
+    commits: Option<Arc<watch::Sender<u64>>>,
 }
 
 impl EventRepository {
@@ -45,7 +49,14 @@ impl EventRepository {
         Self {
             inner,
             snapshot_layout,
+            commits: None,
         }
+    }
+
+    /// Bumps `commits` after every successful append.
+    pub fn notifying(mut self, commits: Arc<watch::Sender<u64>>) -> Self {
+        self.commits = Some(commits);
+        self
     }
 
     async fn delete_snapshot(
@@ -140,9 +151,13 @@ impl PersistedEventRepository for EventRepository {
             (id, state, current_snapshot)
         });
         match &self.inner {
-            Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await,
-            Inner::Sqlite(repo, _) => repo.persist::<A>(events, snapshot_update).await,
+            Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
+            Inner::Sqlite(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
         }
+        if let Some(commits) = &self.commits {
+            commits.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(())
     }
 
     async fn stream_events<A: Aggregate>(

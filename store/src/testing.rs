@@ -150,3 +150,331 @@ async fn drop_stale(admin: &PgPool) {
         }
     }
 }
+
+/// Scripted journeys through the domain, so feed, projection and API tests start from
+/// realistic event histories.
+pub mod scenario {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use eats_domain::customer::{CustomerCommand, GradePolicy};
+    use eats_domain::delivery::DeliveryCommand;
+    use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand};
+    use eats_domain::payment::{
+        CancelRequest, ConfirmRequest, GatewayError, GatewayVerdict, PaymentCommand, PaymentGateway,
+    };
+    use eats_domain::store::StoreCommand;
+    use eats_domain::{
+        Actor, CustomerId, DeliveryId, EventMetadata, GeoPoint, MenuItemId, OrderId, PaymentId,
+        RiderId, StoreId, UserId, Won,
+    };
+
+    use crate::{Aggregates, Database, DomainServices};
+
+    /// A gateway that approves every charge and refund.
+    pub struct ApprovingGateway;
+
+    #[async_trait]
+    impl PaymentGateway for ApprovingGateway {
+        async fn confirm(&self, _: ConfirmRequest) -> Result<GatewayVerdict, GatewayError> {
+            Ok(GatewayVerdict::Approved)
+        }
+        async fn cancel(&self, _: CancelRequest) -> Result<GatewayVerdict, GatewayError> {
+            Ok(GatewayVerdict::Approved)
+        }
+    }
+
+    /// Aggregates over `db` with an approving gateway and grades at 1 / 2 / 3 orders.
+    pub fn aggregates(db: &Database) -> Aggregates {
+        Aggregates::new(
+            db,
+            DomainServices {
+                gateway: Arc::new(ApprovingGateway),
+                grades: GradePolicy::new(1, 2, 3).expect("valid thresholds"),
+            },
+        )
+    }
+
+    /// Seoul City Hall, where the test stores are.
+    pub fn city_hall() -> GeoPoint {
+        GeoPoint {
+            lat: 37.5665,
+            lng: 126.978,
+        }
+    }
+
+    fn meta(correlation: uuid::Uuid, actor: Actor) -> std::collections::HashMap<String, String> {
+        EventMetadata::for_command(correlation, actor, chrono::Utc::now()).to_map()
+    }
+
+    /// A registered, open store with one item.
+    #[derive(Clone, Copy, Debug)]
+    pub struct OpenStore {
+        /// The store.
+        pub id: StoreId,
+        /// Its owner.
+        pub owner: UserId,
+        /// Its one item (₩4,500).
+        pub item: MenuItemId,
+    }
+
+    /// Registers and opens a store with one ₩4,500 item.
+    pub async fn open_store(aggregates: &Aggregates) -> OpenStore {
+        let store = OpenStore {
+            id: StoreId::new(),
+            owner: UserId::new(),
+            item: MenuItemId::new(),
+        };
+        for command in [
+            StoreCommand::RegisterStore {
+                store_id: store.id,
+                owner: store.owner,
+                name: "김밥천국 시청점".into(),
+                location: city_hall(),
+                address: "서울 중구 세종대로 110".into(),
+            },
+            StoreCommand::AddMenuItem {
+                by: store.owner,
+                item_id: store.item,
+                name: "참치김밥".into(),
+                price: Won(4_500),
+            },
+            StoreCommand::OpenStore { by: store.owner },
+        ] {
+            aggregates
+                .stores
+                .execute_with_metadata(
+                    &store.id.to_string(),
+                    command,
+                    meta(store.id.0, Actor::StoreOwner(store.owner)),
+                )
+                .await
+                .expect("store command");
+        }
+        store
+    }
+
+    /// Registers a customer near the store.
+    pub async fn register_customer(aggregates: &Aggregates) -> CustomerId {
+        let customer = CustomerId::new();
+        aggregates
+            .customers
+            .execute_with_metadata(
+                &customer.to_string(),
+                CustomerCommand::RegisterCustomer {
+                    customer_id: customer,
+                    name: "김민지".into(),
+                    phone: "010-1234-5678".into(),
+                    address: "서울 중구 을지로 12".into(),
+                    location: GeoPoint {
+                        lat: 37.566,
+                        lng: 126.991,
+                    },
+                },
+                meta(customer.0, Actor::Customer(customer)),
+            )
+            .await
+            .expect("register customer");
+        customer
+    }
+
+    /// How far [`drive_order`] takes an order.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Stage {
+        /// Placed, unpaid.
+        Placed,
+        /// Paid.
+        Paid,
+        /// Paid, then cancelled by the customer and refunded.
+        Cancelled,
+        /// Cooking finished; a delivery job is open.
+        Ready,
+        /// Delivered, delivery completed, counted for the grade.
+        Delivered,
+    }
+
+    /// Places an order of `quantity` items and drives it (and the payment, delivery and
+    /// customer aggregates, as the process managers would) to `stage`.
+    pub async fn drive_order(
+        aggregates: &Aggregates,
+        store: OpenStore,
+        customer: CustomerId,
+        quantity: u32,
+        stage: Stage,
+    ) -> OrderId {
+        let order = OrderId::new();
+        let id = order.to_string();
+        let as_customer = || meta(order.0, Actor::Customer(customer));
+        let as_owner = || meta(order.0, Actor::StoreOwner(store.owner));
+        let as_system = || meta(order.0, Actor::System);
+        let total = Won(4_500 * i64::from(quantity));
+        aggregates
+            .orders
+            .execute_with_metadata(
+                &id,
+                OrderCommand::PlaceOrder {
+                    order_id: order,
+                    customer,
+                    store_id: store.id,
+                    lines: vec![LineRequest {
+                        item_id: store.item,
+                        quantity,
+                    }],
+                    deliver_to: DeliveryAddress {
+                        address: "서울 중구 을지로 12".into(),
+                        location: GeoPoint {
+                            lat: 37.566,
+                            lng: 126.991,
+                        },
+                    },
+                },
+                as_customer(),
+            )
+            .await
+            .expect("place order");
+        if stage == Stage::Placed {
+            return order;
+        }
+        let payment = PaymentId::for_order(order);
+        aggregates
+            .payments
+            .execute_with_metadata(
+                &payment.to_string(),
+                PaymentCommand::PayForOrder {
+                    payment_id: payment,
+                    order_id: order,
+                    customer,
+                    amount: total,
+                    payment_key: format!("tgen_{}", order.0.simple()),
+                },
+                as_customer(),
+            )
+            .await
+            .expect("pay");
+        aggregates
+            .orders
+            .execute_with_metadata(
+                &id,
+                OrderCommand::RecordPayment {
+                    payment_id: payment,
+                    amount: total,
+                },
+                as_system(),
+            )
+            .await
+            .expect("record payment");
+        match stage {
+            Stage::Paid => return order,
+            Stage::Cancelled => {
+                aggregates
+                    .orders
+                    .execute_with_metadata(
+                        &id,
+                        OrderCommand::CancelOrder {
+                            by: Actor::Customer(customer),
+                            reason: "changed my mind".into(),
+                        },
+                        as_customer(),
+                    )
+                    .await
+                    .expect("cancel");
+                aggregates
+                    .payments
+                    .execute_with_metadata(
+                        &payment.to_string(),
+                        PaymentCommand::RefundPayment {
+                            reason: "order cancelled".into(),
+                        },
+                        as_system(),
+                    )
+                    .await
+                    .expect("refund");
+                return order;
+            }
+            _ => {}
+        }
+        for command in [
+            OrderCommand::AcceptOrder { by: store.owner },
+            OrderCommand::StartCooking { by: store.owner },
+            OrderCommand::FinishCooking { by: store.owner },
+        ] {
+            aggregates
+                .orders
+                .execute_with_metadata(&id, command, as_owner())
+                .await
+                .expect("store step");
+        }
+        let delivery = DeliveryId::for_order(order);
+        aggregates
+            .deliveries
+            .execute_with_metadata(
+                &delivery.to_string(),
+                DeliveryCommand::RequestDelivery {
+                    delivery_id: delivery,
+                    order_id: order,
+                    store_id: store.id,
+                    customer_id: customer,
+                    pickup: city_hall(),
+                    dropoff: GeoPoint {
+                        lat: 37.566,
+                        lng: 126.991,
+                    },
+                    radius_m: 3_000,
+                },
+                as_system(),
+            )
+            .await
+            .expect("request delivery");
+        if stage == Stage::Ready {
+            return order;
+        }
+        let rider = RiderId::new();
+        let as_rider = || meta(order.0, Actor::Rider(rider));
+        for command in [
+            DeliveryCommand::ClaimDelivery {
+                rider,
+                rider_at: city_hall(),
+            },
+            DeliveryCommand::PickUpDelivery { rider },
+        ] {
+            aggregates
+                .deliveries
+                .execute_with_metadata(&delivery.to_string(), command, as_rider())
+                .await
+                .expect("rider step");
+        }
+        aggregates
+            .orders
+            .execute_with_metadata(&id, OrderCommand::RecordPickup { rider }, as_system())
+            .await
+            .expect("record pickup");
+        aggregates
+            .orders
+            .execute_with_metadata(
+                &id,
+                OrderCommand::ConfirmDelivery { by: customer },
+                as_customer(),
+            )
+            .await
+            .expect("confirm");
+        aggregates
+            .deliveries
+            .execute_with_metadata(
+                &delivery.to_string(),
+                DeliveryCommand::CompleteDelivery,
+                as_system(),
+            )
+            .await
+            .expect("complete delivery");
+        aggregates
+            .customers
+            .execute_with_metadata(
+                &customer.to_string(),
+                CustomerCommand::RecordCompletedOrder { order_id: order },
+                as_system(),
+            )
+            .await
+            .expect("record completed order");
+        order
+    }
+}

@@ -1,0 +1,211 @@
+//! The embedded feed: consumers tail the SQLite event log in-process.
+//!
+//! SQLite serialises writers and events are never deleted, so rowid order is commit order:
+//! a consumer that reads `rowid > checkpoint` can never skip a row that commits later with a
+//! lower id. Each consumer's checkpoint is stored in `feed_checkpoints` after every batch; a
+//! crash replays at most one batch, which idempotent handlers absorb. Commits made by this
+//! process wake consumers at once; a slow poll catches commits by other processes.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use eats_store::{Backend, Database};
+use sqlx::sqlite::SqlitePool;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::FeedEvent;
+use crate::handler::EventHandler;
+use crate::lag::Lag;
+
+/// Why the embedded feed stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The embedded feed reads SQLite; it was given a Postgres database.
+    #[error("the embedded feed needs the SQLite event store")]
+    NotEmbedded,
+    /// Reading events or writing the checkpoint failed.
+    #[error("event log: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Tails the SQLite event log for in-process consumers.
+#[derive(Clone)]
+pub struct EmbeddedFeed {
+    db: Database,
+    pool: SqlitePool,
+    batch: i64,
+    poll: Duration,
+}
+
+impl EmbeddedFeed {
+    /// A feed over `db`, which must be the SQLite store.
+    pub fn new(db: &Database) -> Result<Self, FeedError> {
+        let Backend::Sqlite(pool) = db.backend() else {
+            return Err(FeedError::NotEmbedded);
+        };
+        Ok(Self {
+            db: db.clone(),
+            pool: pool.clone(),
+            batch: 256,
+            poll: Duration::from_millis(500),
+        })
+    }
+
+    /// Events read per round trip.
+    pub fn with_batch(mut self, batch: u16) -> Self {
+        self.batch = i64::from(batch.max(1));
+        self
+    }
+
+    /// Where `consumer` has got to (the rowid of the last event it handled; 0 at first).
+    pub async fn checkpoint(&self, consumer: &str) -> Result<i64, FeedError> {
+        let position =
+            sqlx::query_scalar("SELECT position FROM feed_checkpoints WHERE consumer = $1")
+                .bind(consumer)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(position.unwrap_or(0))
+    }
+
+    async fn save_checkpoint(&self, consumer: &str, position: i64) -> Result<(), FeedError> {
+        sqlx::query(
+            "INSERT INTO feed_checkpoints (consumer, position) VALUES ($1, $2) \
+             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
+        )
+        .bind(consumer)
+        .bind(position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Starts `consumer` over from the first event (for rebuilding its read model).
+    pub async fn reset(&self, consumer: &str) -> Result<(), FeedError> {
+        self.save_checkpoint(consumer, 0).await
+    }
+
+    async fn read_after(&self, position: i64) -> Result<Vec<(i64, FeedEvent)>, FeedError> {
+        let rows = sqlx::query(
+            "SELECT rowid, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, metadata FROM events WHERE rowid > $1 ORDER BY rowid LIMIT $2",
+        )
+        .bind(position)
+        .bind(self.batch)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let metadata: serde_json::Value = row.try_get("metadata")?;
+                let event = FeedEvent {
+                    aggregate_type: row.try_get("aggregate_type")?,
+                    aggregate_id: row.try_get("aggregate_id")?,
+                    sequence: row.try_get::<i64, _>("sequence")? as u64,
+                    event_type: row.try_get("event_type")?,
+                    event_version: row.try_get("event_version")?,
+                    payload: row.try_get("payload")?,
+                    metadata: serde_json::from_value(metadata)
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                };
+                Ok((row.try_get("rowid")?, event))
+            })
+            .collect()
+    }
+
+    /// Hands every event after the consumer's checkpoint to `handler`, in commit order,
+    /// until `shutdown`. A failing event is retried with backoff, never skipped, so the
+    /// aggregate's later events wait behind it.
+    pub async fn run(
+        &self,
+        handler: &dyn EventHandler,
+        shutdown: CancellationToken,
+    ) -> Result<(), FeedError> {
+        let name = handler.name().to_string();
+        let wanted = handler.aggregate_types().to_vec();
+        let mut commits = self.db.subscribe_commits();
+        let mut position = self.checkpoint(&name).await?;
+        tracing::info!(consumer = %name, position, "embedded feed started");
+        while !shutdown.is_cancelled() {
+            commits.borrow_and_update();
+            let batch = self.read_after(position).await?;
+            if batch.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = commits.changed() => {}
+                    () = tokio::time::sleep(self.poll) => {}
+                }
+                continue;
+            }
+            let mut handled = position;
+            for (rowid, event) in batch {
+                if wanted.contains(&event.aggregate_type.as_str())
+                    && !deliver(handler, &event, &shutdown).await
+                {
+                    break;
+                }
+                handled = rowid;
+            }
+            if handled != position {
+                self.save_checkpoint(&name, handled).await?;
+                position = handled;
+            }
+        }
+        tracing::info!(consumer = %name, position, "embedded feed stopped");
+        Ok(())
+    }
+
+    /// How far `consumer` (wanting `aggregate_types`) is behind the log.
+    pub async fn lag(&self, consumer: &str, aggregate_types: &[&str]) -> Result<Lag, FeedError> {
+        let position = self.checkpoint(consumer).await?;
+        let rows = sqlx::query(
+            "SELECT aggregate_type, json_extract(metadata, '$.occurred_at') AS occurred_at \
+             FROM events WHERE rowid > $1 ORDER BY rowid",
+        )
+        .bind(position)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut lag = Lag::default();
+        for row in rows {
+            let aggregate_type: String = row.try_get("aggregate_type")?;
+            if !aggregate_types.contains(&aggregate_type.as_str()) {
+                continue;
+            }
+            if lag.events == 0 {
+                let occurred: Option<String> = row.try_get("occurred_at")?;
+                lag.seconds = occurred
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| {
+                        (Utc::now() - t.with_timezone(&Utc))
+                            .num_milliseconds()
+                            .max(0) as f64
+                            / 1e3
+                    })
+                    .unwrap_or_default();
+            }
+            lag.events += 1;
+        }
+        Ok(lag)
+    }
+}
+
+/// Hands `event` to `handler` until it succeeds (true) or shutdown interrupts (false).
+async fn deliver(
+    handler: &dyn EventHandler,
+    event: &FeedEvent,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match handler.handle(event).await {
+            Ok(()) => return true,
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "handler failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return false,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

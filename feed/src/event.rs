@@ -1,0 +1,166 @@
+//! A stored event in transit between the event store and a consumer.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::SerializedEvent;
+use eats_domain::metadata::keys;
+use eats_domain::Versioned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One committed event exactly as stored (old versions are not yet upcast), which is also
+/// the JSON body of its JetStream message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    /// `Aggregate::TYPE` of the emitter.
+    pub aggregate_type: String,
+    /// The emitter's id.
+    pub aggregate_id: String,
+    /// Position in the emitter's own history, from 1.
+    pub sequence: u64,
+    /// The variant name, e.g. `OrderPlaced`.
+    pub event_type: String,
+    /// The stored version of the payload.
+    pub event_version: String,
+    /// The externally tagged payload, `{"OrderPlaced": {...}}`.
+    pub payload: Value,
+    /// Correlation, causation, actor, time and trace.
+    pub metadata: HashMap<String, String>,
+}
+
+/// A feed event could not be read as the expected aggregate's event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Belongs to another aggregate type.
+    #[error("event of {actual} decoded as {expected}")]
+    WrongAggregate {
+        /// The type asked for.
+        expected: &'static str,
+        /// The event's type.
+        actual: String,
+    },
+    /// The payload (after upcasting) does not match the current event shape.
+    #[error("payload of {event_type} v{event_version} does not parse: {source}")]
+    Payload {
+        /// The event type.
+        event_type: String,
+        /// Its stored version.
+        event_version: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The stored metadata is not a string map.
+    #[error("metadata is not a string map: {0}")]
+    Metadata(serde_json::Error),
+}
+
+impl FeedEvent {
+    /// Reads a stored row.
+    pub fn from_serialized(event: SerializedEvent) -> Result<Self, DecodeError> {
+        Ok(Self {
+            metadata: serde_json::from_value(event.metadata).map_err(DecodeError::Metadata)?,
+            aggregate_type: event.aggregate_type,
+            aggregate_id: event.aggregate_id,
+            sequence: event.sequence as u64,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            payload: event.payload,
+        })
+    }
+
+    /// The event as aggregate `A`'s current event type, old versions upcast first.
+    pub fn decode<A: Versioned>(&self) -> Result<A::Event, DecodeError> {
+        if self.aggregate_type != A::TYPE {
+            return Err(DecodeError::WrongAggregate {
+                expected: A::TYPE,
+                actual: self.aggregate_type.clone(),
+            });
+        }
+        let mut stored = SerializedEvent::new(
+            self.aggregate_id.clone(),
+            self.sequence as usize,
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            self.payload.clone(),
+            Value::Null,
+        );
+        for upcaster in A::upcasters() {
+            if upcaster.can_upcast(&stored.event_type, &stored.event_version) {
+                stored = upcaster.upcast(stored);
+            }
+        }
+        serde_json::from_value(stored.payload).map_err(|source| DecodeError::Payload {
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            source,
+        })
+    }
+
+    /// The order (or other root) this event belongs to; the aggregate itself if unstamped.
+    pub fn correlation_id(&self) -> &str {
+        self.metadata
+            .get(keys::CORRELATION_ID)
+            .map_or(self.aggregate_id.as_str(), String::as_str)
+    }
+
+    /// When the command that produced it was handled.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        self.metadata
+            .get(keys::OCCURRED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Who caused it, as stored (`customer:<uuid>`, `system`, ...).
+    pub fn actor(&self) -> Option<&str> {
+        self.metadata.get(keys::ACTOR).map(String::as_str)
+    }
+
+    /// The stable key of this event: `<aggregate_type>-<aggregate_id>-<sequence>`.
+    pub fn key(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.aggregate_type, self.aggregate_id, self.sequence
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eats_domain::store::{Store, StoreEvent};
+    use serde_json::json;
+
+    use super::*;
+
+    fn stored_v1() -> FeedEvent {
+        FeedEvent {
+            aggregate_type: "Store".into(),
+            aggregate_id: "s1".into(),
+            sequence: 1,
+            event_type: "StoreRegistered".into(),
+            event_version: "1.0".into(),
+            payload: json!({"StoreRegistered": {
+                "store_id": "00000000-0000-0000-0000-00000000005a",
+                "owner": "00000000-0000-0000-0000-00000000000a",
+                "name": "옛날 가게", "lat": 37.5, "lng": 127.0, "address": "서울"
+            }}),
+            metadata: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn decoding_upcasts_old_versions() {
+        let StoreEvent::StoreRegistered(e) = stored_v1().decode::<Store>().expect("decodes") else {
+            panic!("wrong variant");
+        };
+        assert_eq!((e.location.lat, e.location.lng), (37.5, 127.0));
+    }
+
+    #[test]
+    fn decoding_as_another_aggregate_is_refused() {
+        let result = stored_v1().decode::<eats_domain::order::Order>();
+        assert!(matches!(result, Err(DecodeError::WrongAggregate { .. })));
+    }
+}

@@ -1,0 +1,45 @@
+//! What a consumer implements.
+
+use async_trait::async_trait;
+
+use crate::event::FeedEvent;
+
+/// A consumer of committed events: a projector, a process manager or the notifier.
+///
+/// Feeds deliver at least once and in per-aggregate order, so `handle` must be idempotent:
+/// the same event twice must have the effect of once.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Stable, unique name: the durable consumer and checkpoint are keyed by it, so renaming
+    /// a handler starts it from the beginning.
+    fn name(&self) -> &str;
+
+    /// The aggregate types it wants; events of others are skipped without a call.
+    fn aggregate_types(&self) -> &[&'static str];
+
+    /// Applies one event. An error leaves it unacknowledged; it is offered again later.
+    async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError>;
+}
+
+/// Why a handler could not apply an event. The feed retries it with backoff.
+#[derive(Debug, thiserror::Error)]
+#[error("{handler} could not apply {event}: {reason}")]
+pub struct HandlerError {
+    /// The handler.
+    pub handler: String,
+    /// The event's key.
+    pub event: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl HandlerError {
+    /// An error of `handler` on `event`.
+    pub fn new(handler: &str, event: &FeedEvent, reason: impl std::fmt::Display) -> Self {
+        Self {
+            handler: handler.to_string(),
+            event: event.key(),
+            reason: reason.to_string(),
+        }
+    }
+}

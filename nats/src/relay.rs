@@ -1,0 +1,225 @@
+//! The outbox relay: publishes every committed event to JetStream, even across crashes.
+//!
+//! A trigger copies each event into `outbox` in the transaction that appends it (see the
+//! Postgres migrations). The relay publishes outbox rows in id order with the message id
+//! `<aggregate>-<id>-<sequence>`, waits for JetStream's acks, and deletes what was
+//! acknowledged. Dying anywhere in between re-publishes at most the unacknowledged tail,
+//! which the stream de-duplicates and consumers skip by sequence.
+//!
+//! Any number of relays may run; the one holding a Postgres advisory lock publishes. The
+//! lock lives on a dedicated session, so when the leader's process or connection dies the
+//! server releases it and a standby (retrying every second) takes over.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use eats_feed::FeedEvent;
+use eats_store::{Backend, Database};
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{Connection, Row};
+use tokio_util::sync::CancellationToken;
+
+use crate::topology::{InvalidName, Topology};
+
+/// The advisory lock key of the relay leader ("eats" + "rl").
+const LEADER_LOCK: i64 = 0x6561_7473_726c;
+/// The channel the outbox trigger notifies.
+pub const CHANNEL: &str = "eats_outbox";
+
+/// Why a relay round failed; the relay logs it, backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The relay needs the Postgres event store.
+    #[error("the outbox relay needs the Postgres event store")]
+    NotPostgres,
+    /// Postgres failed.
+    #[error("outbox database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// JetStream refused or did not acknowledge a publish.
+    #[error("publishing to JetStream: {0}")]
+    Publish(String),
+    /// A stored name cannot be a subject.
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+}
+
+/// Relays the Postgres outbox to JetStream.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    topology: Topology,
+    batch: i64,
+    standby_retry: Duration,
+}
+
+/// Outbox rows not yet published, and how old the oldest is.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OutboxLag {
+    /// Rows waiting.
+    pub events: u64,
+    /// Age of the oldest, in seconds.
+    pub seconds: f64,
+}
+
+impl Relay {
+    /// A relay from `db`'s outbox to `topology`'s stream.
+    pub fn new(
+        db: &Database,
+        jetstream: jetstream::Context,
+        topology: Topology,
+    ) -> Result<Self, RelayError> {
+        let Backend::Postgres(pool) = db.backend() else {
+            return Err(RelayError::NotPostgres);
+        };
+        Ok(Self {
+            pool: pool.clone(),
+            jetstream,
+            topology,
+            batch: 500,
+            standby_retry: Duration::from_secs(1),
+        })
+    }
+
+    /// Rows published per round trip.
+    pub fn with_batch(mut self, batch: u16) -> Self {
+        self.batch = i64::from(batch.max(1));
+        self
+    }
+
+    /// Relays until `shutdown`, as leader or standby, recovering from every failure.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(error) => {
+                    tracing::warn!(%error, "relay round failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Waits to become leader, then publishes until shutdown or until leadership is lost.
+    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
+        let mut session = self.pool.acquire().await?.detach();
+        loop {
+            let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut session)
+                .await?;
+            if leader {
+                break;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(self.standby_retry) => {}
+            }
+        }
+        tracing::info!(stream = %self.topology.stream, "relay is the leader");
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        while !shutdown.is_cancelled() {
+            let published = self.publish_batch().await?;
+            // A lost session means a lost lock: stop before another leader starts.
+            sqlx::query("SELECT 1").execute(&mut session).await?;
+            if published == 0 {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    notification = listener.recv() => { notification?; }
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LEADER_LOCK)
+            .execute(&mut session)
+            .await;
+        let _ = session.close().await;
+        Ok(())
+    }
+
+    /// Publishes the oldest outbox rows and deletes the acknowledged ones; returns how many
+    /// were published.
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let rows = sqlx::query(
+            "SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+             metadata FROM outbox ORDER BY id LIMIT $1",
+        )
+        .bind(self.batch)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut pending: Vec<(i64, PublishAckFuture)> = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in &rows {
+            let metadata: serde_json::Value = row.try_get("metadata")?;
+            let event = FeedEvent {
+                aggregate_type: row.try_get("aggregate_type")?,
+                aggregate_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get::<i64, _>("sequence")? as u64,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+                metadata: serde_json::from_value(metadata).unwrap_or_default(),
+            };
+            let subject = self
+                .topology
+                .subject(&event.aggregate_type, &event.event_type)?;
+            let body =
+                serde_json::to_vec(&event).map_err(|e| RelayError::Publish(e.to_string()))?;
+            let message = jetstream::message::PublishMessage::build()
+                .payload(body.into())
+                .message_id(event.key());
+            match self.jetstream.send_publish(subject, message).await {
+                Ok(ack) => pending.push((row.try_get("id")?, ack)),
+                Err(error) => {
+                    failure = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        let mut acknowledged = Vec::with_capacity(pending.len());
+        for (id, ack) in pending {
+            match ack.await {
+                Ok(_) => acknowledged.push(id),
+                Err(error) => {
+                    failure.get_or_insert(error.to_string());
+                    break;
+                }
+            }
+        }
+        if !acknowledged.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+                .bind(&acknowledged)
+                .execute(&self.pool)
+                .await?;
+        }
+        match failure {
+            Some(error) => Err(RelayError::Publish(error)),
+            None => Ok(acknowledged.len()),
+        }
+    }
+
+    /// What is waiting to be published.
+    pub async fn lag(&self) -> Result<OutboxLag, RelayError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS events, \
+             COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(committed_at)), 0)::float8 AS seconds \
+             FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutboxLag {
+            events: row.try_get::<i64, _>("events")?.max(0) as u64,
+            seconds: row.try_get("seconds")?,
+        })
+    }
+}

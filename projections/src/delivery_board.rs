@@ -1,0 +1,256 @@
+//! The riders' job board: open delivery jobs, found by distance without a full scan.
+//!
+//! Each job is indexed by the H3 cell (resolution 7, cells about 1.4 km across) of its pickup
+//! point. "Jobs within R metres of (lat, lng)" reads only the cells of a grid disk that is
+//! sure to cover the circle, then keeps the jobs whose exact (haversine) distance is within
+//! both R and the job's own search radius.
+
+use chrono::{DateTime, Utc};
+use eats_domain::delivery::{Delivery, DeliveryEvent, MAX_RADIUS_M};
+use eats_domain::GeoPoint;
+use eats_feed::{DecodeError, FeedEvent};
+use eats_store::Database;
+use h3o::{CellIndex, LatLng, Resolution};
+use serde::Serialize;
+
+use crate::runner::Projection;
+use crate::sql::{Arg, Write};
+use crate::{on_pool, row};
+
+/// The index resolution.
+pub const RESOLUTION: Resolution = Resolution::Seven;
+
+/// The delivery board projection.
+pub struct DeliveryBoardProjection;
+
+const REQUESTED: &str = "INSERT INTO delivery_board (delivery_id, order_id, store_id, status, \
+     pickup_lat, pickup_lng, pickup_cell, dropoff_lat, dropoff_lng, radius_m, requested_at, updated_at) \
+     VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $10) \
+     ON CONFLICT (delivery_id) DO NOTHING";
+const ASSIGNED: &str =
+    "UPDATE delivery_board SET status = 'assigned', rider_id = $2, updated_at = $3 \
+     WHERE delivery_id = $1";
+const STATUS: &str =
+    "UPDATE delivery_board SET status = $2, updated_at = $3 WHERE delivery_id = $1";
+const WIDENED: &str =
+    "UPDATE delivery_board SET radius_m = $2, updated_at = $3 WHERE delivery_id = $1";
+
+/// The cell a point falls in, as stored (H3 indexes fit in 63 bits, so the cast is lossless).
+pub fn cell_of(point: GeoPoint) -> Option<i64> {
+    let cell = LatLng::new(point.lat, point.lng).ok()?.to_cell(RESOLUTION);
+    i64::try_from(u64::from(cell)).ok()
+}
+
+/// The cells whose points may lie within `radius_m` of `center`: a grid disk sized with
+/// margins for H3's uneven cell sizes (the smallest resolution-7 cells are about 0.7 of
+/// the average edge, the largest about 1.4).
+pub fn covering_cells(center: GeoPoint, radius_m: u32) -> Vec<i64> {
+    let Ok(center) = LatLng::new(center.lat, center.lng) else {
+        return Vec::new();
+    };
+    let edge = RESOLUTION.edge_length_m();
+    let (edge_min, edge_max) = (0.7 * edge, 1.4 * edge);
+    let reach = f64::from(radius_m) + 2.0 * edge_max;
+    let k = (reach / (3f64.sqrt() * edge_min)).ceil() as u32;
+    center
+        .to_cell(RESOLUTION)
+        .grid_disk::<Vec<CellIndex>>(k)
+        .into_iter()
+        .filter_map(|c| i64::try_from(u64::from(c)).ok())
+        .collect()
+}
+
+impl Projection for DeliveryBoardProjection {
+    const NAME: &'static str = "delivery_board";
+    const AGGREGATE_TYPES: &'static [&'static str] = &["Delivery"];
+    const TABLES: &'static [&'static str] = &["delivery_board"];
+
+    fn writes(&self, event: &FeedEvent) -> Result<Vec<Write>, DecodeError> {
+        let id = || Arg::from(event.aggregate_id.as_str());
+        let at = || Arg::from(event.occurred_at());
+        let status = |s: &str| Write::new(STATUS, vec![id(), s.into(), at()]);
+        Ok(vec![match event.decode::<Delivery>()? {
+            DeliveryEvent::DeliveryRequested(e) => Write::new(
+                REQUESTED,
+                vec![
+                    id(),
+                    e.order_id.to_string().into(),
+                    e.store_id.to_string().into(),
+                    e.pickup.lat.into(),
+                    e.pickup.lng.into(),
+                    Arg::Int(cell_of(e.pickup)),
+                    e.dropoff.lat.into(),
+                    e.dropoff.lng.into(),
+                    e.radius_m.into(),
+                    at(),
+                ],
+            ),
+            DeliveryEvent::RiderAssigned(e) => {
+                Write::new(ASSIGNED, vec![id(), e.rider_id.to_string().into(), at()])
+            }
+            DeliveryEvent::DeliveryPickedUp(_) => status("picked_up"),
+            DeliveryEvent::DeliveryCompleted(_) => status("completed"),
+            DeliveryEvent::DeliveryCancelled(_) => status("cancelled"),
+            DeliveryEvent::SearchRadiusWidened(e) => {
+                Write::new(WIDENED, vec![id(), e.radius_m.into(), at()])
+            }
+        }])
+    }
+}
+
+/// An open job as a rider sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpenJob {
+    /// The delivery job (claim it with this id).
+    pub delivery_id: String,
+    /// The order.
+    pub order_id: String,
+    /// The store.
+    pub store_id: String,
+    /// Pickup point.
+    pub pickup: GeoPoint,
+    /// Drop-off point.
+    pub dropoff: GeoPoint,
+    /// The job's search radius around the pickup.
+    pub radius_m: i64,
+    /// The rider's distance to the pickup.
+    pub distance_m: u32,
+    /// When the job opened.
+    pub requested_at: Option<DateTime<Utc>>,
+}
+
+row! {
+    fn decode(row) -> (String, String, String, f64, f64, f64, f64, i64, Option<DateTime<Utc>>) {
+        (
+            row.try_get("delivery_id")?,
+            row.try_get::<Option<String>, _>("order_id")?.unwrap_or_default(),
+            row.try_get::<Option<String>, _>("store_id")?.unwrap_or_default(),
+            row.try_get::<Option<f64>, _>("pickup_lat")?.unwrap_or_default(),
+            row.try_get::<Option<f64>, _>("pickup_lng")?.unwrap_or_default(),
+            row.try_get::<Option<f64>, _>("dropoff_lat")?.unwrap_or_default(),
+            row.try_get::<Option<f64>, _>("dropoff_lng")?.unwrap_or_default(),
+            row.try_get::<Option<i64>, _>("radius_m")?.unwrap_or_default(),
+            row.try_get("requested_at")?,
+        )
+    }
+}
+
+/// Open jobs within `radius_m` of `rider` whose own search radius reaches the rider, nearest
+/// first.
+pub async fn open_near(
+    db: &Database,
+    rider: GeoPoint,
+    radius_m: u32,
+) -> Result<Vec<OpenJob>, sqlx::Error> {
+    let radius_m = radius_m.min(MAX_RADIUS_M);
+    let cells = covering_cells(rider, radius_m);
+    if cells.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=cells.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT delivery_id, order_id, store_id, pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, \
+         radius_m, requested_at FROM delivery_board WHERE status = 'open' AND pickup_cell IN ({})",
+        placeholders.join(", ")
+    );
+    let rows = on_pool!(db, |pool| {
+        let mut query = sqlx::query(&sql);
+        for cell in &cells {
+            query = query.bind(*cell);
+        }
+        query
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut jobs: Vec<OpenJob> = rows
+        .into_iter()
+        .filter_map(
+            |(
+                delivery_id,
+                order_id,
+                store_id,
+                plat,
+                plng,
+                dlat,
+                dlng,
+                job_radius,
+                requested_at,
+            )| {
+                let pickup = GeoPoint {
+                    lat: plat,
+                    lng: plng,
+                };
+                let distance = rider.distance_m(&pickup);
+                let reach = f64::from(radius_m).min(job_radius as f64);
+                (distance <= reach).then(|| OpenJob {
+                    delivery_id,
+                    order_id,
+                    store_id,
+                    pickup,
+                    dropoff: GeoPoint {
+                        lat: dlat,
+                        lng: dlng,
+                    },
+                    radius_m: job_radius,
+                    distance_m: distance.ceil() as u32,
+                    requested_at,
+                })
+            },
+        )
+        .collect();
+    jobs.sort_by_key(|j| j.distance_m);
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic spread of points within `radius` of `center`.
+    fn points_around(center: GeoPoint, radius_m: f64) -> impl Iterator<Item = GeoPoint> {
+        (0..36).flat_map(move |bearing| {
+            [0.25, 0.5, 0.75, 0.999].into_iter().map(move |f| {
+                let theta = f64::from(bearing) * 10f64.to_radians();
+                let d = radius_m * f;
+                let dlat = d * theta.cos() / 111_320.0;
+                let dlng = d * theta.sin() / (111_320.0 * center.lat.to_radians().cos());
+                GeoPoint {
+                    lat: center.lat + dlat,
+                    lng: center.lng + dlng,
+                }
+            })
+        })
+    }
+
+    #[test]
+    fn the_covering_disk_contains_every_point_within_the_radius() {
+        for center in [
+            GeoPoint::new(37.5665, 126.978).expect("valid"),
+            GeoPoint::new(35.1796, 129.0756).expect("valid"),
+            GeoPoint::new(-33.8688, 151.2093).expect("valid"),
+        ] {
+            for radius in [300, 2_000, 7_500, MAX_RADIUS_M] {
+                let cells = covering_cells(center, radius);
+                for p in points_around(center, f64::from(radius)) {
+                    if p.distance_m(&center) <= f64::from(radius) {
+                        let cell = cell_of(p).expect("cell");
+                        assert!(
+                            cells.contains(&cell),
+                            "{p:?} within {radius} m of {center:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_disk_stays_small_enough_to_query() {
+        let seoul = GeoPoint::new(37.5665, 126.978).expect("valid");
+        assert!(covering_cells(seoul, 2_000).len() < 100);
+        assert!(covering_cells(seoul, MAX_RADIUS_M).len() < 1_000);
+    }
+}

@@ -1,0 +1,209 @@
+//! Applying a projection: the position guard, gap repair from the event store, and rebuild.
+
+use async_trait::async_trait;
+use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
+use eats_store::Database;
+
+use crate::position::{decide, Decision};
+use crate::sql::Write;
+use crate::{bind_args, on_pool};
+
+/// A read model: which events it reads and what each does to its tables.
+pub trait Projection: Send + Sync + 'static {
+    /// Unique and stable: the consumer, checkpoint and positions are keyed by it.
+    const NAME: &'static str;
+    /// The aggregate types whose events it reads.
+    const AGGREGATE_TYPES: &'static [&'static str];
+    /// The tables it owns, emptied on rebuild.
+    const TABLES: &'static [&'static str];
+
+    /// The statements that apply `event`. Pure: the same event always yields the same
+    /// writes, which only move rows forward.
+    fn writes(&self, event: &FeedEvent) -> Result<Vec<Write>, DecodeError>;
+}
+
+/// Why an event could not be projected; the feed retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The read model's database failed.
+    #[error("read model database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Reading the event store to fill a gap failed.
+    #[error("event store: {0}")]
+    Store(#[from] eats_store::StoreError),
+    /// The event does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The event store does not (yet) hold the events before this one.
+    #[error("{event} arrived but the event store has no event {missing} before it")]
+    Unrepairable {
+        /// The event's key.
+        event: String,
+        /// The missing sequence.
+        missing: u64,
+    },
+    /// Another replica moved the position between our two reads; try again.
+    #[error("position of {0} moved concurrently")]
+    Raced(String),
+}
+
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied (after filling any gap before it from the event store).
+    Applied,
+    /// Applied before: nothing changed.
+    AlreadyApplied,
+}
+
+enum Guard {
+    Applied,
+    AlreadyApplied,
+    Gap { expected: u64 },
+}
+
+const CLAIM_FIRST: &str =
+    "INSERT INTO projection_positions (projection, aggregate_type, aggregate_id, sequence) \
+     VALUES ($1, $2, $3, 1) ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING";
+const CLAIM_NEXT: &str = "UPDATE projection_positions SET sequence = $4 \
+     WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4 - 1";
+const CURRENT: &str = "SELECT sequence FROM projection_positions \
+     WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3";
+
+/// Runs projection `P` against the database its tables live in.
+pub struct Projector<P> {
+    projection: P,
+    db: Database,
+}
+
+impl<P: Projection> Projector<P> {
+    /// `projection` over `db`.
+    pub fn new(projection: P, db: Database) -> Self {
+        Self { projection, db }
+    }
+
+    /// Applies `event` exactly once: the position is claimed and the writes made in one
+    /// transaction; an event seen before is skipped; events missing before it are read from
+    /// the event store and applied first, so a view never skips or reorders.
+    pub async fn apply(&self, event: &FeedEvent) -> Result<Applied, ProjectionError> {
+        match self.try_apply(event).await? {
+            Guard::Applied => return Ok(Applied::Applied),
+            Guard::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+            Guard::Gap { expected } => {
+                tracing::debug!(projection = P::NAME, event = %event.key(), expected, "filling a gap from the event store");
+            }
+        }
+        let history = self
+            .db
+            .history(&event.aggregate_type, &event.aggregate_id)
+            .await?;
+        for stored in history {
+            let stored = FeedEvent::from_serialized(stored)?;
+            if stored.sequence > event.sequence {
+                break;
+            }
+            if let Guard::Gap { expected } = self.try_apply(&stored).await? {
+                return Err(ProjectionError::Unrepairable {
+                    event: stored.key(),
+                    missing: expected,
+                });
+            }
+            if stored.sequence == event.sequence {
+                return Ok(Applied::Applied);
+            }
+        }
+        Err(ProjectionError::Unrepairable {
+            event: event.key(),
+            missing: event.sequence,
+        })
+    }
+
+    async fn try_apply(&self, event: &FeedEvent) -> Result<Guard, ProjectionError> {
+        let writes = self.projection.writes(event)?;
+        let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
+        let (name, kind, id) = (
+            P::NAME,
+            event.aggregate_type.as_str(),
+            event.aggregate_id.as_str(),
+        );
+        on_pool!(self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let claimed = if sequence == 1 {
+                sqlx::query(CLAIM_FIRST)
+                    .bind(name)
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+            } else {
+                sqlx::query(CLAIM_NEXT)
+                    .bind(name)
+                    .bind(kind)
+                    .bind(id)
+                    .bind(sequence)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            .rows_affected()
+                == 1;
+            if !claimed {
+                let current: Option<i64> = sqlx::query_scalar(CURRENT)
+                    .bind(name)
+                    .bind(kind)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                let current = current.map_or(0, |c| c.max(0) as u64);
+                return match decide(current, event.sequence) {
+                    Decision::AlreadyApplied => Ok(Guard::AlreadyApplied),
+                    Decision::Gap { expected } => Ok(Guard::Gap { expected }),
+                    Decision::Apply => Err(ProjectionError::Raced(event.key())),
+                };
+            }
+            for write in &writes {
+                bind_args!(sqlx::query(write.sql), &write.args)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Guard::Applied)
+        })
+    }
+
+    /// Empties the projection's tables and positions, so replaying the log rebuilds it.
+    pub async fn reset(&self) -> Result<(), ProjectionError> {
+        on_pool!(self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            for table in P::TABLES {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM projection_positions WHERE projection = $1")
+                .bind(P::NAME)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl<P: Projection> EventHandler for Projector<P> {
+    fn name(&self) -> &str {
+        P::NAME
+    }
+
+    fn aggregate_types(&self) -> &[&'static str] {
+        P::AGGREGATE_TYPES
+    }
+
+    async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
+        self.apply(event)
+            .await
+            .map(drop)
+            .map_err(|e| HandlerError::new(P::NAME, event, e))
+    }
+}
