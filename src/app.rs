@@ -10,22 +10,34 @@ use poem::web::Data;
 use poem::{get, handler, EndpointExt, IntoResponse, Route, Server};
 
 use crate::config::ServeConfig;
+use crate::workers::Workers;
 
 /// A bound, not yet running eats server.
 pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     db: eats_store::Database,
+    workers: Workers,
+}
+
+/// What the ops endpoints check.
+#[derive(Clone)]
+struct Health {
+    db: eats_store::Database,
+    nats: Option<async_nats::Client>,
 }
 
 impl Application {
-    /// Opens and migrates the event store, then binds the listener (port 0 picks a free one).
+    /// Opens and migrates the event store, starts the background roles, then binds the
+    /// listener (port 0 picks a free one).
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        crate::telemetry::metrics();
         let db = config
             .store
             .open()
             .await
             .with_context(|| format!("opening the {} event store", config.store.mode()))?;
+        let workers = Workers::start(config, &db).await?;
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -35,8 +47,13 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("reading the bound address")?;
-        tracing::info!(%addr, mode = config.store.mode(), "eats is listening");
-        Ok(Self { acceptor, addr, db })
+        tracing::info!(%addr, mode = config.store.mode(), roles = ?config.fanout.roles, "eats is listening");
+        Ok(Self {
+            acceptor,
+            addr,
+            db,
+            workers,
+        })
     }
 
     /// The bound address, e.g. to learn which port 0 became.
@@ -44,19 +61,32 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// The event store this application runs on.
+    pub fn db(&self) -> &eats_store::Database {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the
+    /// background roles after their in-flight events.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let health = Health {
+            db: self.db.clone(),
+            nats: self.workers.nats.clone(),
+        };
         let app = Route::new()
             .at("/healthz", get(healthz))
             .at("/readyz", get(readyz))
-            .data(self.db);
-        Server::new_with_acceptor(self.acceptor)
+            .at("/metrics", get(metrics))
+            .data(health);
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        self.workers.stop().await;
+        served
     }
 }
 
@@ -66,16 +96,31 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: the event store answers. Load balancers route to it only then.
+/// Ready: the event store (and, when distributed, NATS) answers. Load balancers route to it
+/// only then.
 #[handler]
-async fn readyz(db: Data<&eats_store::Database>) -> poem::Response {
-    match db.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "not ready: event store unreachable");
-            poem::Response::builder()
-                .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-                .body("event store unreachable")
+async fn readyz(health: Data<&Health>) -> poem::Response {
+    let unavailable = |what: &'static str| {
+        poem::Response::builder()
+            .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+            .body(what)
+    };
+    if let Err(error) = health.db.ping().await {
+        tracing::warn!(%error, "not ready: event store unreachable");
+        return unavailable("event store unreachable");
+    }
+    if let Some(nats) = &health.nats {
+        if nats.connection_state() != async_nats::connection::State::Connected {
+            return unavailable("NATS unreachable");
         }
     }
+    "ready".into_response()
+}
+
+/// Prometheus metrics: consumer and outbox lag among them.
+#[handler]
+fn metrics() -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::metrics().render())
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use eats_domain::customer::GradePolicy;
 
 /// Where events live: the mode follows from whether a Postgres URL is given.
@@ -49,6 +49,61 @@ impl StoreConfig {
     }
 }
 
+/// A part of eats that one process can run. Distributed deployments run each as its own
+/// scalable workload; embedded mode runs them all.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything below.
+    All,
+    /// The HTTP API.
+    Api,
+    /// The outbox relay to JetStream (Postgres mode only).
+    Relay,
+    /// The five read-model projectors.
+    Projectors,
+}
+
+/// How committed events fan out.
+#[derive(Args, Clone, Debug)]
+pub struct FanoutConfig {
+    /// NATS URL with JetStream; required in Postgres mode for the relay and projectors.
+    #[arg(long, env = "EATS_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Namespace for the stream and subjects, to run several eats on one NATS.
+    #[arg(long, env = "EATS_NATS_NAMESPACE")]
+    pub nats_namespace: Option<String>,
+
+    /// Roles this process runs, comma-separated: all, api, relay, projectors.
+    #[arg(
+        long,
+        env = "EATS_ROLES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub roles: Vec<Role>,
+
+    /// Seconds between lag measurements exported on /metrics.
+    #[arg(long, env = "EATS_LAG_INTERVAL_SECS", default_value_t = 5)]
+    pub lag_interval_secs: u64,
+}
+
+impl FanoutConfig {
+    /// Whether this process runs `role`.
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&Role::All) || self.roles.contains(&role)
+    }
+
+    /// The stream and subjects to use.
+    pub fn topology(&self) -> Result<eats_nats::Topology, eats_nats::InvalidName> {
+        match &self.nats_namespace {
+            Some(namespace) => eats_nats::Topology::namespaced(namespace),
+            None => Ok(eats_nats::Topology::default()),
+        }
+    }
+}
+
 /// Settings of `eats serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
@@ -63,6 +118,10 @@ pub struct ServeConfig {
     /// Where events live.
     #[command(flatten)]
     pub store: StoreConfig,
+
+    /// How events fan out, and which roles run here.
+    #[command(flatten)]
+    pub fanout: FanoutConfig,
 }
 
 /// Parses `silver,gold,vip` thresholds, e.g. `5,20,50`.

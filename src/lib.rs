@@ -6,9 +6,11 @@
 //! - [`config`]: every setting, from `EATS_*` environment variables or the mirroring flags.
 //! - [`app`]: opens the event store for the configured mode and serves HTTP until shutdown.
 //! - [`admin`]: one-shot operator commands (an aggregate's audit trail).
-//! - [`telemetry`]: structured logs through `tracing`.
+//! - [`workers`]: the background roles (outbox relay, projectors) and their lag metrics.
+//! - [`telemetry`]: structured logs through `tracing`, Prometheus metrics.
 
 pub mod admin;
 pub mod app;
 pub mod config;
 pub mod telemetry;
+pub mod workers;

@@ -1,4 +1,6 @@
-//! Structured logs: human-readable by default, JSON with `EATS_LOG_FORMAT=json` for
+//! Structured logs and metrics.
+//!
+//! Logs: human-readable by default, JSON with `EATS_LOG_FORMAT=json` for
 //! collectors; the filter comes from `EATS_LOG` (e.g. `info,eats_store=debug`).
 
 use tracing_subscriber::EnvFilter;
@@ -15,4 +17,16 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+}
+
+/// The process-wide Prometheus recorder, installed on first use; `/metrics` renders it.
+pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }

@@ -13,10 +13,12 @@ use eats_domain::payment::{
 };
 use eats_domain::store::StoreCommand;
 use eats_domain::{Actor, EventMetadata, GeoPoint, MenuItemId, StoreId, UserId, Won};
+use eats_store::testing::scenario::{self, Stage};
 use eats_store::testing::TestDatabase;
 use eats_store::{Aggregates, DomainServices};
 
 const EATS: &str = env!("CARGO_BIN_EXE_eats");
+const NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// A running `eats serve` that is terminated when dropped.
 struct Server {
@@ -88,26 +90,95 @@ impl Drop for Server {
     }
 }
 
+/// Drives one order to delivery in `db` and waits until `eats serve` has projected it.
+async fn an_order_reaches_the_running_servers_views(db: &eats_store::Database) {
+    let aggregates = scenario::aggregates(db);
+    let store = scenario::open_store(&aggregates).await;
+    let customer = scenario::register_customer(&aggregates).await;
+    let order = scenario::drive_order(&aggregates, store, customer, 2, Stage::Delivered).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = eats_projections::order_view::fetch(db, &order.to_string())
+            .await
+            .expect("read order view");
+        let profile = eats_projections::customer_profile::fetch(db, &customer.to_string())
+            .await
+            .expect("read profile");
+        let delivered = view.as_ref().is_some_and(|v| v.status == "delivered");
+        let counted = profile.as_ref().is_some_and(|p| p.completed_orders == 1);
+        if delivered && counted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not projected: {view:?} {profile:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn serve_runs_embedded_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let data = std::env::temp_dir().join(format!("eats_bin_{}", uuid::Uuid::new_v4().simple()));
     let data_dir = data.to_str().expect("utf-8 path");
-    let server = Server::start(&[("EATS_DATA_DIR", data_dir)]);
+    let server = Server::start(&[("EATS_DATA_DIR", data_dir), ("EATS_LAG_INTERVAL_SECS", "1")]);
     assert_eq!(server.get("/healthz").await, (200, "ok".into()));
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     assert!(
         data.join("eats.db").exists(),
         "the event store lives in the data folder"
     );
+
+    // Another process writes to the same store; the server's projectors pick it up.
+    let db = eats_store::Database::open_sqlite(&data)
+        .await
+        .expect("open the same store");
+    an_order_reaches_the_running_servers_views(&db).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (status, metrics) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("eats_consumer_lag_events{consumer=\"order_view\"} 0"),
+        "{metrics}"
+    );
     assert!(server.terminate(), "graceful exit on SIGTERM");
     let _ = std::fs::remove_dir_all(data);
 }
 
 #[tokio::test]
-async fn serve_migrates_postgres_when_given_a_database_url() {
+async fn serve_runs_distributed_on_postgres_and_nats() {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("postgres url");
-    let server = Server::start(&[("EATS_DATABASE_URL", &url)]);
+    let namespace = format!("bin{}", uuid::Uuid::new_v4().simple());
+    let server = Server::start(&[
+        ("EATS_DATABASE_URL", &url),
+        ("EATS_NATS_URL", NATS_URL),
+        ("EATS_NATS_NAMESPACE", &namespace),
+    ]);
+    assert_eq!(server.get("/readyz").await, (200, "ready".into()));
+    an_order_reaches_the_running_servers_views(&test.db).await;
+    assert!(server.terminate());
+    let nats = async_nats::connect(NATS_URL).await.expect("nats");
+    let _ = async_nats::jetstream::new(nats)
+        .delete_stream(format!("EATS_EVENTS_{namespace}"))
+        .await;
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_mode_without_nats_refuses_to_start_unless_it_only_serves_the_api() {
+    let test = TestDatabase::postgres().await;
+    let url = test.url.clone().expect("postgres url");
+    let output = Command::new(EATS)
+        .arg("serve")
+        .env_clear()
+        .env("EATS_LISTEN", "127.0.0.1:0")
+        .env("EATS_DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("EATS_NATS_URL is required"));
+    let server = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     assert!(server.terminate());
     test.cleanup().await;

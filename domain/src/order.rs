@@ -157,6 +157,11 @@ impl Order {
         self.placed.as_ref().map(|p| p.total)
     }
 
+    /// Whether a payment was recorded (the store has seen it), even if later refunded.
+    pub fn was_paid(&self) -> bool {
+        self.payment.is_some()
+    }
+
     /// Who ordered it, once placed.
     pub fn customer(&self) -> Option<CustomerId> {
         self.placed.as_ref().map(|p| p.customer)

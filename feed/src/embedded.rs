@@ -136,15 +136,16 @@ impl EmbeddedFeed {
                 }
                 continue;
             }
-            let mut handled = position;
-            for (rowid, event) in batch {
-                if wanted.contains(&event.aggregate_type.as_str())
-                    && !deliver(handler, &event, &shutdown).await
-                {
-                    break;
-                }
-                handled = rowid;
+            let last = batch.last().map_or(position, |(rowid, _)| *rowid);
+            let events: Vec<FeedEvent> = batch
+                .into_iter()
+                .map(|(_, event)| event)
+                .filter(|event| wanted.contains(&event.aggregate_type.as_str()))
+                .collect();
+            if !deliver(handler, &events, &shutdown).await {
+                break;
             }
+            let handled = last;
             if handled != position {
                 self.save_checkpoint(&name, handled).await?;
                 position = handled;
@@ -188,15 +189,18 @@ impl EmbeddedFeed {
     }
 }
 
-/// Hands `event` to `handler` until it succeeds (true) or shutdown interrupts (false).
+/// Hands `events` to `handler` until it succeeds (true) or shutdown interrupts (false).
 async fn deliver(
     handler: &dyn EventHandler,
-    event: &FeedEvent,
+    events: &[FeedEvent],
     shutdown: &CancellationToken,
 ) -> bool {
+    if events.is_empty() {
+        return true;
+    }
     let mut backoff = Duration::from_millis(50);
     loop {
-        match handler.handle(event).await {
+        match handler.handle_batch(events).await {
             Ok(()) => return true,
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "handler failed; retrying");

@@ -19,6 +19,16 @@ pub trait EventHandler: Send + Sync {
 
     /// Applies one event. An error leaves it unacknowledged; it is offered again later.
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError>;
+
+    /// Applies consecutive events, in order. Handlers that can apply many at once (one
+    /// transaction instead of one per event) override this; on error none of the batch is
+    /// acknowledged and each is offered again.
+    async fn handle_batch(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a handler could not apply an event. The feed retries it with backoff.

@@ -180,15 +180,35 @@ impl JetStreamFeed {
         tracing::info!(consumer = handler.name(), "JetStream consumer started");
         let wanted = handler.aggregate_types();
         while !shutdown.is_cancelled() {
-            let mut batch = consumer
+            // Wait (long poll) for the next message, then take whatever else is ready without
+            // waiting: no added latency when quiet, full batches when behind.
+            let mut pulled = Vec::new();
+            let mut first = consumer
                 .batch()
-                .max_messages(self.batch)
+                .max_messages(1)
                 .expires(Duration::from_secs(1))
                 .messages()
                 .await
                 .map_err(js_error)?;
-            while let Some(message) = batch.next().await {
-                let message = message.map_err(js_error)?;
+            while let Some(message) = first.next().await {
+                pulled.push(message.map_err(js_error)?);
+            }
+            if pulled.is_empty() {
+                continue;
+            }
+            if self.batch > 1 {
+                let mut rest = consumer
+                    .fetch()
+                    .max_messages(self.batch - 1)
+                    .messages()
+                    .await
+                    .map_err(js_error)?;
+                while let Some(message) = rest.next().await {
+                    pulled.push(message.map_err(js_error)?);
+                }
+            }
+            let mut wanted_messages = Vec::new();
+            for message in pulled {
                 let event: FeedEvent = match serde_json::from_slice(&message.payload) {
                     Ok(event) => event,
                     Err(error) => {
@@ -197,22 +217,43 @@ impl JetStreamFeed {
                         continue;
                     }
                 };
-                if !wanted.contains(&event.aggregate_type.as_str()) {
+                if wanted.contains(&event.aggregate_type.as_str()) {
+                    wanted_messages.push((message, event));
+                } else {
                     message.ack().await.map_err(js_error)?;
-                    continue;
                 }
-                match handler.handle(&event).await {
-                    Ok(()) => message.ack().await.map_err(js_error)?,
-                    Err(error) => {
-                        tracing::warn!(%error, "handler failed; redelivering later");
-                        message
-                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                            .await
-                            .map_err(js_error)?;
-                    }
-                }
-                if shutdown.is_cancelled() {
-                    break;
+            }
+            self.deliver(handler, wanted_messages).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands a pulled batch to `handler` in one go; if that fails, one message at a time, so
+    /// one bad event is redelivered later without holding back the rest.
+    async fn deliver(
+        &self,
+        handler: &dyn EventHandler,
+        messages: Vec<(jetstream::Message, FeedEvent)>,
+    ) -> Result<(), JetStreamError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<FeedEvent> = messages.iter().map(|(_, e)| e.clone()).collect();
+        if handler.handle_batch(&events).await.is_ok() {
+            for (message, _) in &messages {
+                message.ack().await.map_err(js_error)?;
+            }
+            return Ok(());
+        }
+        for (message, event) in &messages {
+            match handler.handle(event).await {
+                Ok(()) => message.ack().await.map_err(js_error)?,
+                Err(error) => {
+                    tracing::warn!(%error, "handler failed; redelivering later");
+                    message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
+                        .map_err(js_error)?;
                 }
             }
         }

@@ -11,6 +11,7 @@
 //! - [`delivery_board`]: open jobs near a point, indexed by H3 cell.
 //! - [`customer_profile`]: contact and grade.
 //! - [`audit`]: everything that happened because of one order.
+//! - [`verify`]: every row checked against the event store.
 
 pub mod audit;
 pub mod customer_profile;
@@ -20,6 +21,7 @@ pub mod position;
 pub mod runner;
 pub mod sql;
 pub mod store_queue;
+pub mod verify;
 
 use std::sync::Arc;
 

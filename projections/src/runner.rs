@@ -119,56 +119,88 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn try_apply(&self, event: &FeedEvent) -> Result<Guard, ProjectionError> {
-        let writes = self.projection.writes(event)?;
-        let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
-        let (name, kind, id) = (
-            P::NAME,
-            event.aggregate_type.as_str(),
-            event.aggregate_id.as_str(),
-        );
+        self.try_apply_all(std::slice::from_ref(event)).await
+    }
+
+    /// Applies `events` in one transaction. All or nothing: at the first gap everything is
+    /// rolled back and the gap reported; events applied before are skipped.
+    async fn try_apply_all(&self, events: &[FeedEvent]) -> Result<Guard, ProjectionError> {
+        let prepared = events
+            .iter()
+            .map(|event| Ok((event, self.projection.writes(event)?)))
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        let name = P::NAME;
         on_pool!(self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let claimed = if sequence == 1 {
-                sqlx::query(CLAIM_FIRST)
-                    .bind(name)
-                    .bind(kind)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-            } else {
-                sqlx::query(CLAIM_NEXT)
-                    .bind(name)
-                    .bind(kind)
-                    .bind(id)
-                    .bind(sequence)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            .rows_affected()
-                == 1;
-            if !claimed {
-                let current: Option<i64> = sqlx::query_scalar(CURRENT)
-                    .bind(name)
-                    .bind(kind)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                let current = current.map_or(0, |c| c.max(0) as u64);
-                return match decide(current, event.sequence) {
-                    Decision::AlreadyApplied => Ok(Guard::AlreadyApplied),
-                    Decision::Gap { expected } => Ok(Guard::Gap { expected }),
-                    Decision::Apply => Err(ProjectionError::Raced(event.key())),
-                };
-            }
-            for write in &writes {
-                bind_args!(sqlx::query(write.sql), &write.args)
-                    .execute(&mut *tx)
-                    .await?;
+            let mut applied = 0;
+            for (event, writes) in &prepared {
+                let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
+                let (kind, id) = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+                let claimed = if sequence == 1 {
+                    sqlx::query(CLAIM_FIRST)
+                        .bind(name)
+                        .bind(kind)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                } else {
+                    sqlx::query(CLAIM_NEXT)
+                        .bind(name)
+                        .bind(kind)
+                        .bind(id)
+                        .bind(sequence)
+                        .execute(&mut *tx)
+                        .await?
+                }
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    let current: Option<i64> = sqlx::query_scalar(CURRENT)
+                        .bind(name)
+                        .bind(kind)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match decide(current.map_or(0, |c| c.max(0) as u64), event.sequence) {
+                        Decision::AlreadyApplied => continue,
+                        Decision::Gap { expected } => {
+                            tx.rollback().await?;
+                            return Ok(Guard::Gap { expected });
+                        }
+                        Decision::Apply => {
+                            tx.rollback().await?;
+                            return Err(ProjectionError::Raced(event.key()));
+                        }
+                    }
+                }
+                for write in writes {
+                    bind_args!(sqlx::query(write.sql), &write.args)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                applied += 1;
             }
             tx.commit().await?;
-            Ok(Guard::Applied)
+            Ok(if applied == 0 {
+                Guard::AlreadyApplied
+            } else {
+                Guard::Applied
+            })
         })
+    }
+
+    /// Applies consecutive events in one transaction; if one of them follows a gap, falls
+    /// back to applying them one by one (which fills the gap from the event store).
+    pub async fn apply_batch(&self, events: &[FeedEvent]) -> Result<(), ProjectionError> {
+        match self.try_apply_all(events).await? {
+            Guard::Applied | Guard::AlreadyApplied => Ok(()),
+            Guard::Gap { .. } => {
+                for event in events {
+                    self.apply(event).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Empties the projection's tables and positions, so replaying the log rebuilds it.
@@ -205,5 +237,16 @@ impl<P: Projection> EventHandler for Projector<P> {
             .await
             .map(drop)
             .map_err(|e| HandlerError::new(P::NAME, event, e))
+    }
+
+    async fn handle_batch(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
+        match events {
+            [] => Ok(()),
+            [one] => self.handle(one).await,
+            [first, ..] => self
+                .apply_batch(events)
+                .await
+                .map_err(|e| HandlerError::new(P::NAME, first, e)),
+        }
     }
 }

@@ -1,0 +1,154 @@
+//! The background roles of `eats serve`: the outbox relay and the projectors, with their lag
+//! exported as metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use eats_feed::{EmbeddedFeed, EventHandler};
+use eats_nats::{ensure_stream, JetStreamFeed, Relay, StreamSettings};
+use eats_store::{Backend, Database};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Role, ServeConfig};
+
+/// Running background roles; stopped together, each finishing its in-flight event.
+pub struct Workers {
+    tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+    /// The NATS connection, when distributed (for readiness).
+    pub nats: Option<async_nats::Client>,
+}
+
+fn export_lag(consumer: &str, events: u64, seconds: f64) {
+    let consumer = consumer.to_string();
+    metrics::gauge!("eats_consumer_lag_events", "consumer" => consumer.clone()).set(events as f64);
+    metrics::gauge!("eats_consumer_lag_seconds", "consumer" => consumer).set(seconds);
+}
+
+impl Workers {
+    /// Starts the roles `config` asks for on `db`.
+    pub async fn start(config: &ServeConfig, db: &Database) -> anyhow::Result<Self> {
+        let mut workers = Self {
+            tasks: JoinSet::new(),
+            shutdown: CancellationToken::new(),
+            nats: None,
+        };
+        let fanout = &config.fanout;
+        let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
+        let projectors = fanout.runs(Role::Projectors);
+        match db.backend() {
+            Backend::Sqlite(_) => {
+                if projectors {
+                    workers.start_embedded(db, interval)?;
+                }
+            }
+            Backend::Postgres(_) => {
+                let relay = fanout.runs(Role::Relay);
+                if !(relay || projectors) {
+                    return Ok(workers);
+                }
+                let url = fanout.nats_url.as_deref().context(
+                    "EATS_NATS_URL is required in Postgres mode for the relay and projectors \
+                     (or set EATS_ROLES=api)",
+                )?;
+                let client = async_nats::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to NATS at {url}"))?;
+                let jetstream = async_nats::jetstream::new(client.clone());
+                let topology = fanout.topology()?;
+                ensure_stream(&jetstream, &topology, &StreamSettings::default())
+                    .await
+                    .with_context(|| format!("creating JetStream stream {}", topology.stream))?;
+                if relay {
+                    workers.start_relay(
+                        Relay::new(db, jetstream.clone(), topology.clone())?,
+                        interval,
+                    );
+                }
+                if projectors {
+                    workers.start_jetstream(db, JetStreamFeed::new(jetstream, topology), interval);
+                }
+                workers.nats = Some(client);
+            }
+        }
+        Ok(workers)
+    }
+
+    fn start_embedded(&mut self, db: &Database, interval: Duration) -> anyhow::Result<()> {
+        let feed = EmbeddedFeed::new(db)?;
+        let handlers = eats_projections::all(db);
+        for handler in &handlers {
+            let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
+            self.tasks.spawn(async move {
+                if let Err(error) = feed.run(handler.as_ref(), shutdown).await {
+                    tracing::error!(consumer = handler.name(), %error, "embedded consumer stopped");
+                }
+            });
+        }
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            loop {
+                for handler in &handlers {
+                    if let Ok(lag) = feed.lag(handler.name(), handler.aggregate_types()).await {
+                        export_lag(handler.name(), lag.events, lag.seconds);
+                    }
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn start_relay(&mut self, relay: Relay, interval: Duration) {
+        let shutdown = self.shutdown.clone();
+        let lag = relay.clone();
+        self.tasks.spawn(async move { relay.run(shutdown).await });
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            loop {
+                if let Ok(lag) = lag.lag().await {
+                    metrics::gauge!("eats_outbox_pending_events").set(lag.events as f64);
+                    metrics::gauge!("eats_outbox_oldest_seconds").set(lag.seconds);
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        });
+    }
+
+    fn start_jetstream(&mut self, db: &Database, feed: JetStreamFeed, interval: Duration) {
+        let handlers: Vec<Arc<dyn EventHandler>> = eats_projections::all(db);
+        for handler in &handlers {
+            let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
+            self.tasks
+                .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
+        }
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            loop {
+                for handler in &handlers {
+                    if let Ok(lag) = feed.lag(handler.as_ref()).await {
+                        export_lag(handler.name(), lag.events, lag.seconds);
+                    }
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        });
+    }
+
+    /// Asks every role to stop and waits until each has finished its in-flight work.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
