@@ -5,9 +5,10 @@ use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use serde::Serialize;
 
+use crate::row;
 use crate::runner::Projection;
 use crate::sql::Write;
-use crate::{on_pool, row};
+use eats_store::on_pool;
 
 /// The audit timeline projection.
 pub struct AuditTimelineProjection;

@@ -6,9 +6,10 @@ use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use serde::Serialize;
 
+use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
-use crate::{on_pool, row};
+use eats_store::on_pool;
 
 /// The customer profile projection.
 pub struct CustomerProfileProjection;

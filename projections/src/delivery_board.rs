@@ -13,9 +13,10 @@ use eats_store::Database;
 use h3o::{CellIndex, LatLng, Resolution};
 use serde::Serialize;
 
+use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
-use crate::{on_pool, row};
+use eats_store::on_pool;
 
 /// The index resolution.
 pub const RESOLUTION: Resolution = Resolution::Seven;

@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
 use eats_store::Database;
 
+use crate::bind_args;
 use crate::position::{decide, Decision};
 use crate::sql::Write;
-use crate::{bind_args, on_pool};
+use eats_store::on_pool;
 
 /// A read model: which events it reads and what each does to its tables.
 pub trait Projection: Send + Sync + 'static {

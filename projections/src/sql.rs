@@ -72,18 +72,6 @@ impl Write {
     }
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` has: the body is compiled once
-/// per backend, from one source.
-#[macro_export]
-macro_rules! on_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db.backend() {
-            eats_store::Backend::Postgres($pool) => $body,
-            eats_store::Backend::Sqlite($pool) => $body,
-        }
-    };
-}
-
 /// Binds `args` to a `sqlx::query` on either backend.
 #[macro_export]
 macro_rules! bind_args {

@@ -13,7 +13,8 @@ use eats_domain::Versioned;
 use eats_store::Database;
 use serde::Serialize;
 
-use crate::{customer_profile, on_pool, order_view, store_queue};
+use crate::{customer_profile, order_view, store_queue};
+use eats_store::on_pool;
 
 /// What a verification found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

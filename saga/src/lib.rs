@@ -1,11 +1,22 @@
 //! Process managers: what eats does next when an event is committed.
 //!
-//! - [`choreography`]: the table from committed events to follow-up commands (payment
-//!   approved -> order paid, cancelled after payment -> refund, cooking finished -> delivery
-//!   job, picked up -> order in delivery, delivered -> delivery completed and the customer's
-//!   grade). It is pure, so the rules are tested without a database or a bus; the runners
-//!   that execute follow-ups idempotently with retries and dead letters build on it.
+//! - [`choreography`]: the pure table from committed events to follow-up commands.
+//! - [`runner`]: the [`ProcessManager`] consumer that executes follow-ups idempotently, retries
+//!   transient failures (including lost concurrency races) with backoff, and parks what keeps
+//!   failing in [`dead_letters`] without holding back other orders.
+//! - [`deadlines`] and [`deadline_runner`]: durable deadlines (unpaid, unanswered, unclaimed)
+//!   and the runner that fires them on a controllable [`clock`].
+//! - [`gateway`]: payment gateways (Toss over HTTP, the simulator) behind a timeout and a
+//!   circuit breaker.
 
 pub mod choreography;
+pub mod clock;
+pub mod dead_letters;
+pub mod deadline_runner;
+pub mod deadlines;
+pub mod gateway;
+pub mod runner;
 
 pub use choreography::{follow_ups, FollowUp};
+pub use deadline_runner::{DeadlineRunner, Fired};
+pub use runner::{ProcessManager, SagaSettings};

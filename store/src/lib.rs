@@ -9,6 +9,18 @@
 //! - [`wiring`]: the five aggregates' command handlers and the event-sourced store catalogue.
 //! - [`testing`] (feature `testing`): a fresh, isolated database per test on either backend.
 
+/// Runs `$body` with `$pool` bound to whichever pool `$db` (a [`Database`]) has: the body
+/// is compiled once per backend, from one source, so portable SQL is written once.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db.backend() {
+            $crate::Backend::Postgres($pool) => $body,
+            $crate::Backend::Sqlite($pool) => $body,
+        }
+    };
+}
+
 pub mod database;
 pub mod repository;
 #[cfg(feature = "testing")]

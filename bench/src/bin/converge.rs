@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
         result?;
     }
     let placing = started.elapsed();
-    let events: i64 = eats_projections::on_pool!(db, |pool| {
+    let events: i64 = eats_store::on_pool!(db, |pool| {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(pool)
             .await

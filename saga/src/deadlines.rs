@@ -1,0 +1,256 @@
+//! Durable deadlines: what happens when nobody acts in time.
+//!
+//! | deadline | set when | cleared when | fires |
+//! |---|---|---|---|
+//! | `payment_due` | order placed | paid or cancelled | cancel the order |
+//! | `store_response_due` | order paid | accepted, rejected or cancelled | reject it (refund follows) |
+//! | `claim_due` | job opened or radius widened | rider assigned or job cancelled | widen the radius; at the widest, escalate |
+//!
+//! Deadlines live in the `deadlines` table, so they survive restarts; firing one that no
+//! longer applies (the order was paid meanwhile) is refused by the aggregate and ignored.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use eats_domain::delivery::{Delivery, DeliveryEvent};
+use eats_domain::order::{Order, OrderEvent};
+use eats_feed::{DecodeError, FeedEvent};
+use eats_store::{on_pool, Database};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// How long each party has.
+#[derive(Clone, Debug)]
+pub struct DeadlineSettings {
+    /// From placing to paying.
+    pub payment: Duration,
+    /// From paid to the store accepting or rejecting.
+    pub store_response: Duration,
+    /// From a job opening (or widening) to a rider claiming it.
+    pub claim: Duration,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        Self {
+            payment: Duration::from_secs(15 * 60),
+            store_response: Duration::from_secs(10 * 60),
+            claim: Duration::from_secs(3 * 60),
+        }
+    }
+}
+
+/// The kinds of deadline.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Kind {
+    /// The customer must pay.
+    PaymentDue,
+    /// The store must accept or reject.
+    StoreResponseDue,
+    /// A rider must claim.
+    ClaimDue,
+}
+
+/// Extra facts a deadline needs when it fires.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// For `claim_due`: the radius the job is open in now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_m: Option<u32>,
+}
+
+/// A change to the deadline table that an event calls for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Set (or move) a deadline.
+    Schedule {
+        /// Which.
+        kind: Kind,
+        /// The order or delivery it is about.
+        aggregate_id: String,
+        /// When it fires.
+        due_at: DateTime<Utc>,
+        /// What it needs then.
+        payload: Payload,
+    },
+    /// Clear it.
+    Clear {
+        /// Which.
+        kind: Kind,
+        /// The order or delivery.
+        aggregate_id: String,
+    },
+}
+
+/// The deadline changes `event` calls for.
+pub fn changes(event: &FeedEvent, settings: &DeadlineSettings) -> Result<Vec<Change>, DecodeError> {
+    let at = event.occurred_at().unwrap_or_else(Utc::now);
+    let after = |d: Duration| at + chrono::Duration::from_std(d).unwrap_or_default();
+    let id = event.aggregate_id.clone();
+    let clear = |kind| Change::Clear {
+        kind,
+        aggregate_id: id.clone(),
+    };
+    let schedule = |kind, due_at, payload| Change::Schedule {
+        kind,
+        aggregate_id: id.clone(),
+        due_at,
+        payload,
+    };
+    Ok(match event.aggregate_type.as_str() {
+        "Order" => match event.decode::<Order>()? {
+            OrderEvent::OrderPlaced(_) => vec![schedule(
+                Kind::PaymentDue,
+                after(settings.payment),
+                Payload::default(),
+            )],
+            OrderEvent::OrderPaid(_) => vec![
+                clear(Kind::PaymentDue),
+                schedule(
+                    Kind::StoreResponseDue,
+                    after(settings.store_response),
+                    Payload::default(),
+                ),
+            ],
+            OrderEvent::OrderAccepted(_) | OrderEvent::OrderRejected(_) => {
+                vec![clear(Kind::StoreResponseDue)]
+            }
+            OrderEvent::OrderCancelled(_) => {
+                vec![clear(Kind::PaymentDue), clear(Kind::StoreResponseDue)]
+            }
+            _ => vec![],
+        },
+        "Delivery" => match event.decode::<Delivery>()? {
+            DeliveryEvent::DeliveryRequested(e) => vec![schedule(
+                Kind::ClaimDue,
+                after(settings.claim),
+                Payload {
+                    radius_m: Some(e.radius_m),
+                },
+            )],
+            DeliveryEvent::SearchRadiusWidened(e) => vec![schedule(
+                Kind::ClaimDue,
+                after(settings.claim),
+                Payload {
+                    radius_m: Some(e.radius_m),
+                },
+            )],
+            DeliveryEvent::RiderAssigned(_) | DeliveryEvent::DeliveryCancelled(_) => {
+                vec![clear(Kind::ClaimDue)]
+            }
+            _ => vec![],
+        },
+        _ => vec![],
+    })
+}
+
+/// A deadline as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deadline {
+    /// Which.
+    pub kind: Kind,
+    /// The order or delivery.
+    pub aggregate_id: String,
+    /// When it fires.
+    pub due_at: DateTime<Utc>,
+    /// What it needs.
+    pub payload: Payload,
+}
+
+/// Applies `changes` to the deadline table.
+pub async fn apply(db: &Database, changes: &[Change]) -> Result<(), sqlx::Error> {
+    for change in changes {
+        match change {
+            Change::Schedule {
+                kind,
+                aggregate_id,
+                due_at,
+                payload,
+            } => {
+                let payload = serde_json::to_string(payload).unwrap_or_else(|_| "{}".into());
+                on_pool!(db, |pool| {
+                    sqlx::query(
+                        "INSERT INTO deadlines (kind, aggregate_id, due_at, payload) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (kind, aggregate_id) DO UPDATE SET due_at = excluded.due_at, \
+                         payload = excluded.payload",
+                    )
+                    .bind(kind.to_string())
+                    .bind(aggregate_id)
+                    .bind(due_at)
+                    .bind(payload)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                })?;
+            }
+            Change::Clear { kind, aggregate_id } => {
+                on_pool!(db, |pool| {
+                    sqlx::query("DELETE FROM deadlines WHERE kind = $1 AND aggregate_id = $2")
+                        .bind(kind.to_string())
+                        .bind(aggregate_id)
+                        .execute(pool)
+                        .await
+                        .map(drop)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deadlines due at `now`, oldest first.
+pub async fn due(
+    db: &Database,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Deadline>, sqlx::Error> {
+    const SQL: &str =
+        "SELECT kind, aggregate_id, due_at, payload FROM deadlines WHERE due_at <= $1 \
+         ORDER BY due_at LIMIT $2";
+    let rows: Vec<(String, String, DateTime<Utc>, String)> = on_pool!(db, |pool| {
+        sqlx::query(SQL)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("kind")?,
+                    row.try_get("aggregate_id")?,
+                    row.try_get("due_at")?,
+                    row.try_get("payload")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, aggregate_id, due_at, payload)| {
+            Some(Deadline {
+                kind: kind.parse().ok()?,
+                aggregate_id,
+                due_at,
+                payload: serde_json::from_str(&payload).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Removes a deadline that fired, unless it was moved meanwhile.
+pub async fn remove_fired(db: &Database, deadline: &Deadline) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query("DELETE FROM deadlines WHERE kind = $1 AND aggregate_id = $2 AND due_at = $3")
+            .bind(deadline.kind.to_string())
+            .bind(&deadline.aggregate_id)
+            .bind(deadline.due_at)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}

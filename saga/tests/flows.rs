@@ -1,0 +1,737 @@
+//! The process managers against real Postgres + NATS and the embedded mode: the lifecycle to
+//! delivery with a grade upgrade, compensation, the cancel/cook race, and deadlines that fire
+//! after a restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use cqrs_es::{AggregateError, EventStore};
+use eats_domain::customer::Customer;
+use eats_domain::delivery::{DeliveryCommand, DeliveryStatus};
+use eats_domain::order::{Order, OrderCommand, OrderStatus};
+use eats_domain::payment::{Payment, PaymentCommand, PaymentStatus};
+use eats_domain::{
+    Actor, CustomerId, DeliveryId, EventMetadata, GeoPoint, OrderId, PaymentId, RiderId,
+};
+use eats_feed::{EmbeddedFeed, EventHandler};
+use eats_nats::{ensure_stream, JetStreamFeed, Relay, StreamSettings, Topology};
+use eats_saga::clock::ManualClock;
+use eats_saga::deadlines::DeadlineSettings;
+use eats_saga::gateway::{SimulatedGateway, SimulatorSettings};
+use eats_saga::{DeadlineRunner, Fired, ProcessManager, SagaSettings};
+use eats_store::testing::scenario::{self, OpenStore, Stage};
+use eats_store::testing::TestDatabase;
+use eats_store::{Aggregates, Database, DomainServices};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Embedded,
+    Distributed,
+}
+
+/// A running eats without HTTP: aggregates, the process manager and its feed.
+struct Harness {
+    test: TestDatabase,
+    aggregates: Aggregates,
+    gateway: Arc<SimulatedGateway>,
+    nats: Option<(async_nats::jetstream::Context, Topology)>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+fn settings() -> SagaSettings {
+    SagaSettings {
+        max_attempts: 5,
+        first_backoff: Duration::from_millis(20),
+        delivery_radius_m: 2_000,
+        deadlines: DeadlineSettings {
+            payment: Duration::from_secs(600),
+            store_response: Duration::from_secs(300),
+            claim: Duration::from_secs(120),
+        },
+    }
+}
+
+impl Harness {
+    async fn start(mode: Mode) -> Self {
+        let test = match mode {
+            Mode::Embedded => TestDatabase::sqlite().await,
+            Mode::Distributed => TestDatabase::postgres().await,
+        };
+        let gateway = Arc::new(SimulatedGateway::new(SimulatorSettings {
+            latency: Duration::from_millis(1),
+            failure_rate: 0.0,
+        }));
+        let aggregates = Aggregates::new(
+            &test.db,
+            DomainServices {
+                gateway: gateway.clone(),
+                grades: eats_domain::customer::GradePolicy::new(1, 2, 3).expect("valid"),
+            },
+        );
+        let nats = match mode {
+            Mode::Embedded => None,
+            Mode::Distributed => {
+                let client = async_nats::connect("nats://127.0.0.1:4222")
+                    .await
+                    .expect("NATS at 127.0.0.1:4222");
+                let jetstream = async_nats::jetstream::new(client);
+                let topology =
+                    Topology::namespaced(&format!("saga{}", uuid::Uuid::new_v4().simple()))
+                        .expect("valid");
+                ensure_stream(&jetstream, &topology, &StreamSettings::default())
+                    .await
+                    .expect("stream");
+                Some((jetstream, topology))
+            }
+        };
+        let mut harness = Self {
+            test,
+            aggregates,
+            gateway,
+            nats,
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        };
+        harness.run_process_manager();
+        harness
+    }
+
+    fn db(&self) -> &Database {
+        &self.test.db
+    }
+
+    fn process_manager(&self) -> ProcessManager {
+        ProcessManager::new(self.aggregates.clone(), self.db().clone(), settings())
+    }
+
+    fn run_process_manager(&mut self) {
+        let handler: Arc<dyn EventHandler> = Arc::new(self.process_manager());
+        let shutdown = self.shutdown.clone();
+        match &self.nats {
+            None => {
+                let feed = EmbeddedFeed::new(self.db()).expect("embedded");
+                self.tasks.spawn(async move {
+                    feed.run(handler.as_ref(), shutdown).await.expect("feed");
+                });
+            }
+            Some((jetstream, topology)) => {
+                let relay =
+                    Relay::new(self.db(), jetstream.clone(), topology.clone()).expect("relay");
+                let relay_shutdown = shutdown.clone();
+                self.tasks
+                    .spawn(async move { relay.run(relay_shutdown).await });
+                let feed = JetStreamFeed::new(jetstream.clone(), topology.clone());
+                self.tasks
+                    .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
+            }
+        }
+    }
+
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        if let Some((jetstream, topology)) = &self.nats {
+            let _ = jetstream.delete_stream(&topology.stream).await;
+        }
+        self.test.cleanup().await;
+    }
+
+    async fn order(&self, id: OrderId) -> Order {
+        self.db()
+            .event_store::<Order>()
+            .load_aggregate(&id.to_string())
+            .await
+            .expect("load")
+            .aggregate
+    }
+
+    async fn payment(&self, id: OrderId) -> Payment {
+        let payment = PaymentId::for_order(id).to_string();
+        self.db()
+            .event_store::<Payment>()
+            .load_aggregate(&payment)
+            .await
+            .expect("load")
+            .aggregate
+    }
+
+    /// Waits until the order reaches `status` (the process manager acts asynchronously).
+    async fn until_order(&self, id: OrderId, status: OrderStatus) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let actual = self.order(id).await.status();
+            if actual == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order stuck in {actual}, expected {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn until_payment(&self, id: OrderId, status: PaymentStatus) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let actual = self.payment(id).await.status();
+            if actual == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "payment stuck in {actual:?}, expected {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The customer places an order and pays for it.
+    async fn place_and_pay(&self, store: OpenStore, customer: CustomerId) -> OrderId {
+        let order =
+            scenario::drive_order(&self.aggregates, store, customer, 2, Stage::Placed).await;
+        let payment = PaymentId::for_order(order);
+        self.aggregates
+            .payments
+            .execute_with_metadata(
+                &payment.to_string(),
+                PaymentCommand::PayForOrder {
+                    payment_id: payment,
+                    order_id: order,
+                    customer,
+                    amount: self.order(order).await.total().expect("placed"),
+                    payment_key: format!("tgen_{}", order.0.simple()),
+                },
+                meta(order, Actor::Customer(customer)),
+            )
+            .await
+            .expect("pay");
+        self.until_order(order, OrderStatus::Paid).await;
+        order
+    }
+
+    async fn as_owner(
+        &self,
+        store: OpenStore,
+        order: OrderId,
+        command: OrderCommand,
+    ) -> Result<(), AggregateError<eats_domain::order::OrderError>> {
+        self.aggregates
+            .orders
+            .execute_with_metadata(
+                &order.to_string(),
+                command,
+                meta(order, Actor::StoreOwner(store.owner)),
+            )
+            .await
+    }
+}
+
+fn meta(order: OrderId, actor: Actor) -> std::collections::HashMap<String, String> {
+    EventMetadata::for_command(order.0, actor, Utc::now()).to_map()
+}
+
+async fn happy_path_reaches_delivered_and_upgrades_the_grade(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let order = h.place_and_pay(store, customer).await;
+    for command in [
+        OrderCommand::AcceptOrder { by: store.owner },
+        OrderCommand::StartCooking { by: store.owner },
+        OrderCommand::FinishCooking { by: store.owner },
+    ] {
+        h.as_owner(store, order, command).await.expect("store step");
+    }
+    // Cooking finished: the process manager opens a delivery job near the store.
+    let delivery = DeliveryId::for_order(order).to_string();
+    let deliveries = h.db().event_store::<eats_domain::delivery::Delivery>();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while deliveries
+        .load_aggregate(&delivery)
+        .await
+        .expect("load")
+        .aggregate
+        .status()
+        != DeliveryStatus::Open
+    {
+        assert!(Instant::now() < deadline, "no delivery job opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rider = RiderId::new();
+    for command in [
+        DeliveryCommand::ClaimDelivery {
+            rider,
+            rider_at: GeoPoint {
+                lat: 37.567,
+                lng: 126.979,
+            },
+        },
+        DeliveryCommand::PickUpDelivery { rider },
+    ] {
+        h.aggregates
+            .deliveries
+            .execute_with_metadata(&delivery, command, meta(order, Actor::Rider(rider)))
+            .await
+            .expect("rider step");
+    }
+    h.until_order(order, OrderStatus::InDelivery).await;
+    h.aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::ConfirmDelivery { by: customer },
+            meta(order, Actor::Customer(customer)),
+        )
+        .await
+        .expect("confirm");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c: Customer = h
+            .db()
+            .event_store::<Customer>()
+            .load_aggregate(&customer.to_string())
+            .await
+            .expect("load")
+            .aggregate;
+        let d = deliveries
+            .load_aggregate(&delivery)
+            .await
+            .expect("load")
+            .aggregate
+            .status();
+        if c.grade() == eats_domain::customer::Grade::Silver && d == DeliveryStatus::Completed {
+            assert_eq!(c.completed_orders(), 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grade {} / delivery {d:?}",
+            c.grade()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.gateway.charges(), 1);
+    assert_eq!(h.gateway.refunds(), 0);
+    h.stop().await;
+}
+
+async fn cancel_before_cooking_is_refunded_once(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let order = h.place_and_pay(store, customer).await;
+    h.as_owner(store, order, OrderCommand::AcceptOrder { by: store.owner })
+        .await
+        .expect("accept");
+    h.aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::CancelOrder {
+                by: Actor::Customer(customer),
+                reason: "changed my mind".into(),
+            },
+            meta(order, Actor::Customer(customer)),
+        )
+        .await
+        .expect("cancel");
+    h.until_payment(order, PaymentStatus::Refunded).await;
+    assert_eq!((h.gateway.charges(), h.gateway.refunds()), (1, 1));
+    h.stop().await;
+}
+
+async fn a_store_rejection_is_refunded(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let order = h.place_and_pay(store, customer).await;
+    h.as_owner(
+        store,
+        order,
+        OrderCommand::RejectOrder {
+            by: Actor::StoreOwner(store.owner),
+            reason: "재료 소진".into(),
+        },
+    )
+    .await
+    .expect("reject");
+    h.until_payment(order, PaymentStatus::Refunded).await;
+    assert_eq!(h.order(order).await.status(), OrderStatus::Rejected);
+    assert_eq!(h.gateway.refunds(), 1);
+    h.stop().await;
+}
+
+async fn cancel_racing_start_cooking_refunds_only_when_the_cancel_wins(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let (mut cancels, mut cooks) = (0, 0);
+    for _ in 0..12 {
+        let order = h.place_and_pay(store, customer).await;
+        h.as_owner(store, order, OrderCommand::AcceptOrder { by: store.owner })
+            .await
+            .expect("accept");
+        let id = order.to_string();
+        let (cancel, cook) = tokio::join!(
+            h.aggregates.orders.execute_with_metadata(
+                &id,
+                OrderCommand::CancelOrder {
+                    by: Actor::Customer(customer),
+                    reason: "too slow".into()
+                },
+                meta(order, Actor::Customer(customer)),
+            ),
+            h.as_owner(store, order, OrderCommand::StartCooking { by: store.owner }),
+        );
+        assert_ne!(
+            cancel.is_ok(),
+            cook.is_ok(),
+            "exactly one wins: {cancel:?} / {cook:?}"
+        );
+        if cancel.is_ok() {
+            cancels += 1;
+            h.until_payment(order, PaymentStatus::Refunded).await;
+        } else {
+            cooks += 1;
+            assert_eq!(h.order(order).await.status(), OrderStatus::Cooking);
+        }
+    }
+    // Give the process manager time to (wrongly) refund a cooked order, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.gateway.refunds(),
+        cancels,
+        "a refund exactly when the cancel won ({cancels} cancels, {cooks} cooks)"
+    );
+    h.stop().await;
+}
+
+async fn every_deadline_fires_after_a_restart(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let unpaid = scenario::drive_order(&h.aggregates, store, customer, 1, Stage::Placed).await;
+    let unanswered = h.place_and_pay(store, customer).await;
+    let ready = h.place_and_pay(store, customer).await;
+    for command in [
+        OrderCommand::AcceptOrder { by: store.owner },
+        OrderCommand::StartCooking { by: store.owner },
+        OrderCommand::FinishCooking { by: store.owner },
+    ] {
+        h.as_owner(store, ready, command).await.expect("store step");
+    }
+    let delivery = DeliveryId::for_order(ready);
+    let wait_for_deadlines = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = eats_store::on_pool!(h.db(), |pool| {
+            sqlx::query_scalar("SELECT count(*) FROM deadlines")
+                .fetch_one(pool)
+                .await
+        })
+        .expect("count");
+        if n == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < wait_for_deadlines,
+            "deadlines not scheduled ({n})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The process restarts: a fresh runner (and, embedded, a fresh pool on the same file).
+    let db = match mode {
+        Mode::Embedded => Database::open_sqlite(h.test.data_dir.as_ref().expect("folder"))
+            .await
+            .expect("reopen"),
+        Mode::Distributed => h.db().clone(),
+    };
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let runner = DeadlineRunner::new(
+        scenario::aggregates(&db),
+        db.clone(),
+        clock.clone(),
+        Duration::from_millis(10),
+    );
+    assert!(
+        runner.fire_due().await.expect("fire").is_empty(),
+        "nothing due yet"
+    );
+
+    clock.advance(chrono::Duration::minutes(3));
+    let fired = runner.fire_due().await.expect("fire");
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        (fired[0].0.aggregate_id.clone(), fired[0].1.clone()),
+        (delivery.to_string(), Fired::Widened(4_000))
+    );
+
+    clock.advance(chrono::Duration::minutes(3));
+    let mut fired: Vec<(String, Fired)> = runner
+        .fire_due()
+        .await
+        .expect("fire")
+        .into_iter()
+        .map(|(d, f)| (d.aggregate_id, f))
+        .collect();
+    fired.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![(unanswered.to_string(), Fired::Rejected)];
+    // The widened job got a new claim deadline from the process manager (if it has seen it).
+    fired.retain(|(id, _)| *id != delivery.to_string());
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(fired, expected);
+    h.until_payment(unanswered, PaymentStatus::Refunded).await;
+
+    clock.advance(chrono::Duration::minutes(10));
+    runner.fire_due().await.expect("fire");
+    assert_eq!(h.order(unpaid).await.status(), OrderStatus::Cancelled);
+    assert_eq!(h.order(unanswered).await.status(), OrderStatus::Rejected);
+    assert_eq!(
+        h.payment(unpaid).await.status(),
+        PaymentStatus::NotStarted,
+        "nothing charged, nothing to refund"
+    );
+    h.stop().await;
+}
+
+macro_rules! in_both_modes {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Mode::Embedded).await;
+                }
+            )+
+        }
+        mod distributed {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Mode::Distributed).await;
+                }
+            )+
+        }
+    };
+}
+
+in_both_modes!(
+    happy_path_reaches_delivered_and_upgrades_the_grade,
+    cancel_before_cooking_is_refunded_once,
+    a_store_rejection_is_refunded,
+    cancel_racing_start_cooking_refunds_only_when_the_cancel_wins,
+    every_deadline_fires_after_a_restart,
+    a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others,
+    an_unclaimed_job_at_the_widest_radius_escalates,
+);
+
+async fn a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    // A customer who ordered without registering: their grade cannot be recorded.
+    let unregistered = CustomerId::new();
+    let registered = scenario::register_customer(&h.aggregates).await;
+    let stuck = scenario::drive_order(&h.aggregates, store, unregistered, 1, Stage::Placed).await;
+    deliver(&h, store, unregistered, stuck).await;
+    let fine = scenario::drive_order(&h.aggregates, store, registered, 1, Stage::Placed).await;
+    deliver(&h, store, registered, fine).await;
+
+    // The other order went on; the stuck follow-up is parked with its error.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letters = loop {
+        let letters = eats_saga::dead_letters::list(h.db(), false)
+            .await
+            .expect("list");
+        let counted: Customer = h
+            .db()
+            .event_store::<Customer>()
+            .load_aggregate(&registered.to_string())
+            .await
+            .expect("load")
+            .aggregate;
+        if !letters.is_empty() && counted.completed_orders() == 1 {
+            break letters;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dead letter / other order blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert!(
+        letters[0].error.contains("not registered"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(letters[0].event_key, format!("Order-{stuck}-7"));
+
+    // An operator fixes the cause and replays it.
+    h.aggregates
+        .customers
+        .execute_with_metadata(
+            &unregistered.to_string(),
+            eats_domain::customer::CustomerCommand::RegisterCustomer {
+                customer_id: unregistered,
+                name: "늦은 가입".into(),
+                phone: "010-9999-0000".into(),
+                address: "서울 중구 을지로 12".into(),
+                location: GeoPoint {
+                    lat: 37.566,
+                    lng: 126.991,
+                },
+            },
+            meta(stuck, Actor::Customer(unregistered)),
+        )
+        .await
+        .expect("register");
+    let replayed =
+        eats_saga::dead_letters::replay(h.db(), letters[0].id, &h.process_manager().strict())
+            .await
+            .expect("replay");
+    assert!(replayed.replayed_at.is_some());
+    let counted: Customer = h
+        .db()
+        .event_store::<Customer>()
+        .load_aggregate(&unregistered.to_string())
+        .await
+        .expect("load")
+        .aggregate;
+    assert_eq!(counted.completed_orders(), 1);
+    assert!(eats_saga::dead_letters::list(h.db(), false)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(matches!(
+        eats_saga::dead_letters::replay(h.db(), letters[0].id, &h.process_manager().strict()).await,
+        Err(eats_saga::dead_letters::DeadLetterError::AlreadyReplayed(_))
+    ));
+    h.stop().await;
+}
+
+/// Pays, cooks, delivers and confirms `order`, waiting for the process manager between steps.
+async fn deliver(h: &Harness, store: OpenStore, customer: CustomerId, order: OrderId) {
+    let payment = PaymentId::for_order(order);
+    h.aggregates
+        .payments
+        .execute_with_metadata(
+            &payment.to_string(),
+            PaymentCommand::PayForOrder {
+                payment_id: payment,
+                order_id: order,
+                customer,
+                amount: h.order(order).await.total().expect("placed"),
+                payment_key: "tgen_x".into(),
+            },
+            meta(order, Actor::Customer(customer)),
+        )
+        .await
+        .expect("pay");
+    h.until_order(order, OrderStatus::Paid).await;
+    for command in [
+        OrderCommand::AcceptOrder { by: store.owner },
+        OrderCommand::StartCooking { by: store.owner },
+        OrderCommand::FinishCooking { by: store.owner },
+    ] {
+        h.as_owner(store, order, command).await.expect("store step");
+    }
+    let delivery = DeliveryId::for_order(order).to_string();
+    let rider = RiderId::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let claimed = h
+            .aggregates
+            .deliveries
+            .execute_with_metadata(
+                &delivery,
+                DeliveryCommand::ClaimDelivery {
+                    rider,
+                    rider_at: GeoPoint {
+                        lat: 37.567,
+                        lng: 126.979,
+                    },
+                },
+                meta(order, Actor::Rider(rider)),
+            )
+            .await;
+        if claimed.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "job never opened: {claimed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.aggregates
+        .deliveries
+        .execute_with_metadata(
+            &delivery,
+            DeliveryCommand::PickUpDelivery { rider },
+            meta(order, Actor::Rider(rider)),
+        )
+        .await
+        .expect("pick up");
+    h.until_order(order, OrderStatus::InDelivery).await;
+    h.aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::ConfirmDelivery { by: customer },
+            meta(order, Actor::Customer(customer)),
+        )
+        .await
+        .expect("confirm");
+}
+
+async fn an_unclaimed_job_at_the_widest_radius_escalates(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let order = OrderId::new();
+    let delivery = DeliveryId::for_order(order);
+    h.aggregates
+        .deliveries
+        .execute_with_metadata(
+            &delivery.to_string(),
+            DeliveryCommand::RequestDelivery {
+                delivery_id: delivery,
+                order_id: order,
+                store_id: eats_domain::StoreId::new(),
+                customer_id: CustomerId::new(),
+                pickup: scenario::city_hall(),
+                dropoff: GeoPoint {
+                    lat: 37.566,
+                    lng: 126.991,
+                },
+                radius_m: 12_000,
+            },
+            meta(order, Actor::System),
+        )
+        .await
+        .expect("request");
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let runner = DeadlineRunner::new(
+        h.aggregates.clone(),
+        h.db().clone(),
+        clock.clone(),
+        Duration::from_millis(10),
+    );
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outcomes.last() != Some(&Fired::Escalated) {
+        assert!(Instant::now() < deadline, "never escalated: {outcomes:?}");
+        clock.advance(chrono::Duration::minutes(3));
+        outcomes.extend(
+            runner
+                .fire_due()
+                .await
+                .expect("fire")
+                .into_iter()
+                .map(|(_, f)| f),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outcomes, vec![Fired::Widened(20_000), Fired::Escalated]);
+    h.stop().await;
+}
