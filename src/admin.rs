@@ -46,3 +46,47 @@ pub async fn audit(
     }
     Ok(events.len())
 }
+
+/// Prints the dead letters as JSON lines; replayed ones too with `all`.
+pub async fn dead_letters(
+    store: &StoreConfig,
+    all: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    let db = store.open().await.context("opening the event store")?;
+    let letters = eats_saga::dead_letters::list(&db, all).await?;
+    for letter in &letters {
+        writeln!(out, "{}", serde_json::to_string(letter)?)?;
+    }
+    Ok(letters.len())
+}
+
+/// Runs dead letter `id` through the process manager again; it stays parked if that fails.
+pub async fn replay_dead_letter(
+    config: &crate::config::ServeConfig,
+    id: i64,
+) -> anyhow::Result<()> {
+    let db = config
+        .store
+        .open()
+        .await
+        .context("opening the event store")?;
+    let aggregates = config.aggregates(&db)?;
+    let manager = eats_saga::ProcessManager::new(aggregates, db.clone(), config.saga.settings());
+    eats_saga::dead_letters::replay(&db, id, &manager.strict()).await?;
+    Ok(())
+}
+
+/// Checks every read model row against the event store; prints the report as JSON and fails
+/// if any row disagrees.
+pub async fn verify_projections(store: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {
+    let db = store.open().await.context("opening the event store")?;
+    let report = eats_projections::verify::verify(&db).await?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    anyhow::ensure!(
+        report.mismatches.is_empty(),
+        "{} rows disagree with the event store",
+        report.mismatches.len()
+    );
+    Ok(())
+}

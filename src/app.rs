@@ -17,6 +17,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     db: eats_store::Database,
+    aggregates: eats_store::Aggregates,
     workers: Workers,
 }
 
@@ -37,7 +38,8 @@ impl Application {
             .open()
             .await
             .with_context(|| format!("opening the {} event store", config.store.mode()))?;
-        let workers = Workers::start(config, &db).await?;
+        let aggregates = config.aggregates(&db)?;
+        let workers = Workers::start(config, &db, &aggregates).await?;
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -52,6 +54,7 @@ impl Application {
             acceptor,
             addr,
             db,
+            aggregates,
             workers,
         })
     }
@@ -64,6 +67,11 @@ impl Application {
     /// The event store this application runs on.
     pub fn db(&self) -> &eats_store::Database {
         &self.db
+    }
+
+    /// The command handlers, wired to the configured gateway.
+    pub fn aggregates(&self) -> &eats_store::Aggregates {
+        &self.aggregates
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the

@@ -61,6 +61,8 @@ pub enum Role {
     Relay,
     /// The five read-model projectors.
     Projectors,
+    /// The process managers and the deadline runner.
+    Sagas,
 }
 
 /// How committed events fan out.
@@ -74,7 +76,7 @@ pub struct FanoutConfig {
     #[arg(long, env = "EATS_NATS_NAMESPACE")]
     pub nats_namespace: Option<String>,
 
-    /// Roles this process runs, comma-separated: all, api, relay, projectors.
+    /// Roles this process runs, comma-separated: all, api, relay, projectors, sagas.
     #[arg(
         long,
         env = "EATS_ROLES",
@@ -104,6 +106,118 @@ impl FanoutConfig {
     }
 }
 
+/// The payment gateway and how it is guarded.
+#[derive(Args, Clone, Debug)]
+pub struct PaymentConfig {
+    /// Toss Payments API base URL; unset runs the built-in simulator.
+    #[arg(long, env = "EATS_PAYMENT_URL")]
+    pub payment_url: Option<String>,
+
+    /// Toss secret key (Basic auth user); required with EATS_PAYMENT_URL.
+    #[arg(long, env = "EATS_PAYMENT_SECRET_KEY", hide_env_values = true)]
+    pub payment_secret_key: Option<String>,
+
+    /// Longest wait for one gateway call, in milliseconds.
+    #[arg(long, env = "EATS_PAYMENT_TIMEOUT_MS", default_value_t = 3_000)]
+    pub payment_timeout_ms: u64,
+
+    /// Consecutive gateway failures that open the circuit breaker.
+    #[arg(long, env = "EATS_PAYMENT_BREAKER_FAILURES", default_value_t = 5)]
+    pub payment_breaker_failures: u32,
+
+    /// Seconds the breaker stays open before one trial call.
+    #[arg(long, env = "EATS_PAYMENT_BREAKER_OPEN_SECS", default_value_t = 30)]
+    pub payment_breaker_open_secs: u64,
+
+    /// The simulator's latency per call, in milliseconds.
+    #[arg(long, env = "EATS_PAYMENT_SIM_LATENCY_MS", default_value_t = 30)]
+    pub payment_sim_latency_ms: u64,
+
+    /// The simulator's share of failing calls, 0 to 1.
+    #[arg(long, env = "EATS_PAYMENT_SIM_FAILURE_RATE", default_value_t = 0.0)]
+    pub payment_sim_failure_rate: f64,
+}
+
+impl PaymentConfig {
+    /// The configured gateway behind its timeout and breaker.
+    pub fn gateway(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<dyn eats_domain::payment::PaymentGateway>> {
+        use eats_saga::gateway::{
+            BreakerSettings, GuardedGateway, SimulatedGateway, SimulatorSettings, TossGateway,
+        };
+        use std::time::Duration;
+        let breaker = BreakerSettings {
+            timeout: Duration::from_millis(self.payment_timeout_ms.max(1)),
+            failures: self.payment_breaker_failures.max(1),
+            open_for: Duration::from_secs(self.payment_breaker_open_secs.max(1)),
+        };
+        Ok(match &self.payment_url {
+            Some(url) => {
+                let secret = self.payment_secret_key.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!("EATS_PAYMENT_SECRET_KEY is required with EATS_PAYMENT_URL")
+                })?;
+                let toss = TossGateway::new(url, secret, breaker.timeout)?;
+                std::sync::Arc::new(GuardedGateway::new(toss, breaker))
+            }
+            None => {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&self.payment_sim_failure_rate),
+                    "EATS_PAYMENT_SIM_FAILURE_RATE must be between 0 and 1"
+                );
+                let simulator = SimulatedGateway::new(SimulatorSettings {
+                    latency: Duration::from_millis(self.payment_sim_latency_ms),
+                    failure_rate: self.payment_sim_failure_rate,
+                });
+                std::sync::Arc::new(GuardedGateway::new(simulator, breaker))
+            }
+        })
+    }
+}
+
+/// Process managers and deadlines.
+#[derive(Args, Clone, Debug)]
+pub struct SagaConfig {
+    /// Seconds a placed order may stay unpaid before it is cancelled.
+    #[arg(long, env = "EATS_PAYMENT_DEADLINE_SECS", default_value_t = 900)]
+    pub payment_deadline_secs: u64,
+
+    /// Seconds a paid order may wait for the store before it is rejected and refunded.
+    #[arg(long, env = "EATS_STORE_DEADLINE_SECS", default_value_t = 600)]
+    pub store_deadline_secs: u64,
+
+    /// Seconds a delivery job may stay unclaimed before its radius doubles.
+    #[arg(long, env = "EATS_CLAIM_DEADLINE_SECS", default_value_t = 180)]
+    pub claim_deadline_secs: u64,
+
+    /// Radius in metres a new delivery job opens with.
+    #[arg(long, env = "EATS_DELIVERY_RADIUS_M", default_value_t = 2_000)]
+    pub delivery_radius_m: u32,
+
+    /// Attempts per follow-up before it is parked as a dead letter.
+    #[arg(long, env = "EATS_SAGA_MAX_ATTEMPTS", default_value_t = 5)]
+    pub saga_max_attempts: u32,
+}
+
+impl SagaConfig {
+    /// The process manager's settings.
+    pub fn settings(&self) -> eats_saga::SagaSettings {
+        use std::time::Duration;
+        eats_saga::SagaSettings {
+            max_attempts: self.saga_max_attempts.max(1),
+            first_backoff: Duration::from_millis(100),
+            delivery_radius_m: self
+                .delivery_radius_m
+                .clamp(1, eats_domain::delivery::MAX_RADIUS_M),
+            deadlines: eats_saga::deadlines::DeadlineSettings {
+                payment: Duration::from_secs(self.payment_deadline_secs),
+                store_response: Duration::from_secs(self.store_deadline_secs),
+                claim: Duration::from_secs(self.claim_deadline_secs),
+            },
+        }
+    }
+}
+
 /// Settings of `eats serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
@@ -122,6 +236,27 @@ pub struct ServeConfig {
     /// How events fan out, and which roles run here.
     #[command(flatten)]
     pub fanout: FanoutConfig,
+
+    /// The payment gateway.
+    #[command(flatten)]
+    pub payment: PaymentConfig,
+
+    /// Process managers and deadlines.
+    #[command(flatten)]
+    pub saga: SagaConfig,
+}
+
+impl ServeConfig {
+    /// The aggregates' command handlers on `db` with the configured outside world.
+    pub fn aggregates(&self, db: &eats_store::Database) -> anyhow::Result<eats_store::Aggregates> {
+        Ok(eats_store::Aggregates::new(
+            db,
+            eats_store::DomainServices {
+                gateway: self.payment.gateway()?,
+                grades: self.grade_thresholds,
+            },
+        ))
+    }
 }
 
 /// Parses `silver,gold,vip` thresholds, e.g. `5,20,50`.

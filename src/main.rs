@@ -24,6 +24,35 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
+    /// Messages the process managers gave up on.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+    /// Check every read model row against the event store.
+    VerifyProjections {
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// Print parked messages as JSON lines.
+    List {
+        /// Include ones already replayed.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Run one through the process manager again.
+    Replay {
+        /// Its id, from `list`.
+        id: i64,
+        #[command(flatten)]
+        config: Box<ServeConfig>,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +71,20 @@ async fn main() -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             eats::admin::audit(&store, &aggregate_type, &aggregate_id, &mut out).await?;
             Ok(())
+        }
+        Command::DeadLetters {
+            action: DeadLetterAction::List { all, store },
+        } => {
+            let mut out = std::io::stdout().lock();
+            eats::admin::dead_letters(&store, all, &mut out).await?;
+            Ok(())
+        }
+        Command::DeadLetters {
+            action: DeadLetterAction::Replay { id, config },
+        } => eats::admin::replay_dead_letter(&config, id).await,
+        Command::VerifyProjections { store } => {
+            let mut out = std::io::stdout().lock();
+            eats::admin::verify_projections(&store, &mut out).await
         }
     }
 }

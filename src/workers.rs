@@ -1,5 +1,5 @@
-//! The background roles of `eats serve`: the outbox relay and the projectors, with their lag
-//! exported as metrics.
+//! The background roles of `eats serve`: the outbox relay, the projectors, the process
+//! managers and the deadline runner, with consumer lag exported as metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use eats_feed::{EmbeddedFeed, EventHandler};
 use eats_nats::{ensure_stream, JetStreamFeed, Relay, StreamSettings};
-use eats_store::{Backend, Database};
+use eats_saga::clock::SystemClock;
+use eats_saga::{DeadlineRunner, ProcessManager};
+use eats_store::{Aggregates, Backend, Database};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -27,9 +29,33 @@ fn export_lag(consumer: &str, events: u64, seconds: f64) {
     metrics::gauge!("eats_consumer_lag_seconds", "consumer" => consumer).set(seconds);
 }
 
+/// The event consumers `config` asks this process to run.
+fn consumers(
+    config: &ServeConfig,
+    db: &Database,
+    aggregates: &Aggregates,
+) -> Vec<Arc<dyn EventHandler>> {
+    let mut handlers = Vec::new();
+    if config.fanout.runs(Role::Projectors) {
+        handlers.extend(eats_projections::all(db));
+    }
+    if config.fanout.runs(Role::Sagas) {
+        handlers.push(Arc::new(ProcessManager::new(
+            aggregates.clone(),
+            db.clone(),
+            config.saga.settings(),
+        )));
+    }
+    handlers
+}
+
 impl Workers {
     /// Starts the roles `config` asks for on `db`.
-    pub async fn start(config: &ServeConfig, db: &Database) -> anyhow::Result<Self> {
+    pub async fn start(
+        config: &ServeConfig,
+        db: &Database,
+        aggregates: &Aggregates,
+    ) -> anyhow::Result<Self> {
         let mut workers = Self {
             tasks: JoinSet::new(),
             shutdown: CancellationToken::new(),
@@ -37,21 +63,33 @@ impl Workers {
         };
         let fanout = &config.fanout;
         let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
-        let projectors = fanout.runs(Role::Projectors);
+        let handlers = consumers(config, db, aggregates);
+        if fanout.runs(Role::Sagas) {
+            let runner = DeadlineRunner::new(
+                aggregates.clone(),
+                db.clone(),
+                Arc::new(SystemClock),
+                Duration::from_secs(1),
+            );
+            let shutdown = workers.shutdown.clone();
+            workers
+                .tasks
+                .spawn(async move { runner.run(shutdown).await });
+        }
         match db.backend() {
             Backend::Sqlite(_) => {
-                if projectors {
-                    workers.start_embedded(db, interval)?;
+                if !handlers.is_empty() {
+                    workers.start_embedded(db, handlers, interval)?;
                 }
             }
             Backend::Postgres(_) => {
                 let relay = fanout.runs(Role::Relay);
-                if !(relay || projectors) {
+                if !relay && handlers.is_empty() {
                     return Ok(workers);
                 }
                 let url = fanout.nats_url.as_deref().context(
-                    "EATS_NATS_URL is required in Postgres mode for the relay and projectors \
-                     (or set EATS_ROLES=api)",
+                    "EATS_NATS_URL is required in Postgres mode for the relay, projectors and \
+                     process managers (or set EATS_ROLES=api)",
                 )?;
                 let client = async_nats::connect(url)
                     .await
@@ -67,8 +105,12 @@ impl Workers {
                         interval,
                     );
                 }
-                if projectors {
-                    workers.start_jetstream(db, JetStreamFeed::new(jetstream, topology), interval);
+                if !handlers.is_empty() {
+                    workers.start_jetstream(
+                        JetStreamFeed::new(jetstream, topology),
+                        handlers,
+                        interval,
+                    );
                 }
                 workers.nats = Some(client);
             }
@@ -76,9 +118,13 @@ impl Workers {
         Ok(workers)
     }
 
-    fn start_embedded(&mut self, db: &Database, interval: Duration) -> anyhow::Result<()> {
+    fn start_embedded(
+        &mut self,
+        db: &Database,
+        handlers: Vec<Arc<dyn EventHandler>>,
+        interval: Duration,
+    ) -> anyhow::Result<()> {
         let feed = EmbeddedFeed::new(db)?;
-        let handlers = eats_projections::all(db);
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
             self.tasks.spawn(async move {
@@ -123,8 +169,12 @@ impl Workers {
         });
     }
 
-    fn start_jetstream(&mut self, db: &Database, feed: JetStreamFeed, interval: Duration) {
-        let handlers: Vec<Arc<dyn EventHandler>> = eats_projections::all(db);
+    fn start_jetstream(
+        &mut self,
+        feed: JetStreamFeed,
+        handlers: Vec<Arc<dyn EventHandler>>,
+        interval: Duration,
+    ) {
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
             self.tasks

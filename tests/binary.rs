@@ -90,7 +90,8 @@ impl Drop for Server {
     }
 }
 
-/// Drives one order to delivery in `db` and waits until `eats serve` has projected it.
+/// Drives one order to delivery in `db` (issuing the process managers' follow-ups itself, so
+/// the server runs without its sagas) and waits until `eats serve` has projected it.
 async fn an_order_reaches_the_running_servers_views(db: &eats_store::Database) {
     let aggregates = scenario::aggregates(db);
     let store = scenario::open_store(&aggregates).await;
@@ -121,7 +122,11 @@ async fn an_order_reaches_the_running_servers_views(db: &eats_store::Database) {
 async fn serve_runs_embedded_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let data = std::env::temp_dir().join(format!("eats_bin_{}", uuid::Uuid::new_v4().simple()));
     let data_dir = data.to_str().expect("utf-8 path");
-    let server = Server::start(&[("EATS_DATA_DIR", data_dir), ("EATS_LAG_INTERVAL_SECS", "1")]);
+    let server = Server::start(&[
+        ("EATS_DATA_DIR", data_dir),
+        ("EATS_LAG_INTERVAL_SECS", "1"),
+        ("EATS_ROLES", "api,projectors"),
+    ]);
     assert_eq!(server.get("/healthz").await, (200, "ok".into()));
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     assert!(
@@ -154,6 +159,7 @@ async fn serve_runs_distributed_on_postgres_and_nats() {
         ("EATS_DATABASE_URL", &url),
         ("EATS_NATS_URL", NATS_URL),
         ("EATS_NATS_NAMESPACE", &namespace),
+        ("EATS_ROLES", "api,relay,projectors"),
     ]);
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     an_order_reaches_the_running_servers_views(&test.db).await;

@@ -203,6 +203,28 @@ pub mod scenario {
         }
     }
 
+    /// Runs `command` on `cqrs`, retrying lost concurrency races as a client would.
+    async fn execute<A>(
+        cqrs: &crate::Cqrs<A>,
+        id: &str,
+        command: A::Command,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<(), cqrs_es::AggregateError<A::Error>>
+    where
+        A: eats_domain::Versioned,
+        A::Command: Clone,
+    {
+        loop {
+            match cqrs
+                .execute_with_metadata(id, command.clone(), metadata.clone())
+                .await
+            {
+                Err(cqrs_es::AggregateError::AggregateConflict) => tokio::task::yield_now().await,
+                other => return other,
+            }
+        }
+    }
+
     fn meta(correlation: uuid::Uuid, actor: Actor) -> std::collections::HashMap<String, String> {
         EventMetadata::for_command(correlation, actor, chrono::Utc::now()).to_map()
     }
@@ -241,15 +263,14 @@ pub mod scenario {
             },
             StoreCommand::OpenStore { by: store.owner },
         ] {
-            aggregates
-                .stores
-                .execute_with_metadata(
-                    &store.id.to_string(),
-                    command,
-                    meta(store.id.0, Actor::StoreOwner(store.owner)),
-                )
-                .await
-                .expect("store command");
+            execute(
+                &aggregates.stores,
+                &store.id.to_string(),
+                command,
+                meta(store.id.0, Actor::StoreOwner(store.owner)),
+            )
+            .await
+            .expect("store command");
         }
         store
     }
@@ -257,24 +278,23 @@ pub mod scenario {
     /// Registers a customer near the store.
     pub async fn register_customer(aggregates: &Aggregates) -> CustomerId {
         let customer = CustomerId::new();
-        aggregates
-            .customers
-            .execute_with_metadata(
-                &customer.to_string(),
-                CustomerCommand::RegisterCustomer {
-                    customer_id: customer,
-                    name: "김민지".into(),
-                    phone: "010-1234-5678".into(),
-                    address: "서울 중구 을지로 12".into(),
-                    location: GeoPoint {
-                        lat: 37.566,
-                        lng: 126.991,
-                    },
+        execute(
+            &aggregates.customers,
+            &customer.to_string(),
+            CustomerCommand::RegisterCustomer {
+                customer_id: customer,
+                name: "김민지".into(),
+                phone: "010-1234-5678".into(),
+                address: "서울 중구 을지로 12".into(),
+                location: GeoPoint {
+                    lat: 37.566,
+                    lng: 126.991,
                 },
-                meta(customer.0, Actor::Customer(customer)),
-            )
-            .await
-            .expect("register customer");
+            },
+            meta(customer.0, Actor::Customer(customer)),
+        )
+        .await
+        .expect("register customer");
         customer
     }
 
@@ -308,87 +328,82 @@ pub mod scenario {
         let as_owner = || meta(order.0, Actor::StoreOwner(store.owner));
         let as_system = || meta(order.0, Actor::System);
         let total = Won(4_500 * i64::from(quantity));
-        aggregates
-            .orders
-            .execute_with_metadata(
-                &id,
-                OrderCommand::PlaceOrder {
-                    order_id: order,
-                    customer,
-                    store_id: store.id,
-                    lines: vec![LineRequest {
-                        item_id: store.item,
-                        quantity,
-                    }],
-                    deliver_to: DeliveryAddress {
-                        address: "서울 중구 을지로 12".into(),
-                        location: GeoPoint {
-                            lat: 37.566,
-                            lng: 126.991,
-                        },
+        execute(
+            &aggregates.orders,
+            &id,
+            OrderCommand::PlaceOrder {
+                order_id: order,
+                customer,
+                store_id: store.id,
+                lines: vec![LineRequest {
+                    item_id: store.item,
+                    quantity,
+                }],
+                deliver_to: DeliveryAddress {
+                    address: "서울 중구 을지로 12".into(),
+                    location: GeoPoint {
+                        lat: 37.566,
+                        lng: 126.991,
                     },
                 },
-                as_customer(),
-            )
-            .await
-            .expect("place order");
+            },
+            as_customer(),
+        )
+        .await
+        .expect("place order");
         if stage == Stage::Placed {
             return order;
         }
         let payment = PaymentId::for_order(order);
-        aggregates
-            .payments
-            .execute_with_metadata(
-                &payment.to_string(),
-                PaymentCommand::PayForOrder {
-                    payment_id: payment,
-                    order_id: order,
-                    customer,
-                    amount: total,
-                    payment_key: format!("tgen_{}", order.0.simple()),
-                },
-                as_customer(),
-            )
-            .await
-            .expect("pay");
-        aggregates
-            .orders
-            .execute_with_metadata(
-                &id,
-                OrderCommand::RecordPayment {
-                    payment_id: payment,
-                    amount: total,
-                },
-                as_system(),
-            )
-            .await
-            .expect("record payment");
+        execute(
+            &aggregates.payments,
+            &payment.to_string(),
+            PaymentCommand::PayForOrder {
+                payment_id: payment,
+                order_id: order,
+                customer,
+                amount: total,
+                payment_key: format!("tgen_{}", order.0.simple()),
+            },
+            as_customer(),
+        )
+        .await
+        .expect("pay");
+        execute(
+            &aggregates.orders,
+            &id,
+            OrderCommand::RecordPayment {
+                payment_id: payment,
+                amount: total,
+            },
+            as_system(),
+        )
+        .await
+        .expect("record payment");
         match stage {
             Stage::Paid => return order,
             Stage::Cancelled => {
-                aggregates
-                    .orders
-                    .execute_with_metadata(
-                        &id,
-                        OrderCommand::CancelOrder {
-                            by: Actor::Customer(customer),
-                            reason: "changed my mind".into(),
-                        },
-                        as_customer(),
-                    )
-                    .await
-                    .expect("cancel");
-                aggregates
-                    .payments
-                    .execute_with_metadata(
-                        &payment.to_string(),
-                        PaymentCommand::RefundPayment {
-                            reason: "order cancelled".into(),
-                        },
-                        as_system(),
-                    )
-                    .await
-                    .expect("refund");
+                execute(
+                    &aggregates.orders,
+                    &id,
+                    OrderCommand::CancelOrder {
+                        by: Actor::Customer(customer),
+                        reason: "changed my mind".into(),
+                    },
+                    as_customer(),
+                )
+                .await
+                .expect("cancel");
+                execute(
+                    &aggregates.payments,
+                    &payment.to_string(),
+                    PaymentCommand::RefundPayment {
+                        reason: "order cancelled".into(),
+                    },
+                    as_system(),
+                )
+                .await
+                .expect("refund");
                 return order;
             }
             _ => {}
@@ -398,33 +413,30 @@ pub mod scenario {
             OrderCommand::StartCooking { by: store.owner },
             OrderCommand::FinishCooking { by: store.owner },
         ] {
-            aggregates
-                .orders
-                .execute_with_metadata(&id, command, as_owner())
+            execute(&aggregates.orders, &id, command, as_owner())
                 .await
                 .expect("store step");
         }
         let delivery = DeliveryId::for_order(order);
-        aggregates
-            .deliveries
-            .execute_with_metadata(
-                &delivery.to_string(),
-                DeliveryCommand::RequestDelivery {
-                    delivery_id: delivery,
-                    order_id: order,
-                    store_id: store.id,
-                    customer_id: customer,
-                    pickup: city_hall(),
-                    dropoff: GeoPoint {
-                        lat: 37.566,
-                        lng: 126.991,
-                    },
-                    radius_m: 3_000,
+        execute(
+            &aggregates.deliveries,
+            &delivery.to_string(),
+            DeliveryCommand::RequestDelivery {
+                delivery_id: delivery,
+                order_id: order,
+                store_id: store.id,
+                customer_id: customer,
+                pickup: city_hall(),
+                dropoff: GeoPoint {
+                    lat: 37.566,
+                    lng: 126.991,
                 },
-                as_system(),
-            )
-            .await
-            .expect("request delivery");
+                radius_m: 3_000,
+            },
+            as_system(),
+        )
+        .await
+        .expect("request delivery");
         if stage == Stage::Ready {
             return order;
         }
@@ -437,44 +449,47 @@ pub mod scenario {
             },
             DeliveryCommand::PickUpDelivery { rider },
         ] {
-            aggregates
-                .deliveries
-                .execute_with_metadata(&delivery.to_string(), command, as_rider())
-                .await
-                .expect("rider step");
-        }
-        aggregates
-            .orders
-            .execute_with_metadata(&id, OrderCommand::RecordPickup { rider }, as_system())
-            .await
-            .expect("record pickup");
-        aggregates
-            .orders
-            .execute_with_metadata(
-                &id,
-                OrderCommand::ConfirmDelivery { by: customer },
-                as_customer(),
-            )
-            .await
-            .expect("confirm");
-        aggregates
-            .deliveries
-            .execute_with_metadata(
+            execute(
+                &aggregates.deliveries,
                 &delivery.to_string(),
-                DeliveryCommand::CompleteDelivery,
-                as_system(),
+                command,
+                as_rider(),
             )
             .await
-            .expect("complete delivery");
-        aggregates
-            .customers
-            .execute_with_metadata(
-                &customer.to_string(),
-                CustomerCommand::RecordCompletedOrder { order_id: order },
-                as_system(),
-            )
-            .await
-            .expect("record completed order");
+            .expect("rider step");
+        }
+        execute(
+            &aggregates.orders,
+            &id,
+            OrderCommand::RecordPickup { rider },
+            as_system(),
+        )
+        .await
+        .expect("record pickup");
+        execute(
+            &aggregates.orders,
+            &id,
+            OrderCommand::ConfirmDelivery { by: customer },
+            as_customer(),
+        )
+        .await
+        .expect("confirm");
+        execute(
+            &aggregates.deliveries,
+            &delivery.to_string(),
+            DeliveryCommand::CompleteDelivery,
+            as_system(),
+        )
+        .await
+        .expect("complete delivery");
+        execute(
+            &aggregates.customers,
+            &customer.to_string(),
+            CustomerCommand::RecordCompletedOrder { order_id: order },
+            as_system(),
+        )
+        .await
+        .expect("record completed order");
         order
     }
 }
