@@ -499,6 +499,120 @@ async fn every_deadline_fires_after_a_restart(mode: Mode) {
     h.stop().await;
 }
 
+async fn replaying_every_event_charges_and_refunds_nothing_twice(mode: Mode) {
+    let mut h = Harness::start(mode).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let cancelled = h.place_and_pay(store, customer).await;
+    h.aggregates
+        .orders
+        .execute_with_metadata(
+            &cancelled.to_string(),
+            OrderCommand::CancelOrder {
+                by: Actor::Customer(customer),
+                reason: "changed my mind".into(),
+            },
+            meta(cancelled, Actor::Customer(customer)),
+        )
+        .await
+        .expect("cancel");
+    h.until_payment(cancelled, PaymentStatus::Refunded).await;
+    let delivered = scenario::drive_order(&h.aggregates, store, customer, 1, Stage::Placed).await;
+    deliver(&h, store, customer, delivered).await;
+    let wait = Instant::now() + Duration::from_secs(20);
+    while h
+        .db()
+        .event_store::<Customer>()
+        .load_aggregate(&customer.to_string())
+        .await
+        .expect("load")
+        .aggregate
+        .completed_orders()
+        != 1
+    {
+        assert!(Instant::now() < wait, "grade never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = (
+        h.gateway.charges(),
+        h.gateway.refunds(),
+        event_count(h.db()).await,
+    );
+
+    // Stop the process manager and make it start over from the first event.
+    h.shutdown.cancel();
+    while h.tasks.join_next().await.is_some() {}
+    match &h.nats {
+        None => EmbeddedFeed::new(h.db())
+            .expect("embedded")
+            .reset(ProcessManager::NAME)
+            .await
+            .expect("reset"),
+        Some((jetstream, topology)) => {
+            let stream = jetstream
+                .get_stream(&topology.stream)
+                .await
+                .expect("stream");
+            stream
+                .delete_consumer(ProcessManager::NAME)
+                .await
+                .expect("delete consumer");
+        }
+    }
+    h.shutdown = CancellationToken::new();
+    h.run_process_manager();
+    let wait = Instant::now() + Duration::from_secs(20);
+    loop {
+        let caught_up = match &h.nats {
+            None => {
+                EmbeddedFeed::new(h.db())
+                    .expect("embedded")
+                    .lag(ProcessManager::NAME, &["Order", "Payment", "Delivery"])
+                    .await
+                    .expect("lag")
+                    .events
+                    == 0
+            }
+            Some((jetstream, topology)) => {
+                let feed = JetStreamFeed::new(jetstream.clone(), topology.clone());
+                feed.lag(&h.process_manager())
+                    .await
+                    .map(|l| l.events == 0)
+                    .unwrap_or(false)
+            }
+        };
+        if caught_up {
+            break;
+        }
+        assert!(Instant::now() < wait, "replay did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = (
+        h.gateway.charges(),
+        h.gateway.refunds(),
+        event_count(h.db()).await,
+    );
+    assert_eq!(
+        after, before,
+        "(charges, refunds, events) unchanged by the replay"
+    );
+    assert!(eats_saga::dead_letters::list(h.db(), true)
+        .await
+        .expect("list")
+        .is_empty());
+    h.stop().await;
+}
+
+async fn event_count(db: &Database) -> i64 {
+    eats_store::on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(pool)
+            .await
+    })
+    .expect("count")
+}
+
 macro_rules! in_both_modes {
     ($($name:ident),+ $(,)?) => {
         mod embedded {
@@ -528,6 +642,7 @@ in_both_modes!(
     every_deadline_fires_after_a_restart,
     a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others,
     an_unclaimed_job_at_the_widest_radius_escalates,
+    replaying_every_event_charges_and_refunds_nothing_twice,
 );
 
 async fn a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others(mode: Mode) {
