@@ -16,6 +16,7 @@ lint:
 # Regenerate schemas/events/ from the code, then review the diff.
 schemas:
     EATS_UPDATE_SCHEMAS=1 cargo test -p eats-domain --test schemas
+    EATS_UPDATE_SCHEMAS=1 cargo test -p eats-api --test openapi
 
 # Postgres and NATS for the tests, when the machine has none.
 services:

@@ -9,11 +9,16 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::web::Data;
 use poem::{get, handler, EndpointExt, IntoResponse, Route, Server};
 
-use crate::config::ServeConfig;
+use crate::config::{Role, ServeConfig};
 use crate::workers::Workers;
 
 /// A bound, not yet running eats server.
 pub struct Application {
+    api: Option<(
+        eats_api::ApiState,
+        eats_api::Auth,
+        eats_api::RateLimitSettings,
+    )>,
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     db: eats_store::Database,
@@ -39,7 +44,20 @@ impl Application {
             .await
             .with_context(|| format!("opening the {} event store", config.store.mode()))?;
         let aggregates = config.aggregates(&db)?;
-        let workers = Workers::start(config, &db, &aggregates).await?;
+        let auth = config.auth.auth(&config.store)?;
+        let board = eats_api::LagBoard::default();
+        let workers = Workers::start(config, &db, &aggregates, board.clone()).await?;
+        let api = config.fanout.runs(Role::Api).then(|| {
+            (
+                eats_api::ApiState {
+                    db: db.clone(),
+                    aggregates: aggregates.clone(),
+                    lag: board,
+                },
+                auth,
+                config.auth.limits(),
+            )
+        });
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -51,6 +69,7 @@ impl Application {
             .context("reading the bound address")?;
         tracing::info!(%addr, mode = config.store.mode(), roles = ?config.fanout.roles, "eats is listening");
         Ok(Self {
+            api,
             acceptor,
             addr,
             db,
@@ -84,11 +103,16 @@ impl Application {
             db: self.db.clone(),
             nats: self.workers.nats.clone(),
         };
-        let app = Route::new()
-            .at("/healthz", get(healthz))
-            .at("/readyz", get(readyz))
-            .at("/metrics", get(metrics))
-            .data(health);
+        let ops = Route::new()
+            .at("/healthz", get(healthz).data(health.clone()))
+            .at("/readyz", get(readyz).data(health.clone()))
+            .at("/metrics", get(metrics));
+        let app = match self.api {
+            Some((state, auth, limits)) => {
+                ops.nest("/", eats_api::routes(state, auth, limits)).boxed()
+            }
+            None => ops.boxed(),
+        };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await

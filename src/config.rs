@@ -218,6 +218,88 @@ impl SagaConfig {
     }
 }
 
+/// How API callers are authenticated and limited.
+#[derive(Args, Clone, Debug)]
+pub struct AuthConfig {
+    /// HS256 secret for bearer JWTs (at least 32 bytes). Embedded mode without it keeps a
+    /// random one in the data folder (`jwt.secret`), which `eats token` also reads.
+    #[arg(long, env = "EATS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file of an RS256 public key; when set, tokens are verified with it instead.
+    #[arg(long, env = "EATS_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Requests per second one client (token user, else IP) may make.
+    #[arg(long, env = "EATS_RATE_LIMIT_PER_SEC", default_value_t = 50)]
+    pub rate_limit_per_sec: u32,
+
+    /// Requests one client may burst above the rate.
+    #[arg(long, env = "EATS_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+}
+
+/// The JWT secret file inside the embedded data folder.
+pub const SECRET_FILE: &str = "jwt.secret";
+
+impl AuthConfig {
+    /// The verifier (and, with a secret, minter) of tokens.
+    pub fn auth(&self, store: &StoreConfig) -> anyhow::Result<eats_api::Auth> {
+        if let Some(path) = &self.jwt_public_key_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            return Ok(eats_api::Auth::rs256(&pem)?);
+        }
+        Ok(eats_api::Auth::hs256(self.secret(store)?.as_bytes())?)
+    }
+
+    /// The HS256 secret: configured, or (embedded mode only) the data folder's own.
+    pub fn secret(&self, store: &StoreConfig) -> anyhow::Result<String> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.clone());
+        }
+        anyhow::ensure!(
+            store.database_url.is_none(),
+            "EATS_JWT_SECRET (or EATS_JWT_PUBLIC_KEY_FILE) is required in Postgres mode"
+        );
+        let path = store.data_dir.join(SECRET_FILE);
+        if let Ok(secret) = std::fs::read_to_string(&path) {
+            return Ok(secret.trim().to_string());
+        }
+        std::fs::create_dir_all(&store.data_dir)?;
+        let secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
+        write_private(&path, &secret)?;
+        tracing::info!(path = %path.display(), "created a JWT secret for embedded mode");
+        Ok(secret)
+    }
+
+    /// Per-client limits.
+    pub fn limits(&self) -> eats_api::RateLimitSettings {
+        eats_api::RateLimitSettings {
+            per_second: self.rate_limit_per_sec,
+            burst: self.rate_limit_burst,
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(contents.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, contents)
+    }
+}
+
 /// Settings of `eats serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
@@ -244,6 +326,10 @@ pub struct ServeConfig {
     /// Process managers and deadlines.
     #[command(flatten)]
     pub saga: SagaConfig,
+
+    /// Authentication and rate limits.
+    #[command(flatten)]
+    pub auth: AuthConfig,
 }
 
 impl ServeConfig {

@@ -1,7 +1,7 @@
 //! `eats`: the one binary. `eats serve` runs the system; the other subcommands are admin tools.
 
 use clap::{Parser, Subcommand};
-use eats::config::{ServeConfig, StoreConfig};
+use eats::config::{AuthConfig, ServeConfig, StoreConfig};
 
 /// Event-sourced food-delivery ordering backend.
 #[derive(Parser)]
@@ -14,7 +14,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run eats: embedded on SQLite by default, on Postgres when EATS_DATABASE_URL is set.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Print an aggregate's stored events as JSON lines, oldest first.
     Audit {
         /// Order, Payment, Delivery, Store or Customer.
@@ -34,6 +34,24 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
+    /// Mint a development token (HS256 with EATS_JWT_SECRET or the data folder's secret).
+    Token {
+        /// customer, store_owner, rider or admin.
+        #[arg(long)]
+        role: eats_api::Role,
+        /// The user's UUID; a new one when absent.
+        #[arg(long)]
+        sub: Option<uuid::Uuid>,
+        /// Minutes until it expires.
+        #[arg(long, default_value_t = 60 * 24)]
+        ttl_minutes: i64,
+        #[command(flatten)]
+        auth: AuthConfig,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +100,27 @@ async fn main() -> anyhow::Result<()> {
         Command::DeadLetters {
             action: DeadLetterAction::Replay { id, config },
         } => eats::admin::replay_dead_letter(&config, id).await,
+        Command::Token {
+            role,
+            sub,
+            ttl_minutes,
+            auth,
+            store,
+        } => {
+            let secret = auth.secret(&store)?;
+            let minter = eats_api::Auth::hs256(secret.as_bytes())?;
+            let token = minter.mint(
+                sub.unwrap_or_else(uuid::Uuid::new_v4),
+                role,
+                chrono::Duration::minutes(ttl_minutes),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", eats_api::openapi_json());
+            Ok(())
+        }
         Command::VerifyProjections { store } => {
             let mut out = std::io::stdout().lock();
             eats::admin::verify_projections(&store, &mut out).await

@@ -17,13 +17,15 @@ use crate::config::{Role, ServeConfig};
 
 /// Running background roles; stopped together, each finishing its in-flight event.
 pub struct Workers {
+    board: eats_api::LagBoard,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
     /// The NATS connection, when distributed (for readiness).
     pub nats: Option<async_nats::Client>,
 }
 
-fn export_lag(consumer: &str, events: u64, seconds: f64) {
+fn export_lag(board: &eats_api::LagBoard, consumer: &str, events: u64, seconds: f64) {
+    board.set(consumer, eats_feed::Lag { events, seconds });
     let consumer = consumer.to_string();
     metrics::gauge!("eats_consumer_lag_events", "consumer" => consumer.clone()).set(events as f64);
     metrics::gauge!("eats_consumer_lag_seconds", "consumer" => consumer).set(seconds);
@@ -55,8 +57,10 @@ impl Workers {
         config: &ServeConfig,
         db: &Database,
         aggregates: &Aggregates,
+        board: eats_api::LagBoard,
     ) -> anyhow::Result<Self> {
         let mut workers = Self {
+            board,
             tasks: JoinSet::new(),
             shutdown: CancellationToken::new(),
             nats: None,
@@ -133,12 +137,12 @@ impl Workers {
                 }
             });
         }
-        let shutdown = self.shutdown.clone();
+        let (shutdown, board) = (self.shutdown.clone(), self.board.clone());
         self.tasks.spawn(async move {
             loop {
                 for handler in &handlers {
                     if let Ok(lag) = feed.lag(handler.name(), handler.aggregate_types()).await {
-                        export_lag(handler.name(), lag.events, lag.seconds);
+                        export_lag(&board, handler.name(), lag.events, lag.seconds);
                     }
                 }
                 tokio::select! {
@@ -180,12 +184,12 @@ impl Workers {
             self.tasks
                 .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
         }
-        let shutdown = self.shutdown.clone();
+        let (shutdown, board) = (self.shutdown.clone(), self.board.clone());
         self.tasks.spawn(async move {
             loop {
                 for handler in &handlers {
                     if let Ok(lag) = feed.lag(handler.as_ref()).await {
-                        export_lag(handler.name(), lag.events, lag.seconds);
+                        export_lag(&board, handler.name(), lag.events, lag.seconds);
                     }
                 }
                 tokio::select! {

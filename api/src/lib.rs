@@ -1,9 +1,100 @@
-//! The eats HTTP API.
+//! The eats HTTP API, under `/api/v1`, described by OpenAPI.
 //!
-//! - [`problem`]: every refusal as an RFC 9457 problem, with a stable `type` per kind of
-//!   error and the HTTP status decided in exactly one place (an optimistic-concurrency
-//!   conflict becomes 409 here and nowhere else).
+//! - [`customers`], [`stores`], [`riders`], [`admin`]: the endpoints of each role. Writes go
+//!   through the aggregates and answer with the id and new status; reads come from the read
+//!   models.
+//! - [`auth`]: bearer JWTs (HS256 secret or RS256 public key) and role checks.
+//! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
+//! - [`middleware`]: per-client rate limits, `Idempotency-Key` replay, problem+json for
+//!   HTTP-level errors.
+//! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
 
+#![allow(clippy::result_large_err)] // ApiError is a poem-openapi response enum carried by value by design.
+
+pub mod admin;
+pub mod auth;
+pub mod customers;
+pub mod middleware;
 pub mod problem;
+pub mod riders;
+pub mod state;
+pub mod stores;
+pub mod types;
 
-pub use problem::{Classified, Problem, ProblemKind};
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+pub use auth::{Auth, Role};
+pub use middleware::RateLimitSettings;
+pub use problem::{ApiError, Classified, Problem, ProblemKind};
+pub use state::{ApiState, LagBoard};
+
+/// The groups operations are listed under.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Customers: register, browse, order, pay, follow.
+    Customer,
+    /// Store owners: stores, menus, the order queue.
+    Store,
+    /// Riders: location, nearby jobs, claim, pick up.
+    Rider,
+    /// Operators.
+    Admin,
+}
+
+/// Largest accepted request body: far above any real order, far below what could hurt.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The OpenAPI service with every endpoint. Endpoints read the [`ApiState`] from request
+/// data, so the document can be produced without a database.
+pub fn service() -> OpenApiService<
+    (
+        customers::CustomerApi,
+        stores::StoreApi,
+        riders::RiderApi,
+        admin::AdminApi,
+    ),
+    (),
+> {
+    OpenApiService::new(
+        (
+            customers::CustomerApi,
+            stores::StoreApi,
+            riders::RiderApi,
+            admin::AdminApi,
+        ),
+        "eats",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Event-sourced food delivery: customers order and pay, stores cook, riders deliver. \
+         Writes answer with the new id and status; read models follow within milliseconds. \
+         Errors are RFC 9457 problem+json with a stable `type`.",
+    )
+    .server("/api/v1")
+}
+
+/// The OpenAPI document, as checked into `schemas/openapi.json`.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+/// `/api/v1` with auth, rate limits, idempotency, size limits and problem+json errors; plus
+/// `/openapi.json` and `/docs` (Swagger UI, served from the binary).
+pub fn routes(state: ApiState, auth: Auth, limits: RateLimitSettings) -> impl Endpoint {
+    let api = service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest(
+            "/api/v1",
+            api.with(middleware::Idempotency(state.db.clone()))
+                .with(middleware::BodyLimit(MAX_BODY_BYTES))
+                .with(middleware::RateLimit::new(limits)),
+        )
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .data(auth)
+        .data(state)
+        .catch_all_error(middleware::problem_for)
+}

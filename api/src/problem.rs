@@ -10,13 +10,17 @@ use eats_domain::order::OrderError;
 use eats_domain::payment::{GatewayError, PaymentError};
 use eats_domain::store::StoreError;
 use eats_domain::text::TextError;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
 use serde::Serialize;
 
 /// An RFC 9457 problem details body (`application/problem+json`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// Stable identifier of the kind of problem, e.g. `urn:eats:problem:cooking-already-started`.
     #[serde(rename = "type")]
+    #[oai(rename = "type")]
     pub type_uri: String,
     /// Short summary of the kind; the same for every occurrence.
     pub title: String,
@@ -54,7 +58,7 @@ const fn kind(status: u16, slug: &'static str, title: &'static str) -> ProblemKi
     }
 }
 
-const fn invalid(slug: &'static str, field: &'static str) -> ProblemKind {
+const fn bad_input(slug: &'static str, field: &'static str) -> ProblemKind {
     ProblemKind {
         status: 422,
         slug,
@@ -69,7 +73,7 @@ fn text(error: &TextError) -> ProblemKind {
         | TextError::TooLong { field, .. }
         | TextError::ControlCharacters { field } => field,
     };
-    invalid("invalid-text", field)
+    bad_input("invalid-text", field)
 }
 
 /// A domain error that knows how it is reported over HTTP.
@@ -89,15 +93,15 @@ impl Classified for OrderError {
         match self {
             AlreadyPlaced => kind(409, "order-already-placed", "Order already placed"),
             NotPlaced => kind(404, "order-not-found", "Order not found"),
-            EmptyOrder | TooManyLines | TotalTooLarge => invalid("invalid-order-lines", "lines"),
-            InvalidQuantity { .. } => invalid("invalid-quantity", "lines[].quantity"),
-            DuplicateLine(_) => invalid("duplicate-order-line", "lines[].item_id"),
-            UnknownMenuItem(_) => invalid("unknown-menu-item", "lines[].item_id"),
-            StoreNotFound(_) => invalid("unknown-store", "store_id"),
+            EmptyOrder | TooManyLines | TotalTooLarge => bad_input("invalid-order-lines", "lines"),
+            InvalidQuantity { .. } => bad_input("invalid-quantity", "lines[].quantity"),
+            DuplicateLine(_) => bad_input("duplicate-order-line", "lines[].item_id"),
+            UnknownMenuItem(_) => bad_input("unknown-menu-item", "lines[].item_id"),
+            StoreNotFound(_) => bad_input("unknown-store", "store_id"),
             StoreClosed(_) => kind(409, "store-closed", "Store is closed"),
             MenuItemUnavailable(_) => kind(409, "menu-item-sold-out", "Menu item sold out"),
             InvalidText(e) => text(e),
-            InvalidLocation(_) => invalid("invalid-location", "deliver_to.location"),
+            InvalidLocation(_) => bad_input("invalid-location", "deliver_to.location"),
             CatalogUnavailable(_) => {
                 kind(503, "catalog-unavailable", "Menu temporarily unavailable")
             }
@@ -132,7 +136,7 @@ impl Classified for PaymentError {
             InvalidAmount(_) => kind(409, "invalid-amount", "Nothing to pay"),
             InvalidPaymentKey(e) => text(e),
             NotYourPayment => kind(404, "order-not-found", "Order not found"),
-            OrderMismatch { .. } => invalid("payment-order-mismatch", "payment_id"),
+            OrderMismatch { .. } => bad_input("payment-order-mismatch", "payment_id"),
             Gateway(GatewayError::Protocol(_)) => {
                 kind(502, "payment-gateway-error", "Payment gateway error")
             }
@@ -165,7 +169,7 @@ impl Classified for DeliveryError {
                 "Delivery already requested",
             ),
             NotRequested => kind(404, "delivery-not-found", "Delivery not found"),
-            OrderMismatch { .. } => invalid("delivery-order-mismatch", "delivery_id"),
+            OrderMismatch { .. } => bad_input("delivery-order-mismatch", "delivery_id"),
             AlreadyClaimed => kind(409, "delivery-already-claimed", "Delivery already claimed"),
             RiderTooFar { .. } => kind(409, "rider-too-far", "Too far from the store"),
             NotAssignedRider => kind(403, "not-assigned-rider", "Assigned to another rider"),
@@ -174,8 +178,8 @@ impl Classified for DeliveryError {
             NotPickedUp => kind(409, "delivery-not-picked-up", "Delivery not picked up"),
             AlreadyCompleted => kind(409, "delivery-completed", "Delivery completed"),
             DeliveryCancelled => kind(409, "delivery-cancelled", "Delivery cancelled"),
-            InvalidRadius { .. } => invalid("invalid-radius", "radius_m"),
-            InvalidLocation(_) => invalid("invalid-location", "location"),
+            InvalidRadius { .. } => bad_input("invalid-radius", "radius_m"),
+            InvalidLocation(_) => bad_input("invalid-location", "location"),
             InvalidText(e) => text(e),
         }
     }
@@ -189,8 +193,8 @@ impl Classified for StoreError {
             NotRegistered => kind(404, "store-not-found", "Store not found"),
             NotStoreOwner => kind(403, "not-store-owner", "Not the store's owner"),
             InvalidText(e) => text(e),
-            InvalidLocation(_) => invalid("invalid-location", "location"),
-            InvalidPrice(_) => invalid("invalid-price", "price"),
+            InvalidLocation(_) => bad_input("invalid-location", "location"),
+            InvalidPrice(_) => bad_input("invalid-price", "price"),
             MenuItemAlreadyExists(_) => kind(409, "menu-item-exists", "Menu item exists"),
             UnknownMenuItem(_) => kind(404, "menu-item-not-found", "Menu item not found"),
             MenuFull => kind(409, "menu-full", "Menu is full"),
@@ -213,8 +217,8 @@ impl Classified for CustomerError {
             ),
             NotRegistered => kind(404, "customer-not-found", "Customer not registered"),
             InvalidText(e) => text(e),
-            InvalidPhone(_) => invalid("invalid-phone", "phone"),
-            InvalidLocation(_) => invalid("invalid-location", "location"),
+            InvalidPhone(_) => bad_input("invalid-phone", "phone"),
+            InvalidLocation(_) => bad_input("invalid-location", "location"),
             OrderAlreadyRecorded(_) => kind(409, "order-already-recorded", "Order already counted"),
         }
     }
@@ -265,6 +269,145 @@ impl Problem {
             }
         }
     }
+}
+
+/// Every refusal an endpoint can answer with, as problem+json. Shared by all endpoints so
+/// clients handle errors one way.
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "malformed")]
+pub enum ApiError {
+    /// The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid bearer token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's role or user may not do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such thing, or not yours.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Refused by a business rule in the current state, or changed concurrently.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is larger than allowed.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    TooLarge(Json<Problem>),
+    /// The body is not JSON.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// Well-formed but invalid input; `field` names it.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Invalid(Json<Problem>),
+    /// Too many requests from this client; retry after the given seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Something went wrong on our side; nothing was changed.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The payment gateway answered something we do not understand.
+    #[oai(status = 502, content_type = "application/problem+json")]
+    BadGateway(Json<Problem>),
+    /// Temporarily unavailable (e.g. the payment gateway); retry after the given seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+fn malformed(error: poem::Error) -> ApiError {
+    ApiError::from(Problem::from_http(&error))
+}
+
+impl Problem {
+    /// A problem for an HTTP-level error (bad JSON, missing parameter, wrong media type...).
+    pub fn from_http(error: &poem::Error) -> Self {
+        let status = error.status().as_u16();
+        let (slug, title) = match status {
+            400 => ("malformed-request", "Malformed request"),
+            401 => ("unauthorized", "Not authenticated"),
+            404 => ("not-found", "Not found"),
+            405 => ("method-not-allowed", "Method not allowed"),
+            413 => ("body-too-large", "Request body too large"),
+            415 => ("unsupported-media-type", "Unsupported media type"),
+            _ => ("http-error", "Request refused"),
+        };
+        Self::new(
+            ProblemKind {
+                status,
+                slug,
+                title,
+                field: None,
+            },
+            error.to_string(),
+        )
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        let retry = problem.retry_after_secs.unwrap_or(1);
+        match problem.status {
+            400 => ApiError::BadRequest(Json(problem)),
+            401 => ApiError::Unauthorized(Json(problem)),
+            403 => ApiError::Forbidden(Json(problem)),
+            404 => ApiError::NotFound(Json(problem)),
+            409 => ApiError::Conflict(Json(problem)),
+            413 => ApiError::TooLarge(Json(problem)),
+            415 => ApiError::UnsupportedMediaType(Json(problem)),
+            422 => ApiError::Invalid(Json(problem)),
+            429 => ApiError::TooManyRequests(Json(problem), retry),
+            502 => ApiError::BadGateway(Json(problem)),
+            503 => ApiError::Unavailable(Json(problem), retry),
+            _ => ApiError::Internal(Json(problem)),
+        }
+    }
+}
+
+impl<E: Classified> From<AggregateError<E>> for ApiError {
+    fn from(error: AggregateError<E>) -> Self {
+        if let AggregateError::UnexpectedError(e) | AggregateError::DeserializationError(e) = &error
+        {
+            tracing::error!(error = %e, "command failed unexpectedly");
+        }
+        Problem::from_command(&error).into()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "read model query failed");
+        Problem {
+            retry_after_secs: Some(1),
+            ..Problem::new(
+                kind(503, "read-model-unavailable", "Temporarily unavailable"),
+                "the read models are unreachable; try again shortly",
+            )
+        }
+        .into()
+    }
+}
+
+/// 404 for something absent or not the caller's.
+pub fn not_found(what: &str) -> ApiError {
+    Problem::new(
+        kind(404, "not-found", "Not found"),
+        format!("{what} not found"),
+    )
+    .into()
+}
+
+/// 422 naming the `field` at fault.
+pub fn invalid(field: &'static str, detail: impl Into<String>) -> ApiError {
+    Problem::new(
+        ProblemKind {
+            status: 422,
+            slug: "invalid-input",
+            title: "Invalid input",
+            field: Some(field),
+        },
+        detail,
+    )
+    .into()
 }
 
 #[cfg(test)]

@@ -142,6 +142,7 @@ pub struct Order {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Placement {
     customer: CustomerId,
+    store: StoreId,
     store_owner: UserId,
     total: Won,
 }
@@ -160,6 +161,11 @@ impl Order {
     /// Whether a payment was recorded (the store has seen it), even if later refunded.
     pub fn was_paid(&self) -> bool {
         self.payment.is_some()
+    }
+
+    /// Which store it was placed with.
+    pub fn store(&self) -> Option<StoreId> {
+        self.placed.as_ref().map(|p| p.store)
     }
 
     /// Who ordered it, once placed.
@@ -672,6 +678,7 @@ impl Aggregate for Order {
             OrderEvent::OrderPlaced(e) => {
                 self.placed = Some(Placement {
                     customer: e.customer_id,
+                    store: e.store_id,
                     store_owner: e.store_owner,
                     total: e.total,
                 });
@@ -695,7 +702,10 @@ impl Aggregate for Order {
     }
 }
 
-impl Versioned for Order {}
+impl Versioned for Order {
+    /// 2: the placement records the store.
+    const SNAPSHOT_LAYOUT: u32 = 2;
+}
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 //! - [`store_queue`]: a store's paid orders by status.
 //! - [`delivery_board`]: open jobs near a point, indexed by H3 cell.
 //! - [`customer_profile`]: contact and grade.
+//! - [`store_directory`]: stores and menus as customers browse them.
 //! - [`audit`]: everything that happened because of one order.
 //! - [`verify`]: every row checked against the event store.
 
@@ -20,6 +21,7 @@ pub mod order_view;
 pub mod position;
 pub mod runner;
 pub mod sql;
+pub mod store_directory;
 pub mod store_queue;
 pub mod verify;
 
@@ -31,7 +33,7 @@ use eats_store::Database;
 pub use position::{decide, Decision};
 pub use runner::{Applied, Projection, ProjectionError, Projector};
 
-/// All five projections over `db`, as feed consumers.
+/// Every projection over `db`, as feed consumers.
 pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
     vec![
         Arc::new(Projector::new(order_view::OrderViewProjection, db.clone())),
@@ -48,5 +50,9 @@ pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
             db.clone(),
         )),
         Arc::new(Projector::new(audit::AuditTimelineProjection, db.clone())),
+        Arc::new(Projector::new(
+            store_directory::StoreDirectoryProjection,
+            db.clone(),
+        )),
     ]
 }

@@ -1,0 +1,526 @@
+//! What customers do: register, browse, order, pay, cancel, confirm, follow.
+
+use std::time::Duration;
+
+use cqrs_es::EventStore;
+use eats_domain::customer::CustomerCommand;
+use eats_domain::order::{
+    DeliveryAddress, LineRequest, Order, OrderCommand, OrderStatus, MAX_QUANTITY,
+};
+use eats_domain::payment::{Payment, PaymentCommand};
+use eats_domain::{Actor, CustomerId, GeoPoint, OrderId, PaymentId, StoreId};
+use eats_projections::{audit, customer_profile, order_view, store_directory};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use poem::web::sse::Event;
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use crate::auth::{Role, User};
+use crate::problem::{invalid, not_found, ApiError, Problem, ProblemKind};
+use crate::state::ApiState;
+use crate::types::*;
+use crate::ApiTags;
+
+/// Customer endpoints.
+pub struct CustomerApi;
+
+/// A write was accepted.
+#[derive(ApiResponse)]
+pub enum Created {
+    /// Created; the body names it and its status.
+    #[oai(status = 201)]
+    Created(Json<Accepted>),
+}
+
+/// A state change was accepted.
+#[derive(ApiResponse)]
+pub enum Done {
+    /// Done; the body gives the new status.
+    #[oai(status = 200)]
+    Ok(Json<Accepted>),
+}
+
+/// The payment's outcome.
+#[derive(ApiResponse)]
+pub enum Paid {
+    /// The gateway answered: approved (the order becomes paid) or declined (pay again).
+    #[oai(status = 200)]
+    Ok(Json<PaymentOutcome>),
+}
+
+fn location(l: &Location) -> GeoPoint {
+    GeoPoint {
+        lat: l.lat,
+        lng: l.lng,
+    }
+}
+
+/// The order, if it exists and `customer` placed it; 404 otherwise.
+pub(crate) async fn own_order(
+    state: &ApiState,
+    order_id: Uuid,
+    customer: Uuid,
+) -> Result<Order, ApiError> {
+    let order = state
+        .db
+        .event_store::<Order>()
+        .load_aggregate(&order_id.to_string())
+        .await
+        .map_err(ApiError::from)?
+        .aggregate;
+    match order.customer() {
+        Some(c) if c.0 == customer => Ok(order),
+        _ => Err(not_found("order")),
+    }
+}
+
+fn status_of(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        "OrderPlaced" => "awaiting_payment",
+        "OrderPaid" => "paid",
+        "OrderAccepted" => "accepted",
+        "OrderRejected" => "rejected",
+        "CookingStarted" => "cooking",
+        "CookingFinished" => "ready_for_pickup",
+        "OrderPickedUp" => "in_delivery",
+        "OrderDelivered" => "delivered",
+        "OrderCancelled" => "cancelled",
+        _ => return None,
+    })
+}
+
+fn terminal(status: &str) -> bool {
+    matches!(status, "delivered" | "cancelled" | "rejected")
+}
+
+#[OpenApi(tag = "ApiTags::Customer")]
+impl CustomerApi {
+    /// Register yourself (the token's user) as a customer.
+    #[oai(
+        path = "/customers",
+        method = "post",
+        operation_id = "registerCustomer"
+    )]
+    async fn register(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        body: Json<RegisterCustomer>,
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+    ) -> Result<Created, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        state
+            .aggregates
+            .customers
+            .execute_with_metadata(
+                &customer.to_string(),
+                CustomerCommand::RegisterCustomer {
+                    customer_id: CustomerId(customer),
+                    name: body.0.name,
+                    phone: body.0.phone,
+                    address: body.0.address,
+                    location: location(&body.0.location),
+                },
+                ApiState::metadata(request, customer, Actor::Customer(CustomerId(customer))),
+            )
+            .await?;
+        Ok(Created::Created(Json(Accepted {
+            id: customer.to_string(),
+            status: "registered".into(),
+        })))
+    }
+
+    /// Your profile and loyalty grade.
+    #[oai(path = "/customers/me", method = "get", operation_id = "getMyProfile")]
+    async fn me(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+    ) -> Result<Json<CustomerProfile>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let profile = customer_profile::fetch(&state.db, &customer.to_string())
+            .await?
+            .ok_or_else(|| not_found("customer profile"))?;
+        Ok(Json(CustomerProfile {
+            customer_id: profile.customer_id,
+            name: profile.name,
+            phone: profile.phone,
+            address: profile.address,
+            location: Location {
+                lat: profile.lat,
+                lng: profile.lng,
+            },
+            completed_orders: profile.completed_orders,
+            grade: profile.grade,
+        }))
+    }
+
+    /// Stores, open ones first.
+    #[oai(path = "/stores", method = "get", operation_id = "listStores")]
+    async fn stores(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        _user: User,
+    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
+        let stores = store_directory::list(&state.db, 500).await?;
+        Ok(Json(
+            stores
+                .into_iter()
+                .map(|s| StoreSummary {
+                    store_id: s.store_id,
+                    name: s.name,
+                    address: s.address,
+                    location: Location {
+                        lat: s.lat,
+                        lng: s.lng,
+                    },
+                    open: s.open,
+                })
+                .collect(),
+        ))
+    }
+
+    /// A store's menu.
+    #[oai(
+        path = "/stores/:store_id/menu",
+        method = "get",
+        operation_id = "getMenu"
+    )]
+    async fn menu(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        _user: User,
+        store_id: Path<Uuid>,
+    ) -> Result<Json<Vec<MenuItem>>, ApiError> {
+        let id = store_id.0.to_string();
+        store_directory::fetch(&state.db, &id)
+            .await?
+            .ok_or_else(|| not_found("store"))?;
+        let items = store_directory::menu(&state.db, &id).await?;
+        Ok(Json(
+            items
+                .into_iter()
+                .map(|i| MenuItem {
+                    item_id: i.item_id,
+                    name: i.name,
+                    price: i.price,
+                    available: i.available,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Place an order; it is priced from the store's menu.
+    #[oai(path = "/orders", method = "post", operation_id = "placeOrder")]
+    async fn place(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        body: Json<PlaceOrder>,
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+    ) -> Result<Created, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let mut lines = Vec::with_capacity(body.0.lines.len());
+        for line in &body.0.lines {
+            let quantity = u32::try_from(line.quantity)
+                .ok()
+                .filter(|q| (1..=MAX_QUANTITY).contains(q))
+                .ok_or_else(|| {
+                    invalid(
+                        "lines[].quantity",
+                        format!(
+                            "quantity {} must be between 1 and {MAX_QUANTITY}",
+                            line.quantity
+                        ),
+                    )
+                })?;
+            lines.push(LineRequest {
+                item_id: line.item_id.into(),
+                quantity,
+            });
+        }
+        let deliver_to = match body.0.deliver_to {
+            Some(to) => DeliveryAddress {
+                address: to.address,
+                location: location(&to.location),
+            },
+            None => {
+                let profile = customer_profile::fetch(&state.db, &customer.to_string())
+                    .await?
+                    .ok_or_else(|| {
+                        invalid(
+                            "deliver_to",
+                            "give deliver_to, or register first to use your address",
+                        )
+                    })?;
+                DeliveryAddress {
+                    address: profile.address,
+                    location: GeoPoint {
+                        lat: profile.lat,
+                        lng: profile.lng,
+                    },
+                }
+            }
+        };
+        let order = OrderId::new();
+        state
+            .aggregates
+            .orders
+            .execute_with_metadata(
+                &order.to_string(),
+                OrderCommand::PlaceOrder {
+                    order_id: order,
+                    customer: CustomerId(customer),
+                    store_id: StoreId(body.0.store_id),
+                    lines,
+                    deliver_to,
+                },
+                ApiState::metadata(request, order.0, Actor::Customer(CustomerId(customer))),
+            )
+            .await?;
+        Ok(Created::Created(Json(Accepted {
+            id: order.to_string(),
+            status: OrderStatus::AwaitingPayment.to_string(),
+        })))
+    }
+
+    /// Pay for your order. When the payment gateway is overloaded this answers at once with
+    /// 503 and `Retry-After`; nothing is charged and the order stays payable.
+    #[oai(
+        path = "/orders/:order_id/payment",
+        method = "post",
+        operation_id = "payOrder"
+    )]
+    async fn pay(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        order_id: Path<Uuid>,
+        body: Json<PayOrder>,
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+    ) -> Result<Paid, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let order = own_order(&state, order_id.0, customer).await?;
+        if order.status() != OrderStatus::AwaitingPayment {
+            return Err(Problem::new(
+                ProblemKind {
+                    status: 409,
+                    slug: "order-not-payable",
+                    title: "Order is not awaiting payment",
+                    field: None,
+                },
+                format!("the order is {}", order.status()),
+            )
+            .into());
+        }
+        let order_id = OrderId(order_id.0);
+        let payment = PaymentId::for_order(order_id);
+        state
+            .aggregates
+            .payments
+            .execute_with_metadata(
+                &payment.to_string(),
+                PaymentCommand::PayForOrder {
+                    payment_id: payment,
+                    order_id,
+                    customer: CustomerId(customer),
+                    amount: order.total().unwrap_or_default(),
+                    payment_key: body.0.payment_key,
+                },
+                ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),
+            )
+            .await?;
+        let events = state
+            .db
+            .event_store::<Payment>()
+            .load_events(&payment.to_string())
+            .await
+            .map_err(ApiError::from)?;
+        let last = events.last().map(|e| e.payload.clone());
+        let (payment_status, message) = match last {
+            Some(eats_domain::payment::PaymentEvent::PaymentDeclined(d)) => {
+                (PaymentStatus::Declined, Some(d.message))
+            }
+            _ => (PaymentStatus::Approved, None),
+        };
+        Ok(Paid::Ok(Json(PaymentOutcome {
+            order_id: order_id.to_string(),
+            payment_status,
+            message,
+        })))
+    }
+
+    /// Cancel your order before cooking starts; a paid order is refunded.
+    #[oai(
+        path = "/orders/:order_id/cancel",
+        method = "post",
+        operation_id = "cancelOrder"
+    )]
+    async fn cancel(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        order_id: Path<Uuid>,
+        body: Json<Reason>,
+    ) -> Result<Done, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        own_order(&state, order_id.0, customer).await?;
+        state
+            .aggregates
+            .orders
+            .execute_with_metadata(
+                &order_id.0.to_string(),
+                OrderCommand::CancelOrder {
+                    by: Actor::Customer(CustomerId(customer)),
+                    reason: body
+                        .0
+                        .reason
+                        .unwrap_or_else(|| "cancelled by the customer".into()),
+                },
+                ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),
+            )
+            .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: order_id.0.to_string(),
+            status: OrderStatus::Cancelled.to_string(),
+        })))
+    }
+
+    /// Confirm the food arrived; completes the order and counts toward your grade.
+    #[oai(
+        path = "/orders/:order_id/confirm-delivery",
+        method = "post",
+        operation_id = "confirmDelivery"
+    )]
+    async fn confirm(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        order_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        own_order(&state, order_id.0, customer).await?;
+        state
+            .aggregates
+            .orders
+            .execute_with_metadata(
+                &order_id.0.to_string(),
+                OrderCommand::ConfirmDelivery {
+                    by: CustomerId(customer),
+                },
+                ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),
+            )
+            .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: order_id.0.to_string(),
+            status: OrderStatus::Delivered.to_string(),
+        })))
+    }
+
+    /// One of your orders.
+    #[oai(path = "/orders/:order_id", method = "get", operation_id = "getOrder")]
+    async fn get(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        order_id: Path<Uuid>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let view = order_view::fetch(&state.db, &order_id.0.to_string())
+            .await?
+            .filter(|v| v.customer_id == customer.to_string())
+            .ok_or_else(|| not_found("order"))?;
+        Ok(Json(view.into()))
+    }
+
+    /// Your orders, newest first.
+    #[oai(path = "/orders", method = "get", operation_id = "listMyOrders")]
+    async fn mine(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        /// At most this many, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<Vec<OrderView>>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(invalid("limit", "limit must be between 1 and 200"));
+        }
+        let views = order_view::list_for_customer(&state.db, &customer.to_string(), limit).await?;
+        Ok(Json(views.into_iter().map(Into::into).collect()))
+    }
+
+    /// Server-sent events, one per status change of your order, ending after the last one.
+    /// Resume with `Last-Event-ID` (the last `sequence` you saw).
+    #[oai(
+        path = "/orders/:order_id/stream",
+        method = "get",
+        operation_id = "streamOrder"
+    )]
+    async fn stream(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        order_id: Path<Uuid>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
+    ) -> Result<EventStream<BoxStream<'static, StatusChange>>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        own_order(&state, order_id.0, customer).await?;
+        let db = state.db.clone();
+        let order = order_id.0.to_string();
+        let start = last_event_id.0.unwrap_or(0).max(0);
+        let changes = futures::stream::unfold((start, false), move |(after, done)| {
+            let (db, order) = (db.clone(), order.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let timeline = audit::timeline(&db, &order).await.unwrap_or_default();
+                    let next: Vec<StatusChange> = timeline
+                        .into_iter()
+                        .filter(|e| e.aggregate_type == "Order" && e.sequence > after)
+                        .filter_map(|e| {
+                            status_of(&e.event_type).map(|status| StatusChange {
+                                sequence: e.sequence,
+                                status: status.to_string(),
+                                event_type: e.event_type,
+                                occurred_at: e.occurred_at,
+                            })
+                        })
+                        .collect();
+                    if let Some(first) = next.into_iter().min_by_key(|c| c.sequence) {
+                        let finished = terminal(&first.status);
+                        return Some((first.clone(), (first.sequence, finished)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        Ok(EventStream::new(changes.boxed())
+            .keep_alive(Duration::from_secs(15))
+            .to_event(|change| {
+                Event::message(
+                    serde_json::json!({
+                        "sequence": change.sequence,
+                        "status": change.status,
+                        "event_type": change.event_type,
+                        "occurred_at": change.occurred_at,
+                    })
+                    .to_string(),
+                )
+                .id(change.sequence.to_string())
+                .event_type("status")
+            }))
+    }
+}

@@ -1,0 +1,355 @@
+//! Cross-cutting HTTP behaviour: rate limiting, idempotency keys, and turning every
+//! HTTP-level error into problem+json.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use chrono::Utc;
+use eats_store::{on_pool, Database};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use sha2::{Digest, Sha256};
+
+use crate::auth::principal;
+use crate::problem::{ApiError, Problem, ProblemKind};
+
+/// Requests per second each client may make, and the burst it may save up.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Burst size.
+    pub burst: u32,
+}
+
+/// Answers 429 with `Retry-After` when one client (its token's user, else its IP) exceeds
+/// its quota.
+#[derive(Clone)]
+pub struct RateLimit(Arc<DefaultKeyedRateLimiter<String>>);
+
+impl RateLimit {
+    /// A limiter with `settings`.
+    pub fn new(settings: RateLimitSettings) -> Self {
+        let per_second = NonZeroU32::new(settings.per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self(Arc::new(RateLimiter::keyed(
+            Quota::per_second(per_second).allow_burst(burst),
+        )))
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RateLimit {
+    type Output = RateLimited<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        RateLimited {
+            inner: ep,
+            limiter: self.0.clone(),
+        }
+    }
+}
+
+/// The rate-limited endpoint.
+pub struct RateLimited<E> {
+    inner: E,
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl<E: Endpoint> Endpoint for RateLimited<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> Result<Self::Output> {
+        let client = principal(&request).unwrap_or_else(|| {
+            request
+                .remote_addr()
+                .as_socket_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        });
+        if let Err(not_until) = self.limiter.check_key(&client) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let retry_after_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            metrics::counter!("eats_http_rate_limited_total").increment(1);
+            return Ok(ApiError::from(Problem {
+                retry_after_secs: Some(retry_after_secs),
+                ..Problem::new(
+                    ProblemKind {
+                        status: 429,
+                        slug: "rate-limited",
+                        title: "Too many requests",
+                        field: None,
+                    },
+                    format!("slow down; retry in {retry_after_secs} s"),
+                )
+            })
+            .into_response());
+        }
+        self.inner
+            .call(request)
+            .await
+            .map(IntoResponse::into_response)
+    }
+}
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 255;
+
+/// Replays the first response to a POST carrying the same `Idempotency-Key` (and the same
+/// body) from the same user, so retries never create twice. The key is claimed before the
+/// request runs, so two concurrent retries cannot both execute.
+#[derive(Clone)]
+pub struct Idempotency(pub Database);
+
+impl<E: Endpoint> Middleware<E> for Idempotency {
+    type Output = Idempotent<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        Idempotent {
+            inner: ep,
+            db: self.0.clone(),
+        }
+    }
+}
+
+/// The idempotent endpoint.
+pub struct Idempotent<E> {
+    inner: E,
+    db: Database,
+}
+
+fn problem(status: u16, slug: &'static str, title: &'static str, detail: &str) -> Response {
+    ApiError::from(Problem::new(
+        ProblemKind {
+            status,
+            slug,
+            title,
+            field: Some("Idempotency-Key"),
+        },
+        detail,
+    ))
+    .into_response()
+}
+
+impl<E: Endpoint> Endpoint for Idempotent<E> {
+    type Output = Response;
+
+    async fn call(&self, mut request: Request) -> Result<Self::Output> {
+        let key = request
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let (Some(key), true) = (key, request.method() == Method::POST) else {
+            return self
+                .inner
+                .call(request)
+                .await
+                .map(IntoResponse::into_response);
+        };
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Ok(problem(
+                400,
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                "the key must be 1 to 255 characters",
+            ));
+        }
+        let Some(user) = principal(&request) else {
+            // Unauthenticated requests are refused by the endpoint itself.
+            return self
+                .inner
+                .call(request)
+                .await
+                .map(IntoResponse::into_response);
+        };
+        let body = request.take_body().into_bytes().await?;
+        let hash = hex::encode(
+            Sha256::new()
+                .chain_update(request.uri().path())
+                .chain_update(&body)
+                .finalize(),
+        );
+        request.set_body(body);
+
+        let claimed = on_pool!(self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (principal, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (principal, key) DO NOTHING",
+            )
+            .bind(&user)
+            .bind(&key)
+            .bind(&hash)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(ApiError::from)?
+            == 1;
+        if !claimed {
+            let stored: Option<(String, Option<i64>, Option<String>)> = on_pool!(self.db, |pool| {
+                sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2")
+                    .bind(&user)
+                    .bind(&key)
+                    .fetch_optional(pool)
+                    .await
+            })
+            .map_err(ApiError::from)?;
+            return Ok(match stored {
+                Some((stored_hash, _, _)) if stored_hash != hash => problem(
+                    422,
+                    "idempotency-key-reused",
+                    "Idempotency-Key reused",
+                    "this key was used for a different request",
+                ),
+                Some((_, Some(status), Some(body))) => Response::builder()
+                    .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK))
+                    .header("Idempotent-Replayed", "true")
+                    .content_type(if status < 300 {
+                        "application/json; charset=utf-8"
+                    } else {
+                        "application/problem+json"
+                    })
+                    .body(body),
+                _ => problem(
+                    409,
+                    "idempotent-request-in-progress",
+                    "Request in progress",
+                    "a request with this key is still being processed; retry shortly",
+                ),
+            });
+        }
+
+        let response = self
+            .inner
+            .call(request)
+            .await
+            .map(IntoResponse::into_response);
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        let status = response.status();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            // Nothing was decided: free the key so a retry runs again.
+            let _ = on_pool!(self.db, |pool| {
+                sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
+                    .bind(&user)
+                    .bind(&key)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            });
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = body.into_bytes().await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        on_pool!(self.db, |pool| {
+            sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2")
+                .bind(&user)
+                .bind(&key)
+                .bind(i64::from(parts.status.as_u16()))
+                .bind(&text)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(ApiError::from)?;
+        Ok(Response::from_parts(parts, bytes.into()))
+    }
+}
+
+/// Refuses bodies over a limit with 413, whether they declare their length or stream it.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = Limited<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        Limited {
+            inner: ep,
+            max: self.0,
+        }
+    }
+}
+
+/// The size-limited endpoint.
+pub struct Limited<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for Limited<E> {
+    type Output = Response;
+
+    async fn call(&self, mut request: Request) -> Result<Self::Output> {
+        let too_large = || {
+            ApiError::from(Problem::new(
+                ProblemKind {
+                    status: 413,
+                    slug: "body-too-large",
+                    title: "Request body too large",
+                    field: None,
+                },
+                "the request body is larger than 64 KiB",
+            ))
+            .into_response()
+        };
+        let declared = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        match declared {
+            Some(length) if length > self.max => return Ok(too_large()),
+            Some(_) => {}
+            None => {
+                let body = request.take_body();
+                match body.into_bytes_limit(self.max).await {
+                    Ok(bytes) => request.set_body(bytes),
+                    Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        self.inner
+            .call(request)
+            .await
+            .map(IntoResponse::into_response)
+    }
+}
+
+/// Renders any error that escaped the endpoints (unknown route, missing token, oversized
+/// body, wrong media type) as problem+json.
+pub async fn problem_for(error: poem::Error) -> Response {
+    if error.is::<poem::error::NotFoundError>() || error.status() == StatusCode::NOT_FOUND {
+        return ApiError::from(Problem::from_http(&error)).into_response();
+    }
+    let response = error.into_response();
+    let is_problem = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let status = response.status();
+    let detail =
+        String::from_utf8_lossy(&response.into_body().into_bytes().await.unwrap_or_default())
+            .into_owned();
+    let error = poem::Error::from_string(
+        if detail.is_empty() {
+            status.to_string()
+        } else {
+            detail
+        },
+        status,
+    );
+    ApiError::from(Problem::from_http(&error)).into_response()
+}

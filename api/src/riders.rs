@@ -1,0 +1,227 @@
+//! What riders do: report where they are, find jobs nearby, claim and pick up.
+
+use chrono::Utc;
+use eats_domain::delivery::{DeliveryCommand, MAX_RADIUS_M};
+use eats_domain::{Actor, GeoPoint, RiderId};
+use eats_projections::delivery_board;
+use eats_store::on_pool;
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::OpenApi;
+use uuid::Uuid;
+
+use crate::auth::{Role, User};
+use crate::customers::Done;
+use crate::problem::{invalid, ApiError};
+use crate::state::ApiState;
+use crate::types::*;
+use crate::ApiTags;
+
+/// Rider endpoints.
+pub struct RiderApi;
+
+fn checked(lat: f64, lng: f64) -> Result<GeoPoint, ApiError> {
+    GeoPoint::new(lat, lng).map_err(|e| {
+        let field = if (-90.0..=90.0).contains(&lat) {
+            "lng"
+        } else {
+            "lat"
+        };
+        invalid(field, e.to_string())
+    })
+}
+
+impl RiderApi {
+    async fn location(state: &ApiState, rider: Uuid) -> Result<GeoPoint, ApiError> {
+        let row: Option<(f64, f64)> = on_pool!(state.db, |pool| {
+            sqlx::query_as("SELECT lat, lng FROM rider_locations WHERE rider_id = $1")
+                .bind(rider.to_string())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|(lat, lng)| GeoPoint { lat, lng }).ok_or_else(|| {
+            invalid(
+                "location",
+                "report your location (PUT /riders/me/location) before claiming",
+            )
+        })
+    }
+
+    async fn delivery_command(
+        state: &ApiState,
+        request: &Request,
+        rider: Uuid,
+        delivery: Uuid,
+        command: DeliveryCommand,
+        status: &str,
+    ) -> Result<Done, ApiError> {
+        let order = state
+            .db
+            .history("Delivery", &delivery.to_string())
+            .await
+            .map_err(|e| ApiError::from(sqlx::Error::Protocol(e.to_string())))?
+            .first()
+            .and_then(|e| {
+                e.payload
+                    .get("DeliveryRequested")?
+                    .get("order_id")?
+                    .as_str()?
+                    .parse::<Uuid>()
+                    .ok()
+            })
+            .unwrap_or(delivery);
+        state
+            .aggregates
+            .deliveries
+            .execute_with_metadata(
+                &delivery.to_string(),
+                command,
+                ApiState::metadata(request, order, Actor::Rider(RiderId(rider))),
+            )
+            .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: delivery.to_string(),
+            status: status.into(),
+        })))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Rider")]
+impl RiderApi {
+    /// Report where you are; claims are checked against it.
+    #[oai(
+        path = "/riders/me/location",
+        method = "put",
+        operation_id = "reportLocation"
+    )]
+    async fn report(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        body: Json<RiderLocation>,
+    ) -> Result<Done, ApiError> {
+        let rider = user.require(Role::Rider)?;
+        let at = checked(body.0.lat, body.0.lng)?;
+        on_pool!(state.db, |pool| {
+            sqlx::query(
+                "INSERT INTO rider_locations (rider_id, lat, lng, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (rider_id) DO UPDATE SET lat = excluded.lat, lng = excluded.lng, updated_at = excluded.updated_at",
+            )
+            .bind(rider.to_string())
+            .bind(at.lat)
+            .bind(at.lng)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(drop)
+        })?;
+        Ok(Done::Ok(Json(Accepted {
+            id: rider.to_string(),
+            status: "located".into(),
+        })))
+    }
+
+    /// Open delivery jobs near a point whose search radius reaches it, nearest first.
+    #[oai(
+        path = "/deliveries/available",
+        method = "get",
+        operation_id = "listAvailableDeliveries"
+    )]
+    async fn available(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        /// Your latitude.
+        lat: Query<f64>,
+        /// Your longitude.
+        lng: Query<f64>,
+        /// How far to look, 1 to 20,000 metres (default 3,000).
+        radius_m: Query<Option<u32>>,
+    ) -> Result<Json<Vec<OpenJob>>, ApiError> {
+        user.require(Role::Rider)?;
+        let at = checked(lat.0, lng.0)?;
+        let radius = radius_m.0.unwrap_or(3_000);
+        if !(1..=MAX_RADIUS_M).contains(&radius) {
+            return Err(invalid(
+                "radius_m",
+                format!("radius_m must be between 1 and {MAX_RADIUS_M}"),
+            ));
+        }
+        let jobs = delivery_board::open_near(&state.db, at, radius).await?;
+        Ok(Json(
+            jobs.into_iter()
+                .map(|j| OpenJob {
+                    delivery_id: j.delivery_id,
+                    order_id: j.order_id,
+                    store_id: j.store_id,
+                    pickup: Location {
+                        lat: j.pickup.lat,
+                        lng: j.pickup.lng,
+                    },
+                    dropoff: Location {
+                        lat: j.dropoff.lat,
+                        lng: j.dropoff.lng,
+                    },
+                    distance_m: j.distance_m,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Claim a job from where you last reported; the first claim wins.
+    #[oai(
+        path = "/deliveries/:delivery_id/claim",
+        method = "post",
+        operation_id = "claimDelivery"
+    )]
+    async fn claim(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        delivery_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let rider = user.require(Role::Rider)?;
+        let at = Self::location(&state, rider).await?;
+        Self::delivery_command(
+            &state,
+            request,
+            rider,
+            delivery_id.0,
+            DeliveryCommand::ClaimDelivery {
+                rider: RiderId(rider),
+                rider_at: at,
+            },
+            "assigned",
+        )
+        .await
+    }
+
+    /// You have the food (only the assigned rider).
+    #[oai(
+        path = "/deliveries/:delivery_id/pickup",
+        method = "post",
+        operation_id = "pickUpDelivery"
+    )]
+    async fn pickup(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        delivery_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let rider = user.require(Role::Rider)?;
+        Self::delivery_command(
+            &state,
+            request,
+            rider,
+            delivery_id.0,
+            DeliveryCommand::PickUpDelivery {
+                rider: RiderId(rider),
+            },
+            "picked_up",
+        )
+        .await
+    }
+}

@@ -1,0 +1,456 @@
+//! What store owners do: register stores, keep menus, open and close, work the order queue.
+
+use cqrs_es::EventStore;
+use eats_domain::order::{Order, OrderCommand, OrderStatus};
+use eats_domain::store::StoreCommand;
+use eats_domain::{Actor, GeoPoint, MenuItemId, StoreId, UserId, Won};
+use eats_projections::{store_directory, store_queue};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use crate::auth::{Role, User};
+use crate::customers::{Created, Done};
+use crate::problem::{invalid, not_found, ApiError};
+use crate::state::ApiState;
+use crate::types::*;
+use crate::ApiTags;
+
+/// Store owner endpoints.
+pub struct StoreApi;
+
+/// A removal was accepted.
+#[derive(ApiResponse)]
+pub enum Removed {
+    /// Removed.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+const STATUSES: [&str; 8] = [
+    "paid",
+    "accepted",
+    "rejected",
+    "cooking",
+    "ready_for_pickup",
+    "in_delivery",
+    "delivered",
+    "cancelled",
+];
+
+impl StoreApi {
+    async fn command(
+        state: &ApiState,
+        request: &Request,
+        owner: Uuid,
+        store: Uuid,
+        command: StoreCommand,
+    ) -> Result<(), ApiError> {
+        state
+            .aggregates
+            .stores
+            .execute_with_metadata(
+                &store.to_string(),
+                command,
+                ApiState::metadata(request, store, Actor::StoreOwner(UserId(owner))),
+            )
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// The order, if it belongs to `store`; 404 otherwise (the aggregate checks the owner).
+    async fn store_order(state: &ApiState, store: Uuid, order: Uuid) -> Result<Order, ApiError> {
+        let loaded = state
+            .db
+            .event_store::<Order>()
+            .load_aggregate(&order.to_string())
+            .await
+            .map_err(ApiError::from)?
+            .aggregate;
+        match loaded.store() {
+            Some(s) if s.0 == store => Ok(loaded),
+            _ => Err(not_found("order")),
+        }
+    }
+
+    async fn order_command(
+        state: &ApiState,
+        request: &Request,
+        owner: Uuid,
+        store: Uuid,
+        order: Uuid,
+        command: OrderCommand,
+        status: OrderStatus,
+    ) -> Result<Done, ApiError> {
+        Self::store_order(state, store, order).await?;
+        state
+            .aggregates
+            .orders
+            .execute_with_metadata(
+                &order.to_string(),
+                command,
+                ApiState::metadata(request, order, Actor::StoreOwner(UserId(owner))),
+            )
+            .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: order.to_string(),
+            status: status.to_string(),
+        })))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Store")]
+impl StoreApi {
+    /// Register a store; you become its owner. It starts closed with an empty menu.
+    #[oai(path = "/stores", method = "post", operation_id = "registerStore")]
+    async fn register(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        body: Json<RegisterStore>,
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+    ) -> Result<Created, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let store = StoreId::new();
+        Self::command(
+            &state,
+            request,
+            owner,
+            store.0,
+            StoreCommand::RegisterStore {
+                store_id: store,
+                owner: UserId(owner),
+                name: body.0.name,
+                location: GeoPoint {
+                    lat: body.0.location.lat,
+                    lng: body.0.location.lng,
+                },
+                address: body.0.address,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(Accepted {
+            id: store.to_string(),
+            status: "closed".into(),
+        })))
+    }
+
+    /// Start taking orders (needs at least one menu item).
+    #[oai(
+        path = "/stores/:store_id/open",
+        method = "post",
+        operation_id = "openStore"
+    )]
+    async fn open(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            StoreCommand::OpenStore { by: UserId(owner) },
+        )
+        .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: store_id.0.to_string(),
+            status: "open".into(),
+        })))
+    }
+
+    /// Stop taking orders; orders already placed go on.
+    #[oai(
+        path = "/stores/:store_id/close",
+        method = "post",
+        operation_id = "closeStore"
+    )]
+    async fn close(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            StoreCommand::CloseStore { by: UserId(owner) },
+        )
+        .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: store_id.0.to_string(),
+            status: "closed".into(),
+        })))
+    }
+
+    /// Add an item to your menu.
+    #[oai(
+        path = "/stores/:store_id/menu/items",
+        method = "post",
+        operation_id = "addMenuItem"
+    )]
+    async fn add_item(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        body: Json<NewMenuItem>,
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+    ) -> Result<Created, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let item = MenuItemId::new();
+        Self::command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            StoreCommand::AddMenuItem {
+                by: UserId(owner),
+                item_id: item,
+                name: body.0.name,
+                price: Won(body.0.price),
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(Accepted {
+            id: item.to_string(),
+            status: "available".into(),
+        })))
+    }
+
+    /// Change an item's name, price or availability.
+    #[oai(
+        path = "/stores/:store_id/menu/items/:item_id",
+        method = "put",
+        operation_id = "changeMenuItem"
+    )]
+    async fn change_item(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        item_id: Path<Uuid>,
+        body: Json<MenuItemChange>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let available = body.0.available;
+        Self::command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            StoreCommand::ChangeMenuItem {
+                by: UserId(owner),
+                item_id: MenuItemId(item_id.0),
+                name: body.0.name,
+                price: Won(body.0.price),
+                available,
+            },
+        )
+        .await?;
+        Ok(Done::Ok(Json(Accepted {
+            id: item_id.0.to_string(),
+            status: if available { "available" } else { "sold_out" }.into(),
+        })))
+    }
+
+    /// Take an item off your menu.
+    #[oai(
+        path = "/stores/:store_id/menu/items/:item_id",
+        method = "delete",
+        operation_id = "removeMenuItem"
+    )]
+    async fn remove_item(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        item_id: Path<Uuid>,
+    ) -> Result<Removed, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            StoreCommand::RemoveMenuItem {
+                by: UserId(owner),
+                item_id: MenuItemId(item_id.0),
+            },
+        )
+        .await?;
+        Ok(Removed::NoContent)
+    }
+
+    /// Your store's paid orders, oldest first, optionally of one status.
+    #[oai(
+        path = "/stores/:store_id/orders",
+        method = "get",
+        operation_id = "listStoreOrders"
+    )]
+    async fn orders(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        store_id: Path<Uuid>,
+        /// Only orders in this status (`paid`, `accepted`, `cooking`, ...).
+        status: Query<Option<String>>,
+    ) -> Result<Json<Vec<QueuedOrder>>, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let store = store_directory::fetch(&state.db, &store_id.0.to_string())
+            .await?
+            .filter(|s| s.owner_id == owner.to_string())
+            .ok_or_else(|| not_found("store"))?;
+        if let Some(s) = &status.0 {
+            if !STATUSES.contains(&s.as_str()) {
+                return Err(invalid(
+                    "status",
+                    format!("status must be one of {STATUSES:?}"),
+                ));
+            }
+        }
+        let queue = store_queue::list(&state.db, &store.store_id, status.0.as_deref(), 500).await?;
+        Ok(Json(
+            queue
+                .into_iter()
+                .map(|q| QueuedOrder {
+                    order_id: q.order_id,
+                    status: q.status,
+                    total: q.total,
+                    lines: serde_json::from_value(q.lines).unwrap_or_default(),
+                    placed_at: q.placed_at,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Accept a paid order.
+    #[oai(
+        path = "/stores/:store_id/orders/:order_id/accept",
+        method = "post",
+        operation_id = "acceptOrder"
+    )]
+    async fn accept(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        order_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::order_command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            order_id.0,
+            OrderCommand::AcceptOrder { by: UserId(owner) },
+            OrderStatus::Accepted,
+        )
+        .await
+    }
+
+    /// Reject a paid order; the customer is refunded.
+    #[oai(
+        path = "/stores/:store_id/orders/:order_id/reject",
+        method = "post",
+        operation_id = "rejectOrder"
+    )]
+    async fn reject(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        order_id: Path<Uuid>,
+        body: Json<Reason>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let reason = body
+            .0
+            .reason
+            .unwrap_or_else(|| "rejected by the store".into());
+        Self::order_command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            order_id.0,
+            OrderCommand::RejectOrder {
+                by: Actor::StoreOwner(UserId(owner)),
+                reason,
+            },
+            OrderStatus::Rejected,
+        )
+        .await
+    }
+
+    /// Start cooking an accepted order; the customer can no longer cancel.
+    #[oai(
+        path = "/stores/:store_id/orders/:order_id/start-cooking",
+        method = "post",
+        operation_id = "startCooking"
+    )]
+    async fn start(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        order_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::order_command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            order_id.0,
+            OrderCommand::StartCooking { by: UserId(owner) },
+            OrderStatus::Cooking,
+        )
+        .await
+    }
+
+    /// The food is ready; riders near the store see the job.
+    #[oai(
+        path = "/stores/:store_id/orders/:order_id/finish-cooking",
+        method = "post",
+        operation_id = "finishCooking"
+    )]
+    async fn finish(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        request: &Request,
+        store_id: Path<Uuid>,
+        order_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        Self::order_command(
+            &state,
+            request,
+            owner,
+            store_id.0,
+            order_id.0,
+            OrderCommand::FinishCooking { by: UserId(owner) },
+            OrderStatus::ReadyForPickup,
+        )
+        .await
+    }
+}

@@ -1,0 +1,368 @@
+//! The request and response bodies of the API.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+
+/// A position on earth.
+#[derive(Object, Clone, Copy, Debug, PartialEq)]
+pub struct Location {
+    /// Latitude in degrees, -90 to 90.
+    pub lat: f64,
+    /// Longitude in degrees, -180 to 180.
+    pub lng: f64,
+}
+
+/// Register yourself as a customer.
+#[derive(Object, Debug)]
+pub struct RegisterCustomer {
+    /// Display name, 1 to 50 characters.
+    pub name: String,
+    /// Korean mobile number, e.g. `010-1234-5678`; KakaoTalk and SMS go here.
+    pub phone: String,
+    /// Default delivery address.
+    pub address: String,
+    /// Where that address is.
+    pub location: Location,
+}
+
+/// A customer as they see themselves.
+#[derive(Object, Debug)]
+pub struct CustomerProfile {
+    /// The customer (the token's `sub`).
+    pub customer_id: String,
+    /// Display name.
+    pub name: String,
+    /// E.164 mobile number.
+    pub phone: String,
+    /// Default delivery address.
+    pub address: String,
+    /// Its location.
+    pub location: Location,
+    /// Orders delivered so far.
+    pub completed_orders: i64,
+    /// Loyalty grade: `basic`, `silver`, `gold` or `vip`.
+    pub grade: String,
+}
+
+/// Register a store; you become its owner.
+#[derive(Object, Debug)]
+pub struct RegisterStore {
+    /// Display name, 1 to 80 characters.
+    pub name: String,
+    /// Street address, 1 to 200 characters.
+    pub address: String,
+    /// The pickup point.
+    pub location: Location,
+}
+
+/// A store in the directory.
+#[derive(Object, Debug)]
+pub struct StoreSummary {
+    /// The store.
+    pub store_id: String,
+    /// Display name.
+    pub name: String,
+    /// Street address.
+    pub address: String,
+    /// Pickup point.
+    pub location: Location,
+    /// Taking orders now.
+    pub open: bool,
+}
+
+/// Add an item to a menu.
+#[derive(Object, Debug)]
+pub struct NewMenuItem {
+    /// Display name, 1 to 80 characters.
+    pub name: String,
+    /// Price in KRW, 1 to 10,000,000.
+    pub price: i64,
+}
+
+/// Change a menu item.
+#[derive(Object, Debug)]
+pub struct MenuItemChange {
+    /// Display name.
+    pub name: String,
+    /// Price in KRW.
+    pub price: i64,
+    /// Whether it can be ordered (false: sold out).
+    pub available: bool,
+}
+
+/// An item on a menu.
+#[derive(Object, Debug)]
+pub struct MenuItem {
+    /// The item.
+    pub item_id: String,
+    /// Display name.
+    pub name: String,
+    /// Price in KRW.
+    pub price: i64,
+    /// Orderable now.
+    pub available: bool,
+}
+
+/// A line of a new order: which item, how many. Prices come from the menu.
+#[derive(Object, Debug)]
+pub struct OrderLineInput {
+    /// The menu item.
+    pub item_id: uuid::Uuid,
+    /// How many, 1 to 50.
+    pub quantity: i64,
+}
+
+/// Where to deliver.
+#[derive(Object, Debug)]
+pub struct DeliverTo {
+    /// Street address and door.
+    pub address: String,
+    /// The drop-off point.
+    pub location: Location,
+}
+
+/// Place an order.
+#[derive(Object, Debug)]
+pub struct PlaceOrder {
+    /// The store.
+    pub store_id: uuid::Uuid,
+    /// 1 to 30 lines, each item once.
+    pub lines: Vec<OrderLineInput>,
+    /// Where to deliver; your registered address when absent.
+    pub deliver_to: Option<DeliverTo>,
+}
+
+/// Pay for an order with the key the payment widget returned.
+#[derive(Object, Debug)]
+pub struct PayOrder {
+    /// The gateway's payment key.
+    pub payment_key: String,
+}
+
+/// Why you cancel or reject.
+#[derive(Object, Debug, Default)]
+pub struct Reason {
+    /// Told to the other party; 1 to 300 characters.
+    pub reason: Option<String>,
+}
+
+/// What a write did: the id and the new status. Read models follow; poll or stream them.
+#[derive(Object, Debug)]
+pub struct Accepted {
+    /// The thing written.
+    pub id: String,
+    /// Its status now.
+    pub status: String,
+}
+
+/// The outcome of a payment attempt.
+#[derive(Object, Debug)]
+pub struct PaymentOutcome {
+    /// The order.
+    pub order_id: String,
+    /// `approved` (the order becomes paid) or `declined` (pay again, e.g. another card).
+    pub payment_status: PaymentStatus,
+    /// The gateway's message when declined.
+    pub message: Option<String>,
+}
+
+/// A payment's result.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Captured.
+    Approved,
+    /// Refused by the card company.
+    Declined,
+}
+
+/// An order as the customer (or its store) sees it.
+#[derive(Object, Debug)]
+pub struct OrderView {
+    /// The order.
+    pub order_id: String,
+    /// Who ordered.
+    pub customer_id: String,
+    /// From which store.
+    pub store_id: String,
+    /// `awaiting_payment`, `paid`, `accepted`, `rejected`, `cooking`, `ready_for_pickup`,
+    /// `in_delivery`, `delivered` or `cancelled`.
+    pub status: String,
+    /// The priced lines.
+    pub lines: Vec<OrderLine>,
+    /// Total in KRW.
+    pub total: i64,
+    /// Delivery address.
+    pub deliver_to: String,
+    /// `approved`, `declined`, `refunded` or `refund_failed`.
+    pub payment_status: Option<String>,
+    /// Refund owed after a cancel or reject.
+    pub refund_owed: Option<i64>,
+    /// Refunded amount.
+    pub refunded: Option<i64>,
+    /// The rider, once assigned.
+    pub rider_id: Option<String>,
+    /// Why it was cancelled or rejected.
+    pub reason: Option<String>,
+    /// When it was placed.
+    pub placed_at: Option<DateTime<Utc>>,
+    /// When it was paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// When the store accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When cooking started.
+    pub cooking_started_at: Option<DateTime<Utc>>,
+    /// When it was ready.
+    pub ready_at: Option<DateTime<Utc>>,
+    /// When the rider picked it up.
+    pub picked_up_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// When it was rejected.
+    pub rejected_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A priced line.
+#[derive(Object, Debug, serde::Deserialize)]
+pub struct OrderLine {
+    /// The menu item.
+    pub item_id: String,
+    /// Its name when ordered.
+    pub name: String,
+    /// Its price when ordered.
+    pub unit_price: i64,
+    /// How many.
+    pub quantity: i64,
+    /// unit price × quantity.
+    pub line_total: i64,
+}
+
+impl From<eats_projections::order_view::OrderView> for OrderView {
+    fn from(v: eats_projections::order_view::OrderView) -> Self {
+        Self {
+            lines: serde_json::from_value(v.lines).unwrap_or_default(),
+            order_id: v.order_id,
+            customer_id: v.customer_id,
+            store_id: v.store_id,
+            status: v.status,
+            total: v.total,
+            deliver_to: v.deliver_to,
+            payment_status: v.payment_status,
+            refund_owed: v.refund_owed,
+            refunded: v.refunded,
+            rider_id: v.rider_id,
+            reason: v.reason,
+            placed_at: v.placed_at,
+            paid_at: v.paid_at,
+            accepted_at: v.accepted_at,
+            cooking_started_at: v.cooking_started_at,
+            ready_at: v.ready_at,
+            picked_up_at: v.picked_up_at,
+            delivered_at: v.delivered_at,
+            cancelled_at: v.cancelled_at,
+            rejected_at: v.rejected_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+/// An order in a store's queue.
+#[derive(Object, Debug)]
+pub struct QueuedOrder {
+    /// The order.
+    pub order_id: String,
+    /// Its status.
+    pub status: String,
+    /// Total in KRW.
+    pub total: i64,
+    /// The priced lines.
+    pub lines: Vec<OrderLine>,
+    /// When it was placed.
+    pub placed_at: Option<DateTime<Utc>>,
+}
+
+/// One status change of an order, as streamed.
+#[derive(Object, Debug, Clone)]
+pub struct StatusChange {
+    /// The order event's sequence; also the SSE event id, for `Last-Event-ID`.
+    pub sequence: i64,
+    /// The status it moved to.
+    pub status: String,
+    /// The event behind it.
+    pub event_type: String,
+    /// When it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// Where a rider is.
+#[derive(Object, Debug)]
+pub struct RiderLocation {
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lng: f64,
+}
+
+/// An open delivery job near a rider.
+#[derive(Object, Debug)]
+pub struct OpenJob {
+    /// Claim it with this id.
+    pub delivery_id: String,
+    /// The order.
+    pub order_id: String,
+    /// The store.
+    pub store_id: String,
+    /// Pickup point.
+    pub pickup: Location,
+    /// Drop-off point.
+    pub dropoff: Location,
+    /// Your distance to the pickup, in metres.
+    pub distance_m: u32,
+}
+
+/// A stored event, for audits.
+#[derive(Object, Debug)]
+pub struct StoredEvent {
+    /// Position in the aggregate.
+    pub sequence: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The stored version.
+    pub event_version: String,
+    /// The payload as stored.
+    pub payload: serde_json::Value,
+    /// Correlation, causation, actor, time, trace.
+    pub metadata: serde_json::Value,
+}
+
+/// A message a process manager gave up on.
+#[derive(Object, Debug)]
+pub struct DeadLetter {
+    /// Its id.
+    pub id: i64,
+    /// The consumer.
+    pub consumer: String,
+    /// The event.
+    pub event_key: String,
+    /// The last error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it was parked.
+    pub failed_at: DateTime<Utc>,
+}
+
+/// How far a consumer is behind.
+#[derive(Object, Debug)]
+pub struct ConsumerLag {
+    /// The consumer (projection or process manager).
+    pub consumer: String,
+    /// Events not yet handled.
+    pub events: u64,
+    /// Age of the oldest, in seconds.
+    pub seconds: f64,
+}
