@@ -1,7 +1,6 @@
 //! The real `eats` binary, started as a process the way an operator starts it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,78 +16,9 @@ use eats_store::testing::scenario::{self, Stage};
 use eats_store::testing::TestDatabase;
 use eats_store::{Aggregates, DomainServices};
 
-const EATS: &str = env!("CARGO_BIN_EXE_eats");
-const NATS_URL: &str = "nats://127.0.0.1:4222";
+mod common;
 
-/// A running `eats serve` that is terminated when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `eats serve` on a free port with `env`, and waits until it listens.
-    fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(EATS);
-        command
-            .arg("serve")
-            .env_clear()
-            .env("EATS_LISTEN", "127.0.0.1:0")
-            .env("EATS_LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn eats serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("eats serve exited before listening")
-                .expect("read log line");
-            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-            if log["fields"]["message"] == "eats is listening" {
-                break log["fields"]["addr"].as_str().expect("addr").to_string();
-            }
-        };
-        // Keep draining the logs so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("{}{path}", self.base))
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
-    }
-
-    /// Sends SIGTERM, as Kubernetes does, and returns whether it exited cleanly in time.
-    fn terminate(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Server, EATS, NATS_URL};
 
 /// Drives one order to delivery in `db` (issuing the process managers' follow-ups itself, so
 /// the server runs without its sagas) and waits until `eats serve` has projected it.
@@ -180,6 +110,7 @@ async fn postgres_mode_without_nats_refuses_to_start_unless_it_only_serves_the_a
         .env_clear()
         .env("EATS_LISTEN", "127.0.0.1:0")
         .env("EATS_DATABASE_URL", &url)
+        .env("EATS_JWT_SECRET", common::SECRET)
         .output()
         .expect("run");
     assert!(!output.status.success());

@@ -78,6 +78,29 @@ pub(crate) async fn own_order(
     }
 }
 
+/// The address a customer registered with, read from their events (not the lagging profile
+/// view), so ordering right after registering works.
+async fn registered_address(
+    state: &ApiState,
+    customer: Uuid,
+) -> Result<Option<DeliveryAddress>, ApiError> {
+    let history = state
+        .db
+        .history("Customer", &customer.to_string())
+        .await
+        .map_err(|e| ApiError::from(sqlx::Error::Protocol(e.to_string())))?;
+    Ok(history.into_iter().find_map(|stored| {
+        let event = eats_feed::FeedEvent::from_serialized(stored).ok()?;
+        match event.decode::<eats_domain::customer::Customer>().ok()? {
+            eats_domain::customer::CustomerEvent::CustomerRegistered(r) => Some(DeliveryAddress {
+                address: r.address,
+                location: r.location,
+            }),
+            _ => None,
+        }
+    }))
+}
+
 fn status_of(event_type: &str) -> Option<&'static str> {
     Some(match event_type {
         "OrderPlaced" => "awaiting_payment",
@@ -250,23 +273,12 @@ impl CustomerApi {
                 address: to.address,
                 location: location(&to.location),
             },
-            None => {
-                let profile = customer_profile::fetch(&state.db, &customer.to_string())
-                    .await?
-                    .ok_or_else(|| {
-                        invalid(
-                            "deliver_to",
-                            "give deliver_to, or register first to use your address",
-                        )
-                    })?;
-                DeliveryAddress {
-                    address: profile.address,
-                    location: GeoPoint {
-                        lat: profile.lat,
-                        lng: profile.lng,
-                    },
-                }
-            }
+            None => registered_address(&state, customer).await?.ok_or_else(|| {
+                invalid(
+                    "deliver_to",
+                    "give deliver_to, or register first to use your address",
+                )
+            })?,
         };
         let order = OrderId::new();
         state

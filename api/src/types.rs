@@ -27,6 +27,7 @@ pub struct RegisterCustomer {
 
 /// A customer as they see themselves.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CustomerProfile {
     /// The customer (the token's `sub`).
     pub customer_id: String,
@@ -157,6 +158,7 @@ pub struct Accepted {
 
 /// The outcome of a payment attempt.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PaymentOutcome {
     /// The order.
     pub order_id: String,
@@ -178,6 +180,7 @@ pub enum PaymentStatus {
 
 /// An order as the customer (or its store) sees it.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrderView {
     /// The order.
     pub order_id: String,
@@ -272,6 +275,7 @@ impl From<eats_projections::order_view::OrderView> for OrderView {
 
 /// An order in a store's queue.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QueuedOrder {
     /// The order.
     pub order_id: String,
@@ -287,6 +291,7 @@ pub struct QueuedOrder {
 
 /// One status change of an order, as streamed.
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusChange {
     /// The order event's sequence; also the SSE event id, for `Last-Event-ID`.
     pub sequence: i64,
@@ -309,6 +314,7 @@ pub struct RiderLocation {
 
 /// An open delivery job near a rider.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OpenJob {
     /// Claim it with this id.
     pub delivery_id: String,
@@ -326,6 +332,7 @@ pub struct OpenJob {
 
 /// A stored event, for audits.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StoredEvent {
     /// Position in the aggregate.
     pub sequence: i64,
@@ -341,6 +348,7 @@ pub struct StoredEvent {
 
 /// A message a process manager gave up on.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeadLetter {
     /// Its id.
     pub id: i64,

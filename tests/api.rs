@@ -1,0 +1,722 @@
+//! The HTTP API of the real `eats` binary: the whole lifecycle by every role, auth, bad input,
+//! idempotency, rate limits, live status over SSE, and paying through an open breaker.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, NATS_URL, SECRET};
+use eats_api::{Auth, Role};
+use eats_store::testing::TestDatabase;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn token(role: Role, sub: Uuid) -> String {
+    Auth::hs256(SECRET.as_bytes())
+        .expect("key")
+        .mint(sub, role, chrono::Duration::minutes(30))
+        .expect("token")
+}
+
+/// A user of the API with their own token.
+struct Caller {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    id: Uuid,
+}
+
+impl Caller {
+    fn new(server: &Server, role: Role) -> Self {
+        let id = Uuid::new_v4();
+        Self {
+            http: reqwest::Client::new(),
+            base: format!("{}/api/v1", server.base),
+            token: Some(token(role, id)),
+            id,
+        }
+    }
+
+    fn anonymous(server: &Server) -> Self {
+        Self {
+            token: None,
+            ..Self::new(server, Role::Customer)
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        if status != 204 {
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if status >= 400 {
+                assert!(
+                    content_type.starts_with("application/problem+json"),
+                    "{status} with {content_type}"
+                );
+            }
+        }
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, v, _) = self
+            .send(reqwest::Method::POST, path, Some(body), &[])
+            .await;
+        (s, v)
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, v, _) = self.send(reqwest::Method::PUT, path, Some(body), &[]).await;
+        (s, v)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _) = self.send(reqwest::Method::GET, path, None, &[]).await;
+        (s, v)
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const SEOUL: Value = Value::Null;
+
+fn here() -> Value {
+    json!({"lat": 37.5665, "lng": 126.978})
+}
+
+/// A store owner's open store with one ₩4,500 item: (owner, store id, item id).
+async fn open_store(server: &Server) -> (Caller, String, String) {
+    let owner = Caller::new(server, Role::StoreOwner);
+    let (s, store) = owner
+        .post("/stores", json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": here()}))
+        .await;
+    assert_eq!(s, 201, "{store}");
+    let store_id = store["id"].as_str().expect("id").to_string();
+    let (s, item) = owner
+        .post(
+            &format!("/stores/{store_id}/menu/items"),
+            json!({"name": "참치김밥", "price": 4500}),
+        )
+        .await;
+    assert_eq!(s, 201, "{item}");
+    let (s, _) = owner
+        .post(&format!("/stores/{store_id}/open"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    (
+        owner,
+        store_id,
+        item["id"].as_str().expect("id").to_string(),
+    )
+}
+
+async fn registered_customer(server: &Server) -> Caller {
+    let customer = Caller::new(server, Role::Customer);
+    let (s, body) = customer
+        .post(
+            "/customers",
+            json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": {"lat": 37.566, "lng": 126.991}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    customer
+}
+
+async fn order_status(customer: &Caller, order: &str, status: &str) -> Value {
+    eventually(&format!("order {status}"), || async {
+        let (s, view) = customer.get(&format!("/orders/{order}")).await;
+        (s == 200 && view["status"] == status).then_some(view)
+    })
+    .await
+}
+
+/// Every step of an order, by the role that takes it; returns the customer and order id.
+async fn whole_lifecycle(server: &Server) -> (Caller, String) {
+    let (owner, store, item) = open_store(server).await;
+    let customer = registered_customer(server).await;
+    let (s, order) = customer
+        .post(
+            "/orders",
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(
+        (s, order["status"].as_str()),
+        (201, Some("awaiting_payment")),
+        "{order}"
+    );
+    let order = order["id"].as_str().expect("id").to_string();
+    let (s, paid) = customer
+        .post(
+            &format!("/orders/{order}/payment"),
+            json!({"payment_key": "tgen_20261126"}),
+        )
+        .await;
+    assert_eq!(
+        (s, paid["payment_status"].as_str()),
+        (200, Some("approved")),
+        "{paid}"
+    );
+    let view = order_status(&customer, &order, "paid").await;
+    assert_eq!(view["total"], 9_000);
+
+    let queue = eventually("the store's queue", || async {
+        let (_, queue) = owner
+            .get(&format!("/stores/{store}/orders?status=paid"))
+            .await;
+        (queue.as_array().map(Vec::len) == Some(1)).then_some(queue)
+    })
+    .await;
+    assert_eq!(queue[0]["order_id"], order.as_str());
+    for step in ["accept", "start-cooking", "finish-cooking"] {
+        let (s, body) = owner
+            .post(&format!("/stores/{store}/orders/{order}/{step}"), json!({}))
+            .await;
+        assert_eq!(s, 200, "{step}: {body}");
+    }
+
+    let rider = Caller::new(server, Role::Rider);
+    let (s, _) = rider
+        .put(
+            "/riders/me/location",
+            json!({"lat": 37.567, "lng": 126.979}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let jobs = eventually("a job nearby", || async {
+        let (_, jobs) = rider
+            .get("/deliveries/available?lat=37.567&lng=126.979&radius_m=3000")
+            .await;
+        jobs.as_array()
+            .filter(|j| j.iter().any(|j| j["order_id"] == order.as_str()))
+            .map(|_| jobs.clone())
+    })
+    .await;
+    let delivery = jobs[0]["delivery_id"]
+        .as_str()
+        .expect("delivery")
+        .to_string();
+    let (s, body) = rider
+        .post(&format!("/deliveries/{delivery}/claim"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let late = Caller::new(server, Role::Rider);
+    late.put(
+        "/riders/me/location",
+        json!({"lat": 37.567, "lng": 126.979}),
+    )
+    .await;
+    let (s, body) = late
+        .post(&format!("/deliveries/{delivery}/claim"), json!({}))
+        .await;
+    assert_eq!(
+        (s, body["type"].as_str()),
+        (409, Some("urn:eats:problem:delivery-already-claimed"))
+    );
+    let (s, body) = late
+        .post(&format!("/deliveries/{delivery}/pickup"), json!({}))
+        .await;
+    assert_eq!(
+        (s, body["type"].as_str()),
+        (403, Some("urn:eats:problem:not-assigned-rider"))
+    );
+    let (s, _) = rider
+        .post(&format!("/deliveries/{delivery}/pickup"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+
+    order_status(&customer, &order, "in_delivery").await;
+    let (s, _) = customer
+        .post(&format!("/orders/{order}/confirm-delivery"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let view = order_status(&customer, &order, "delivered").await;
+    assert!(view["delivered_at"].is_string() && view["rider_id"] == rider.id.to_string());
+    eventually("the grade upgrade", || async {
+        let (_, me) = customer.get("/customers/me").await;
+        (me["grade"] == "silver" && me["completed_orders"] == 1).then_some(me)
+    })
+    .await;
+    let _ = SEOUL;
+    (customer, order)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_lifecycle_runs_through_the_api_embedded() {
+    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
+    let server = Server::start(&[
+        ("EATS_DATA_DIR", data.to_str().expect("path")),
+        ("EATS_GRADE_THRESHOLDS", "1,2,3"),
+    ]);
+    let (customer, order) = whole_lifecycle(&server).await;
+
+    // The live stream replays every status change, and resumes after Last-Event-ID.
+    let all = sse(&customer, &order, None).await;
+    let statuses: Vec<&str> = all.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "awaiting_payment",
+            "paid",
+            "accepted",
+            "cooking",
+            "ready_for_pickup",
+            "in_delivery",
+            "delivered"
+        ]
+    );
+    let resumed = sse(&customer, &order, Some(5)).await;
+    assert_eq!(resumed, all[5..].to_vec());
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_lifecycle_runs_through_the_api_distributed() {
+    let test = TestDatabase::postgres().await;
+    let namespace = format!("api{}", Uuid::new_v4().simple());
+    let server = Server::start(&[
+        ("EATS_DATABASE_URL", test.url.as_deref().expect("url")),
+        ("EATS_NATS_URL", NATS_URL),
+        ("EATS_NATS_NAMESPACE", &namespace),
+        ("EATS_GRADE_THRESHOLDS", "1,2,3"),
+    ]);
+    whole_lifecycle(&server).await;
+    assert!(server.terminate());
+    let nats = async_nats::connect(NATS_URL).await.expect("nats");
+    let _ = async_nats::jetstream::new(nats)
+        .delete_stream(format!("EATS_EVENTS_{namespace}"))
+        .await;
+    test.cleanup().await;
+}
+
+/// Reads the order's SSE stream to its end: (event id, status) pairs.
+async fn sse(customer: &Caller, order: &str, last_event_id: Option<i64>) -> Vec<(String, String)> {
+    let mut request = customer
+        .http
+        .get(format!("{}/orders/{order}/stream", customer.base))
+        .bearer_auth(customer.token.as_deref().expect("token"));
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id.to_string());
+    }
+    let response = request.send().await.expect("stream");
+    assert_eq!(response.status(), 200);
+    let text = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("stream ends")
+        .expect("text");
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let id = block
+            .lines()
+            .find_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")));
+        let data = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")));
+        if let (Some(id), Some(data)) = (id, data) {
+            let data: Value = serde_json::from_str(data).expect("JSON data");
+            events.push((
+                id.trim().to_string(),
+                data["status"].as_str().expect("status").to_string(),
+            ));
+        }
+    }
+    events
+}
+
+fn embedded(extra: &[(&'static str, &'static str)]) -> (Server, std::path::PathBuf) {
+    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
+    let path = data.to_str().expect("path").to_string();
+    let mut env: Vec<(&str, &str)> = vec![("EATS_DATA_DIR", path.as_str())];
+    env.extend_from_slice(extra);
+    (Server::start(&env), data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_forged_and_expired_tokens_get_401_and_others_things_are_out_of_reach() {
+    let (server, data) = embedded(&[]);
+    let (s, body) = Caller::anonymous(&server).get("/orders").await;
+    assert_eq!(
+        (s, body["type"].as_str()),
+        (401, Some("urn:eats:problem:unauthorized"))
+    );
+    let mut forged = Caller::new(&server, Role::Customer);
+    forged.token = Some(
+        Auth::hs256(b"not-the-servers-secret-not-the-servers")
+            .expect("key")
+            .mint(forged.id, Role::Customer, chrono::Duration::minutes(5))
+            .expect("token"),
+    );
+    assert_eq!(forged.get("/orders").await.0, 401);
+    let mut expired = Caller::new(&server, Role::Customer);
+    expired.token = Some(
+        Auth::hs256(SECRET.as_bytes())
+            .expect("key")
+            .mint(expired.id, Role::Customer, chrono::Duration::minutes(-10))
+            .expect("token"),
+    );
+    let (s, body) = expired.get("/orders").await;
+    assert_eq!(s, 401);
+    assert!(body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("expired"));
+
+    let (owner, store, item) = open_store(&server).await;
+    let customer = registered_customer(&server).await;
+    let (_, order) = customer
+        .post(
+            "/orders",
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}]}),
+        )
+        .await;
+    let order = order["id"].as_str().expect("id").to_string();
+
+    // Another customer: the order does not exist for them.
+    let stranger = registered_customer(&server).await;
+    assert_eq!(stranger.get(&format!("/orders/{order}")).await.0, 404);
+    assert_eq!(
+        stranger
+            .post(&format!("/orders/{order}/cancel"), json!({}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        stranger
+            .post(
+                &format!("/orders/{order}/payment"),
+                json!({"payment_key": "k"})
+            )
+            .await
+            .0,
+        404
+    );
+    // A rider is not a customer.
+    assert_eq!(
+        Caller::new(&server, Role::Rider)
+            .get(&format!("/orders/{order}"))
+            .await
+            .0,
+        403
+    );
+    // Another store owner cannot touch this store or its orders.
+    let rival = Caller::new(&server, Role::StoreOwner);
+    let (s, body) = rival
+        .post(
+            &format!("/stores/{store}/menu/items"),
+            json!({"name": "x", "price": 1}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["type"].as_str()),
+        (403, Some("urn:eats:problem:not-store-owner"))
+    );
+    assert_eq!(rival.get(&format!("/stores/{store}/orders")).await.0, 404);
+    customer
+        .post(
+            &format!("/orders/{order}/payment"),
+            json!({"payment_key": "k"}),
+        )
+        .await;
+    order_status(&customer, &order, "paid").await;
+    let (s, _) = rival
+        .post(&format!("/stores/{store}/orders/{order}/accept"), json!({}))
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = owner
+        .post(&format!("/stores/{store}/orders/{order}/accept"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
+    let (server, data) = embedded(&[]);
+    let (_, store, item) = open_store(&server).await;
+    let customer = registered_customer(&server).await;
+    let order = |lines: Value| json!({"store_id": store, "lines": lines, "deliver_to": {"address": "서울", "location": here()}});
+    let cases: Vec<(Value, u16, Option<&str>)> = vec![
+        (
+            order(json!([{"item_id": item, "quantity": 0}])),
+            422,
+            Some("lines[].quantity"),
+        ),
+        (
+            order(json!([{"item_id": item, "quantity": -3}])),
+            422,
+            Some("lines[].quantity"),
+        ),
+        (order(json!([])), 422, Some("lines")),
+        (
+            order(json!([{"item_id": Uuid::new_v4(), "quantity": 1}])),
+            422,
+            Some("lines[].item_id"),
+        ),
+        (
+            order(json!([{"item_id": item, "quantity": "two"}])),
+            400,
+            None,
+        ),
+        (
+            json!({"store_id": Uuid::new_v4(), "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "서울", "location": here()}}),
+            422,
+            Some("store_id"),
+        ),
+        (
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "서울", "location": {"lat": 91.0, "lng": 0.0}}}),
+            422,
+            Some("deliver_to.location"),
+        ),
+        (
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "가".repeat(201), "location": here()}}),
+            422,
+            Some("deliver_to.address"),
+        ),
+    ];
+    for (body, status, field) in cases {
+        let (s, problem) = customer.post("/orders", body.clone()).await;
+        assert_eq!(
+            (s, problem["field"].as_str()),
+            (status, field),
+            "{body} -> {problem}"
+        );
+    }
+    // Malformed JSON, a wrong media type, an oversized body.
+    let raw = |body: String, content_type: &'static str| {
+        customer
+            .http
+            .post(format!("{}/orders", customer.base))
+            .bearer_auth(customer.token.as_deref().expect("token"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let malformed = raw("{\"store_id\": ".into(), "application/json")
+        .await
+        .expect("send");
+    assert_eq!(malformed.status(), 400);
+    let text = raw("store_id=1".into(), "text/plain").await.expect("send");
+    assert!(
+        matches!(text.status().as_u16(), 400 | 415),
+        "{}",
+        text.status()
+    );
+    let huge = raw(
+        format!("{{\"pad\": \"{}\"}}", "x".repeat(100_000)),
+        "application/json",
+    )
+    .await
+    .expect("send");
+    assert_eq!(huge.status(), 413);
+    assert_eq!(
+        huge.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    // Store input, too.
+    let owner = Caller::new(&server, Role::StoreOwner);
+    let (s, problem) = owner
+        .post(
+            "/stores",
+            json!({"name": "", "address": "서울", "location": here()}),
+        )
+        .await;
+    assert_eq!((s, problem["field"].as_str()), (422, Some("name")));
+    let (s, problem) = owner
+        .post(
+            "/stores",
+            json!({"name": "가게", "address": "서울", "location": {"lat": 0.0, "lng": 181.0}}),
+        )
+        .await;
+    assert_eq!((s, problem["field"].as_str()), (422, Some("location")));
+    // Nothing was half-written: no order exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, mine) = customer.get("/orders").await;
+    assert_eq!(mine, json!([]));
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_idempotency_key_and_body_returns_the_first_result() {
+    let (server, data) = embedded(&[]);
+    let (_, store, item) = open_store(&server).await;
+    let customer = registered_customer(&server).await;
+    let body = json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}]});
+    let key = [("Idempotency-Key", "order-2026-11-26-001")];
+    let (s1, first, _) = customer
+        .send(reqwest::Method::POST, "/orders", Some(body.clone()), &key)
+        .await;
+    let (s2, second, headers) = customer
+        .send(reqwest::Method::POST, "/orders", Some(body.clone()), &key)
+        .await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(first, second);
+    assert_eq!(
+        headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let other = json!({"store_id": store, "lines": [{"item_id": item, "quantity": 2}]});
+    let (s, problem, _) = customer
+        .send(reqwest::Method::POST, "/orders", Some(other), &key)
+        .await;
+    assert_eq!(
+        (s, problem["type"].as_str()),
+        (422, Some("urn:eats:problem:idempotency-key-reused"))
+    );
+    let mine = eventually("the order", || async {
+        let (_, mine) = customer.get("/orders").await;
+        (mine.as_array().map(Vec::len) == Some(1)).then_some(mine)
+    })
+    .await;
+    assert_eq!(mine[0]["order_id"], first["id"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        customer.get("/orders").await.1.as_array().map(Vec::len),
+        Some(1),
+        "one order, not two"
+    );
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let (server, data) = embedded(&[
+        ("EATS_RATE_LIMIT_PER_SEC", "1"),
+        ("EATS_RATE_LIMIT_BURST", "3"),
+    ]);
+    let customer = Caller::new(&server, Role::Customer);
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let (s, _, headers) = customer
+            .send(reqwest::Method::GET, "/orders", None, &[])
+            .await;
+        statuses.push(s);
+        if s == 429 {
+            retry_after = headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+        }
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200]);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // Another client has its own allowance.
+    assert_eq!(
+        Caller::new(&server, Role::Customer).get("/orders").await.0,
+        200
+    );
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_while_the_gateway_fails_opens_the_breaker_and_answers_503_at_once() {
+    let (server, data) = embedded(&[
+        ("EATS_PAYMENT_SIM_FAILURE_RATE", "1"),
+        ("EATS_PAYMENT_BREAKER_FAILURES", "2"),
+        ("EATS_PAYMENT_BREAKER_OPEN_SECS", "30"),
+    ]);
+    let (_, store, item) = open_store(&server).await;
+    let customer = registered_customer(&server).await;
+    let (_, order) = customer
+        .post(
+            "/orders",
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}]}),
+        )
+        .await;
+    let order = order["id"].as_str().expect("id").to_string();
+    let path = format!("/orders/{order}/payment");
+    let pay = || {
+        customer.send(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"payment_key": "tgen_1"})),
+            &[],
+        )
+    };
+    for _ in 0..2 {
+        let (s, problem, _) = pay().await;
+        assert_eq!(
+            (s, problem["type"].as_str()),
+            (503, Some("urn:eats:problem:payment-gateway-unavailable"))
+        );
+    }
+    let started = Instant::now();
+    let (s, problem, headers) = pay().await;
+    let took = started.elapsed();
+    assert_eq!(s, 503);
+    let retry_after: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((25..=30).contains(&retry_after), "{retry_after}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("retry in"),
+        "{problem}"
+    );
+    assert!(took < Duration::from_millis(200), "answered in {took:?}");
+    // The order stays payable and nothing was charged.
+    let view = order_status(&customer, &order, "awaiting_payment").await;
+    assert!(view["payment_status"].is_null());
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("eats_payment_breaker_state 2"),
+        "{metrics}"
+    );
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}

@@ -1,0 +1,84 @@
+//! A running `eats serve` process, shared by the binary's test files.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The binary under test.
+pub const EATS: &str = env!("CARGO_BIN_EXE_eats");
+/// The machine's NATS.
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+/// The JWT secret test servers use.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-42";
+
+/// A running `eats serve` that is terminated when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `eats serve` on a free port with `env`, and waits until it listens.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(EATS);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("EATS_LISTEN", "127.0.0.1:0")
+            .env("EATS_LOG_FORMAT", "json")
+            .env("EATS_JWT_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn eats serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("eats serve exited before listening")
+                .expect("read log line");
+            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if log["fields"]["message"] == "eats is listening" {
+                break log["fields"]["addr"].as_str().expect("addr").to_string();
+            }
+        };
+        // Keep draining the logs so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Sends SIGTERM, as Kubernetes does, and returns whether it exited cleanly in time.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
