@@ -482,12 +482,12 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
         (
             order(json!([{"item_id": item, "quantity": 0}])),
             422,
-            Some("lines[].quantity"),
+            Some("quantity"),
         ),
         (
             order(json!([{"item_id": item, "quantity": -3}])),
             422,
-            Some("lines[].quantity"),
+            Some("quantity"),
         ),
         (order(json!([])), 422, Some("lines")),
         (
@@ -508,12 +508,12 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
         (
             json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "서울", "location": {"lat": 91.0, "lng": 0.0}}}),
             422,
-            Some("deliver_to.location"),
+            Some("lat"),
         ),
         (
             json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "가".repeat(201), "location": here()}}),
             422,
-            Some("deliver_to.address"),
+            Some("address"),
         ),
     ];
     for (body, status, field) in cases {
@@ -572,7 +572,16 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
             json!({"name": "가게", "address": "서울", "location": {"lat": 0.0, "lng": 181.0}}),
         )
         .await;
-    assert_eq!((s, problem["field"].as_str()), (422, Some("location")));
+    assert_eq!((s, problem["field"].as_str()), (422, Some("lng")));
+    // A method the path does not have.
+    let trace = customer
+        .http
+        .request(reqwest::Method::TRACE, format!("{}/orders", customer.base))
+        .bearer_auth(customer.token.as_deref().expect("token"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(trace.status(), 405);
     // Nothing was half-written: no order exists.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, mine) = customer.get("/orders").await;

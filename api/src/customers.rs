@@ -134,7 +134,8 @@ impl CustomerApi {
         user: User,
         request: &Request,
         body: Json<RegisterCustomer>,
-        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let customer = user.require(Role::Customer)?;
         state
@@ -183,31 +184,6 @@ impl CustomerApi {
         }))
     }
 
-    /// Stores, open ones first.
-    #[oai(path = "/stores", method = "get", operation_id = "listStores")]
-    async fn stores(
-        &self,
-        state: poem::web::Data<&ApiState>,
-        _user: User,
-    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
-        let stores = store_directory::list(&state.db, 500).await?;
-        Ok(Json(
-            stores
-                .into_iter()
-                .map(|s| StoreSummary {
-                    store_id: s.store_id,
-                    name: s.name,
-                    address: s.address,
-                    location: Location {
-                        lat: s.lat,
-                        lng: s.lng,
-                    },
-                    open: s.open,
-                })
-                .collect(),
-        ))
-    }
-
     /// A store's menu.
     #[oai(
         path = "/stores/:store_id/menu",
@@ -246,7 +222,8 @@ impl CustomerApi {
         user: User,
         request: &Request,
         body: Json<PlaceOrder>,
-        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let customer = user.require(Role::Customer)?;
         let mut lines = Vec::with_capacity(body.0.lines.len());
@@ -316,7 +293,8 @@ impl CustomerApi {
         request: &Request,
         order_id: Path<Uuid>,
         body: Json<PayOrder>,
-        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
     ) -> Result<Paid, ApiError> {
         let customer = user.require(Role::Customer)?;
         let order = own_order(&state, order_id.0, customer).await?;
@@ -461,6 +439,7 @@ impl CustomerApi {
         state: poem::web::Data<&ApiState>,
         user: User,
         /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
     ) -> Result<Json<Vec<OrderView>>, ApiError> {
         let customer = user.require(Role::Customer)?;
@@ -484,7 +463,9 @@ impl CustomerApi {
         state: poem::web::Data<&ApiState>,
         user: User,
         order_id: Path<Uuid>,
-        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
+        #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))] last_event_id: Header<
+            Option<i64>,
+        >,
     ) -> Result<EventStream<BoxStream<'static, StatusChange>>, ApiError> {
         let customer = user.require(Role::Customer)?;
         own_order(&state, order_id.0, customer).await?;

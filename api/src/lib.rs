@@ -96,5 +96,5 @@ pub fn routes(state: ApiState, auth: Auth, limits: RateLimitSettings) -> impl En
         .nest("/docs", docs)
         .data(auth)
         .data(state)
-        .catch_all_error(middleware::problem_for)
+        .after(middleware::problemize)
 }

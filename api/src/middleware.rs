@@ -324,6 +324,44 @@ impl<E: Endpoint> Endpoint for Limited<E> {
     }
 }
 
+/// Turns any error response that is not yet problem+json (framework parse errors, 405s)
+/// into one, keeping its status.
+pub async fn problemize(result: Result<Response>) -> Result<Response> {
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => return Ok(problem_for(error).await),
+    };
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return Ok(response);
+    }
+    let is_problem = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if is_problem {
+        return Ok(response);
+    }
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let detail =
+        String::from_utf8_lossy(&response.into_body().into_bytes().await.unwrap_or_default())
+            .into_owned();
+    let error = poem::Error::from_string(
+        if detail.is_empty() {
+            status.to_string()
+        } else {
+            detail
+        },
+        status,
+    );
+    let mut fixed = ApiError::from(Problem::from_http(&error)).into_response();
+    if let Some(value) = retry_after {
+        fixed.headers_mut().insert("retry-after", value);
+    }
+    Ok(fixed)
+}
+
 /// Renders any error that escaped the endpoints (unknown route, missing token, oversized
 /// body, wrong media type) as problem+json.
 pub async fn problem_for(error: poem::Error) -> Response {

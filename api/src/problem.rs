@@ -288,6 +288,9 @@ pub enum ApiError {
     /// No such thing, or not yours.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The path exists but not with this method.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>),
     /// Refused by a business rule in the current state, or changed concurrently.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
@@ -320,7 +323,20 @@ fn malformed(error: poem::Error) -> ApiError {
 
 impl Problem {
     /// A problem for an HTTP-level error (bad JSON, missing parameter, wrong media type...).
+    /// A value that parses but breaks a documented limit is a 422 naming its field.
     pub fn from_http(error: &poem::Error) -> Self {
+        let message = error.to_string();
+        if message.contains("verification failed") {
+            let field = ["field `", "parameter `"].iter().find_map(|marker| {
+                let start = message.find(marker)? + marker.len();
+                let end = message[start..].find('`')?;
+                Some(message[start..start + end].to_string())
+            });
+            return Self {
+                field,
+                ..Self::new(kind(422, "invalid-input", "Invalid input"), message)
+            };
+        }
         let status = error.status().as_u16();
         let (slug, title) = match status {
             400 => ("malformed-request", "Malformed request"),
@@ -351,6 +367,7 @@ impl From<Problem> for ApiError {
             401 => ApiError::Unauthorized(Json(problem)),
             403 => ApiError::Forbidden(Json(problem)),
             404 => ApiError::NotFound(Json(problem)),
+            405 => ApiError::MethodNotAllowed(Json(problem)),
             409 => ApiError::Conflict(Json(problem)),
             413 => ApiError::TooLarge(Json(problem)),
             415 => ApiError::UnsupportedMediaType(Json(problem)),

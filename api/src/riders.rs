@@ -133,10 +133,13 @@ impl RiderApi {
         state: poem::web::Data<&ApiState>,
         user: User,
         /// Your latitude.
+        #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
         lat: Query<f64>,
         /// Your longitude.
+        #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
         lng: Query<f64>,
         /// How far to look, 1 to 20,000 metres (default 3,000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "20000")))]
         radius_m: Query<Option<u32>>,
     ) -> Result<Json<Vec<OpenJob>>, ApiError> {
         user.require(Role::Rider)?;

@@ -103,6 +103,36 @@ impl StoreApi {
 
 #[OpenApi(tag = "ApiTags::Store")]
 impl StoreApi {
+    /// Stores, open ones first.
+    #[oai(
+        path = "/stores",
+        method = "get",
+        operation_id = "listStores",
+        tag = "ApiTags::Customer"
+    )]
+    async fn stores(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        _user: User,
+    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
+        let stores = store_directory::list(&state.db, 500).await?;
+        Ok(Json(
+            stores
+                .into_iter()
+                .map(|s| StoreSummary {
+                    store_id: s.store_id,
+                    name: s.name,
+                    address: s.address,
+                    location: Location {
+                        lat: s.lat,
+                        lng: s.lng,
+                    },
+                    open: s.open,
+                })
+                .collect(),
+        ))
+    }
+
     /// Register a store; you become its owner. It starts closed with an empty menu.
     #[oai(path = "/stores", method = "post", operation_id = "registerStore")]
     async fn register(
@@ -111,7 +141,8 @@ impl StoreApi {
         user: User,
         request: &Request,
         body: Json<RegisterStore>,
-        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
         let store = StoreId::new();
@@ -207,7 +238,8 @@ impl StoreApi {
         request: &Request,
         store_id: Path<Uuid>,
         body: Json<NewMenuItem>,
-        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
         let item = MenuItemId::new();

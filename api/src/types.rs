@@ -7,8 +7,10 @@ use poem_openapi::{Enum, Object};
 #[derive(Object, Clone, Copy, Debug, PartialEq)]
 pub struct Location {
     /// Latitude in degrees, -90 to 90.
+    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
     pub lat: f64,
     /// Longitude in degrees, -180 to 180.
+    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
     pub lng: f64,
 }
 
@@ -16,10 +18,13 @@ pub struct Location {
 #[derive(Object, Debug)]
 pub struct RegisterCustomer {
     /// Display name, 1 to 50 characters.
+    #[oai(validator(min_length = 1, max_length = 50))]
     pub name: String,
     /// Korean mobile number, e.g. `010-1234-5678`; KakaoTalk and SMS go here.
+    #[oai(validator(min_length = 1, max_length = 30))]
     pub phone: String,
     /// Default delivery address.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub address: String,
     /// Where that address is.
     pub location: Location,
@@ -49,8 +54,10 @@ pub struct CustomerProfile {
 #[derive(Object, Debug)]
 pub struct RegisterStore {
     /// Display name, 1 to 80 characters.
+    #[oai(validator(min_length = 1, max_length = 80))]
     pub name: String,
     /// Street address, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub address: String,
     /// The pickup point.
     pub location: Location,
@@ -75,8 +82,10 @@ pub struct StoreSummary {
 #[derive(Object, Debug)]
 pub struct NewMenuItem {
     /// Display name, 1 to 80 characters.
+    #[oai(validator(min_length = 1, max_length = 80))]
     pub name: String,
     /// Price in KRW, 1 to 10,000,000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     pub price: i64,
 }
 
@@ -84,8 +93,10 @@ pub struct NewMenuItem {
 #[derive(Object, Debug)]
 pub struct MenuItemChange {
     /// Display name.
+    #[oai(validator(min_length = 1, max_length = 80))]
     pub name: String,
     /// Price in KRW.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     pub price: i64,
     /// Whether it can be ordered (false: sold out).
     pub available: bool,
@@ -110,6 +121,7 @@ pub struct OrderLineInput {
     /// The menu item.
     pub item_id: uuid::Uuid,
     /// How many, 1 to 50.
+    #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
     pub quantity: i64,
 }
 
@@ -117,6 +129,7 @@ pub struct OrderLineInput {
 #[derive(Object, Debug)]
 pub struct DeliverTo {
     /// Street address and door.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub address: String,
     /// The drop-off point.
     pub location: Location,
@@ -128,6 +141,7 @@ pub struct PlaceOrder {
     /// The store.
     pub store_id: uuid::Uuid,
     /// 1 to 30 lines, each item once.
+    #[oai(validator(min_items = 1, max_items = 30))]
     pub lines: Vec<OrderLineInput>,
     /// Where to deliver; your registered address when absent.
     pub deliver_to: Option<DeliverTo>,
@@ -137,6 +151,7 @@ pub struct PlaceOrder {
 #[derive(Object, Debug)]
 pub struct PayOrder {
     /// The gateway's payment key.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub payment_key: String,
 }
 
@@ -144,6 +159,7 @@ pub struct PayOrder {
 #[derive(Object, Debug, Default)]
 pub struct Reason {
     /// Told to the other party; 1 to 300 characters.
+    #[oai(validator(min_length = 1, max_length = 300))]
     pub reason: Option<String>,
 }
 
@@ -162,7 +178,10 @@ pub struct Accepted {
 pub struct PaymentOutcome {
     /// The order.
     pub order_id: String,
-    /// `approved` (the order becomes paid) or `declined` (pay again, e.g. another card).
+    // `approved` (the order becomes paid) or `declined` (pay again, e.g. another card). A
+    // plain comment: a doc line would wrap the enum reference in `allOf`, which SDK
+    // generators mishandle.
+    #[allow(missing_docs)]
     pub payment_status: PaymentStatus,
     /// The gateway's message when declined.
     pub message: Option<String>,
@@ -307,8 +326,10 @@ pub struct StatusChange {
 #[derive(Object, Debug)]
 pub struct RiderLocation {
     /// Latitude.
+    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
     pub lat: f64,
     /// Longitude.
+    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
     pub lng: f64,
 }
 
