@@ -502,7 +502,7 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
         ),
         (
             json!({"store_id": Uuid::new_v4(), "lines": [{"item_id": item, "quantity": 1}], "deliver_to": {"address": "서울", "location": here()}}),
-            422,
+            404,
             Some("store_id"),
         ),
         (
@@ -582,6 +582,10 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
         .await
         .expect("send");
     assert_eq!(trace.status(), 405);
+    assert_eq!(
+        trace.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
     // Nothing was half-written: no order exists.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, mine) = customer.get("/orders").await;
@@ -617,7 +621,7 @@ async fn the_same_idempotency_key_and_body_returns_the_first_result() {
         .await;
     assert_eq!(
         (s, problem["type"].as_str()),
-        (422, Some("urn:eats:problem:idempotency-key-reused"))
+        (409, Some("urn:eats:problem:idempotency-key-reused"))
     );
     let mine = eventually("the order", || async {
         let (_, mine) = customer.get("/orders").await;

@@ -96,5 +96,5 @@ pub fn routes(state: ApiState, auth: Auth, limits: RateLimitSettings) -> impl En
         .nest("/docs", docs)
         .data(auth)
         .data(state)
-        .after(middleware::problemize)
+        .around(middleware::problemize)
 }

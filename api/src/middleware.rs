@@ -200,7 +200,7 @@ impl<E: Endpoint> Endpoint for Idempotent<E> {
             .map_err(ApiError::from)?;
             return Ok(match stored {
                 Some((stored_hash, _, _)) if stored_hash != hash => problem(
-                    422,
+                    409,
                     "idempotency-key-reused",
                     "Idempotency-Key reused",
                     "this key was used for a different request",
@@ -324,13 +324,59 @@ impl<E: Endpoint> Endpoint for Limited<E> {
     }
 }
 
-/// Turns any error response that is not yet problem+json (framework parse errors, 405s)
-/// into one, keeping its status.
-pub async fn problemize(result: Result<Response>) -> Result<Response> {
-    let response = match result {
-        Ok(response) => response,
-        Err(error) => return Ok(problem_for(error).await),
+/// The methods each path template of the API has, from the OpenAPI document.
+fn allowed_methods(path: &str) -> Option<String> {
+    static TEMPLATES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
+        spec["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, item)| {
+                        let segments = template.split('/').map(str::to_string).collect();
+                        let methods = item
+                            .as_object()
+                            .map(|m| m.keys().map(|k| k.to_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    templates.iter().find_map(|(template, methods)| {
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+        matches.then(|| methods.join(", "))
+    })
+}
+
+/// Runs the API and turns any error response that is not yet problem+json (framework parse
+/// errors, 405s) into one, keeping its status; a 405 lists the allowed methods in `Allow`.
+pub async fn problemize<E: Endpoint>(endpoint: Arc<E>, request: Request) -> Result<Response> {
+    let path = request.uri().path().to_string();
+    let mut response = match endpoint.call(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => problem_for(error).await,
     };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allowed_methods(&path).and_then(|a| a.parse().ok()) {
+            response.headers_mut().insert("allow", allow);
+        }
+    }
+    fix_content_type(response).await
+}
+
+async fn fix_content_type(response: Response) -> Result<Response> {
     if !(response.status().is_client_error() || response.status().is_server_error()) {
         return Ok(response);
     }
@@ -344,6 +390,7 @@ pub async fn problemize(result: Result<Response>) -> Result<Response> {
     }
     let status = response.status();
     let retry_after = response.headers().get("retry-after").cloned();
+    let allow = response.headers().get("allow").cloned();
     let detail =
         String::from_utf8_lossy(&response.into_body().into_bytes().await.unwrap_or_default())
             .into_owned();
@@ -359,15 +406,15 @@ pub async fn problemize(result: Result<Response>) -> Result<Response> {
     if let Some(value) = retry_after {
         fixed.headers_mut().insert("retry-after", value);
     }
+    if let Some(value) = allow {
+        fixed.headers_mut().insert("allow", value);
+    }
     Ok(fixed)
 }
 
 /// Renders any error that escaped the endpoints (unknown route, missing token, oversized
 /// body, wrong media type) as problem+json.
 pub async fn problem_for(error: poem::Error) -> Response {
-    if error.is::<poem::error::NotFoundError>() || error.status() == StatusCode::NOT_FOUND {
-        return ApiError::from(Problem::from_http(&error)).into_response();
-    }
     let response = error.into_response();
     let is_problem = response
         .headers()

@@ -97,7 +97,12 @@ impl Classified for OrderError {
             InvalidQuantity { .. } => bad_input("invalid-quantity", "lines[].quantity"),
             DuplicateLine(_) => bad_input("duplicate-order-line", "lines[].item_id"),
             UnknownMenuItem(_) => bad_input("unknown-menu-item", "lines[].item_id"),
-            StoreNotFound(_) => bad_input("unknown-store", "store_id"),
+            StoreNotFound(_) => ProblemKind {
+                status: 404,
+                slug: "unknown-store",
+                title: "Store not found",
+                field: Some("store_id"),
+            },
             StoreClosed(_) => kind(409, "store-closed", "Store is closed"),
             MenuItemUnavailable(_) => kind(409, "menu-item-sold-out", "Menu item sold out"),
             InvalidText(e) => text(e),
