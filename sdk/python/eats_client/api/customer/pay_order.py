@@ -1,0 +1,305 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.pay_order import PayOrder
+from ...models.payment_outcome import PaymentOutcome
+from ...models.problem import Problem
+from ...types import UNSET, Unset
+from typing import cast
+from uuid import UUID
+
+
+
+def _get_kwargs(
+    order_id: UUID,
+    *,
+    body: PayOrder,
+    idempotency_key: str | Unset = UNSET,
+
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
+
+
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/orders/{order_id}/payment".format(order_id=quote(str(order_id), safe=""),),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json; charset=utf-8"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> PaymentOutcome | Problem | None:
+    if response.status_code == 200:
+        response_200 = PaymentOutcome.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 405:
+        response_405 = Problem.from_dict(response.json())
+
+
+
+        return response_405
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+
+
+        return response_500
+
+    if response.status_code == 502:
+        response_502 = Problem.from_dict(response.json())
+
+
+
+        return response_502
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[PaymentOutcome | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PayOrder,
+    idempotency_key: str | Unset = UNSET,
+
+) -> Response[PaymentOutcome | Problem]:
+    """ Pay for your order. When the payment gateway is overloaded this answers at once with
+    503 and `Retry-After`; nothing is charged and the order stays payable.
+
+    Args:
+        order_id (UUID):
+        idempotency_key (str | Unset):
+        body (PayOrder): Pay for an order with the key the payment widget returned.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[PaymentOutcome | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+body=body,
+idempotency_key=idempotency_key,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PayOrder,
+    idempotency_key: str | Unset = UNSET,
+
+) -> PaymentOutcome | Problem | None:
+    """ Pay for your order. When the payment gateway is overloaded this answers at once with
+    503 and `Retry-After`; nothing is charged and the order stays payable.
+
+    Args:
+        order_id (UUID):
+        idempotency_key (str | Unset):
+        body (PayOrder): Pay for an order with the key the payment widget returned.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        PaymentOutcome | Problem
+     """
+
+
+    return sync_detailed(
+        order_id=order_id,
+client=client,
+body=body,
+idempotency_key=idempotency_key,
+
+    ).parsed
+
+async def asyncio_detailed(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PayOrder,
+    idempotency_key: str | Unset = UNSET,
+
+) -> Response[PaymentOutcome | Problem]:
+    """ Pay for your order. When the payment gateway is overloaded this answers at once with
+    503 and `Retry-After`; nothing is charged and the order stays payable.
+
+    Args:
+        order_id (UUID):
+        idempotency_key (str | Unset):
+        body (PayOrder): Pay for an order with the key the payment widget returned.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[PaymentOutcome | Problem]
+     """
+
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+body=body,
+idempotency_key=idempotency_key,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PayOrder,
+    idempotency_key: str | Unset = UNSET,
+
+) -> PaymentOutcome | Problem | None:
+    """ Pay for your order. When the payment gateway is overloaded this answers at once with
+    503 and `Retry-After`; nothing is charged and the order stays payable.
+
+    Args:
+        order_id (UUID):
+        idempotency_key (str | Unset):
+        body (PayOrder): Pay for an order with the key the payment widget returned.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        PaymentOutcome | Problem
+     """
+
+
+    return (await asyncio_detailed(
+        order_id=order_id,
+client=client,
+body=body,
+idempotency_key=idempotency_key,
+
+    )).parsed

@@ -1,0 +1,59 @@
+""" Contains all the data models used in inputs/outputs """
+
+from .accepted import Accepted
+from .aggregate_type import AggregateType
+from .consumer_lag import ConsumerLag
+from .customer_profile import CustomerProfile
+from .dead_letter import DeadLetter
+from .deliver_to import DeliverTo
+from .location import Location
+from .menu_item import MenuItem
+from .menu_item_change import MenuItemChange
+from .new_menu_item import NewMenuItem
+from .open_job import OpenJob
+from .order_line import OrderLine
+from .order_line_input import OrderLineInput
+from .order_view import OrderView
+from .pay_order import PayOrder
+from .payment_outcome import PaymentOutcome
+from .payment_status import PaymentStatus
+from .place_order import PlaceOrder
+from .problem import Problem
+from .queued_order import QueuedOrder
+from .reason import Reason
+from .register_customer import RegisterCustomer
+from .register_store import RegisterStore
+from .rider_location import RiderLocation
+from .status_change import StatusChange
+from .store_summary import StoreSummary
+from .stored_event import StoredEvent
+
+__all__ = (
+    "Accepted",
+    "AggregateType",
+    "ConsumerLag",
+    "CustomerProfile",
+    "DeadLetter",
+    "DeliverTo",
+    "Location",
+    "MenuItem",
+    "MenuItemChange",
+    "NewMenuItem",
+    "OpenJob",
+    "OrderLine",
+    "OrderLineInput",
+    "OrderView",
+    "PaymentOutcome",
+    "PaymentStatus",
+    "PayOrder",
+    "PlaceOrder",
+    "Problem",
+    "QueuedOrder",
+    "Reason",
+    "RegisterCustomer",
+    "RegisterStore",
+    "RiderLocation",
+    "StatusChange",
+    "StoredEvent",
+    "StoreSummary",
+)
