@@ -18,13 +18,25 @@ pub struct Location {
 #[derive(Object, Debug)]
 pub struct RegisterCustomer {
     /// Display name, 1 to 50 characters.
-    #[oai(validator(min_length = 1, max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Korean mobile number, e.g. `010-1234-5678`; KakaoTalk and SMS go here.
-    #[oai(validator(min_length = 1, max_length = 30, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 30,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub phone: String,
     /// Default delivery address.
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub address: String,
     /// Where that address is.
     pub location: Location,
@@ -54,10 +66,18 @@ pub struct CustomerProfile {
 #[derive(Object, Debug)]
 pub struct RegisterStore {
     /// Display name, 1 to 80 characters.
-    #[oai(validator(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Street address, 1 to 200 characters.
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub address: String,
     /// The pickup point.
     pub location: Location,
@@ -82,7 +102,11 @@ pub struct StoreSummary {
 #[derive(Object, Debug)]
 pub struct NewMenuItem {
     /// Display name, 1 to 80 characters.
-    #[oai(validator(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Price in KRW, 1 to 10,000,000.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
@@ -93,7 +117,11 @@ pub struct NewMenuItem {
 #[derive(Object, Debug)]
 pub struct MenuItemChange {
     /// Display name.
-    #[oai(validator(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Price in KRW.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
@@ -129,7 +157,11 @@ pub struct OrderLineInput {
 #[derive(Object, Debug)]
 pub struct DeliverTo {
     /// Street address and door.
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub address: String,
     /// The drop-off point.
     pub location: Location,
@@ -151,7 +183,11 @@ pub struct PlaceOrder {
 #[derive(Object, Debug)]
 pub struct PayOrder {
     /// The gateway's payment key.
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub payment_key: String,
 }
 
@@ -159,7 +195,11 @@ pub struct PayOrder {
 #[derive(Object, Debug, Default)]
 pub struct Reason {
     /// Told to the other party; 1 to 300 characters.
-    #[oai(validator(min_length = 1, max_length = 300, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub reason: Option<String>,
 }
 
