@@ -160,30 +160,20 @@ impl Database {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         const COLUMNS: &str =
             "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
-        let rows = match &self.backend {
-            Backend::Postgres(pool) => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-                     ORDER BY sequence"
-            ))
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(serialized_event)
-            .collect::<Result<_, sqlx::Error>>()?,
-            Backend::Sqlite(pool) => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
-                     ORDER BY sequence"
-            ))
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(serialized_event)
-            .collect::<Result<_, sqlx::Error>>()?,
-        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             ORDER BY sequence"
+        );
+        let rows = on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(serialized_event)
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
         Ok(rows)
     }
 }

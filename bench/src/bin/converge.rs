@@ -10,7 +10,6 @@ use clap::Parser;
 use eats_bench::{fresh, Mode, Pipeline};
 use eats_projections::verify::verify;
 use eats_store::testing::scenario::{self, Stage};
-use eats_store::Backend;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -42,37 +41,23 @@ async fn raw_inserts_per_sec(
             .to_string();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    match db.backend() {
-        Backend::Postgres(pool) => {
-            sqlx::query(create).execute(pool).await?;
-            for _ in 0..n {
-                let (pool, gate, payload) = (pool.clone(), gate.clone(), payload.clone());
-                tasks.spawn(async move {
-                    let _permit = gate.acquire_owned().await;
-                    sqlx::query(insert)
-                        .bind(uuid::Uuid::new_v4().to_string())
-                        .bind(payload)
-                        .execute(&pool)
-                        .await
-                        .map(drop)
-                });
-            }
-        }
-        Backend::Sqlite(pool) => {
-            sqlx::query(create).execute(pool).await?;
-            for _ in 0..n {
-                let (pool, gate, payload) = (pool.clone(), gate.clone(), payload.clone());
-                tasks.spawn(async move {
-                    let _permit = gate.acquire_owned().await;
-                    sqlx::query(insert)
-                        .bind(uuid::Uuid::new_v4().to_string())
-                        .bind(payload)
-                        .execute(&pool)
-                        .await
-                        .map(drop)
-                });
-            }
-        }
+    eats_store::on_pool!(db, |pool| {
+        sqlx::query(create).execute(pool).await.map(drop)
+    })?;
+    for _ in 0..n {
+        let (db, gate, payload) = (db.clone(), gate.clone(), payload.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let id = uuid::Uuid::new_v4().to_string();
+            eats_store::on_pool!(db, |pool| {
+                sqlx::query(insert)
+                    .bind(&id)
+                    .bind(&payload)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })
+        });
     }
     while let Some(result) = tasks.join_next().await {
         result??;

@@ -38,7 +38,7 @@ HOME = Location(lat=37.5700, lng=126.9820)
 
 
 def mint(role: str) -> str:
-    bin_ = os.environ.get("EATS_BIN", "/work/main/target/debug/eats")
+    bin_ = os.environ.get("EATS_BIN", "../../target/debug/eats")
     out = subprocess.run(
         [bin_, "token", "--role", role, "--sub", str(uuid.uuid4())],
         check=True,

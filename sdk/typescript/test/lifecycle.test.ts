@@ -10,7 +10,7 @@ const STORE = { lat: 37.5665, lng: 126.978 };
 const HOME = { lat: 37.57, lng: 126.982 };
 
 function mint(role: string): string {
-  const bin = process.env.EATS_BIN ?? "/work/main/target/debug/eats";
+  const bin = process.env.EATS_BIN ?? "../../target/debug/eats";
   return execFileSync(bin, ["token", "--role", role, "--sub", randomUUID()], { encoding: "utf8" }).trim();
 }
 

@@ -7,7 +7,7 @@ use eats_client::{types, Client};
 use uuid::Uuid;
 
 fn mint(role: &str) -> String {
-    let bin = std::env::var("EATS_BIN").unwrap_or_else(|_| "/work/main/target/debug/eats".parse().expect("valid"));
+    let bin = std::env::var("EATS_BIN").unwrap_or_else(|_| "../../target/debug/eats".to_string());
     let out = std::process::Command::new(bin)
         .args(["token", "--role", role, "--sub", &Uuid::new_v4().to_string()])
         .output()
