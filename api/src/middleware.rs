@@ -67,6 +67,9 @@ impl<E: Endpoint> Endpoint for RateLimited<E> {
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default()
         });
+        if self.limiter.len() > 10_000 {
+            self.limiter.retain_recent();
+        }
         if let Err(not_until) = self.limiter.check_key(&client) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
@@ -96,6 +99,8 @@ impl<E: Endpoint> Endpoint for RateLimited<E> {
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
+/// Seconds after which an unfinished claim of a key may be taken over.
+const STALE_CLAIM_SECS: i64 = 60;
 
 /// Replays the first response to a POST carrying the same `Idempotency-Key` (and the same
 /// body) from the same user, so retries never create twice. The key is claimed before the
@@ -189,6 +194,27 @@ impl<E: Endpoint> Endpoint for Idempotent<E> {
         })
         .map_err(ApiError::from)?
             == 1;
+        // A claim whose request never finished (client gone, process stopped) is taken over
+        // after a minute instead of blocking the key for ever.
+        let claimed = claimed || {
+            let cutoff = Utc::now() - chrono::Duration::seconds(STALE_CLAIM_SECS);
+            on_pool!(self.db, |pool| {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET request_hash = $3, created_at = $4 \
+                     WHERE principal = $1 AND key = $2 AND status IS NULL AND created_at < $5",
+                )
+                .bind(&user)
+                .bind(&key)
+                .bind(&hash)
+                .bind(Utc::now())
+                .bind(cutoff)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            })
+            .map_err(ApiError::from)?
+                == 1
+        };
         if !claimed {
             let stored: Option<(String, Option<i64>, Option<String>)> = on_pool!(self.db, |pool| {
                 sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2")
@@ -233,7 +259,12 @@ impl<E: Endpoint> Endpoint for Idempotent<E> {
             Err(error) => error.into_response(),
         };
         let status = response.status();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        let (parts, body) = response.into_parts();
+        let bytes = body.into_bytes().await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let lost_race = status == StatusCode::CONFLICT
+            && text.contains("urn:eats:problem:concurrent-modification");
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || lost_race {
             // Nothing was decided: free the key so a retry runs again.
             let _ = on_pool!(self.db, |pool| {
                 sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
@@ -243,11 +274,8 @@ impl<E: Endpoint> Endpoint for Idempotent<E> {
                     .await
                     .map(drop)
             });
-            return Ok(response);
+            return Ok(Response::from_parts(parts, bytes.into()));
         }
-        let (parts, body) = response.into_parts();
-        let bytes = body.into_bytes().await?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
         on_pool!(self.db, |pool| {
             sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2")
                 .bind(&user)

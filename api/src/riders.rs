@@ -18,6 +18,9 @@ use crate::state::ApiState;
 use crate::types::*;
 use crate::ApiTags;
 
+/// A reported location older than this cannot be claimed from.
+const LOCATION_MAX_AGE_SECS: i64 = 300;
+
 /// Rider endpoints.
 pub struct RiderApi;
 
@@ -34,18 +37,21 @@ fn checked(lat: f64, lng: f64) -> Result<GeoPoint, ApiError> {
 
 impl RiderApi {
     async fn location(state: &ApiState, rider: Uuid) -> Result<GeoPoint, ApiError> {
-        let row: Option<(f64, f64)> = on_pool!(state.db, |pool| {
-            sqlx::query_as("SELECT lat, lng FROM rider_locations WHERE rider_id = $1")
+        let row: Option<(f64, f64, chrono::DateTime<Utc>)> = on_pool!(state.db, |pool| {
+            sqlx::query_as("SELECT lat, lng, updated_at FROM rider_locations WHERE rider_id = $1")
                 .bind(rider.to_string())
                 .fetch_optional(pool)
                 .await
         })?;
-        row.map(|(lat, lng)| GeoPoint { lat, lng }).ok_or_else(|| {
-            invalid(
-                "location",
-                "report your location (PUT /riders/me/location) before claiming",
-            )
-        })
+        let fresh = Utc::now() - chrono::Duration::seconds(LOCATION_MAX_AGE_SECS);
+        row.filter(|(_, _, at)| *at >= fresh)
+            .map(|(lat, lng, _)| GeoPoint { lat, lng })
+            .ok_or_else(|| {
+                invalid(
+                    "location",
+                    "report your current location (PUT /riders/me/location) before claiming",
+                )
+            })
     }
 
     async fn delivery_command(

@@ -650,6 +650,14 @@ impl Aggregate for Order {
                     Actor::StoreOwner(_) | Actor::Rider(_) => return Err(OrderError::NotYourOrder),
                 }
                 let total = self.placement()?.total;
+                // The system cancels only unpaid orders (the payment deadline); a late or
+                // replayed deadline must never cancel an order that was paid meanwhile.
+                if by == Actor::System && self.status != OrderStatus::AwaitingPayment {
+                    return Err(OrderError::WrongStatus {
+                        required: OrderStatus::AwaitingPayment,
+                        actual: self.status,
+                    });
+                }
                 let (payment_id, refund_owed) = match self.status {
                     OrderStatus::AwaitingPayment => (None, Won::ZERO),
                     OrderStatus::Paid | OrderStatus::Accepted => (self.payment, total),

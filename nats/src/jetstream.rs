@@ -82,7 +82,10 @@ impl JetStreamFeed {
             topology,
             batch: 200,
             ack_wait: Duration::from_secs(30),
-            max_deliver: 50,
+            // Effectively unlimited (NATS needs a bound above the backoff list): an event is
+            // never abandoned; a handler that keeps failing is retried with growing delays
+            // (process managers park their own failures as dead letters).
+            max_deliver: 1_000_000,
         }
     }
 
@@ -249,9 +252,12 @@ impl JetStreamFeed {
             match handler.handle(event).await {
                 Ok(()) => message.ack().await.map_err(js_error)?,
                 Err(error) => {
-                    tracing::warn!(%error, "handler failed; redelivering later");
+                    let delivered = message.info().map(|i| i.delivered).unwrap_or(1).clamp(1, 7);
+                    let delay = Duration::from_millis(500 * (1 << (delivered - 1)))
+                        .min(Duration::from_secs(60));
+                    tracing::warn!(%error, ?delay, "handler failed; redelivering later");
                     message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .ack_with(AckKind::Nak(Some(delay)))
                         .await
                         .map_err(js_error)?;
                 }

@@ -126,8 +126,14 @@ impl Relay {
         listener.listen(CHANNEL).await?;
         while !shutdown.is_cancelled() {
             let published = self.publish_batch().await?;
-            // A lost session means a lost lock: stop before another leader starts.
-            sqlx::query("SELECT 1").execute(&mut session).await?;
+            // A lost session means a lost lock: stop before another leader starts. A session
+            // that does not answer within seconds counts as lost.
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                sqlx::query("SELECT 1").execute(&mut session),
+            )
+            .await
+            .map_err(|_| RelayError::Publish("the leader session stopped answering".into()))??;
             if published == 0 {
                 tokio::select! {
                     () = shutdown.cancelled() => {}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
-use cqrs_es::AggregateError;
+use cqrs_es::{AggregateError, EventStore};
 use eats_domain::customer::{CustomerCommand, CustomerError};
 use eats_domain::delivery::{Delivery, DeliveryCommand, DeliveryError};
 use eats_domain::metadata::{keys, EventMetadata, Traceparent};
@@ -174,19 +174,39 @@ impl ProcessManager {
                 }
                 classify(result, |e| matches!(e, OrderError::AlreadyPaid), |_| false)
             }
-            FollowUp::Refund { payment_id, reason } => classify(
-                a.payments
-                    .execute_with_metadata(
-                        &payment_id.to_string(),
-                        PaymentCommand::RefundPayment {
-                            reason: reason.clone(),
-                        },
-                        meta,
-                    )
-                    .await,
-                |e| matches!(e, PaymentError::AlreadyRefunded),
-                |e| matches!(e, PaymentError::Gateway(_)),
-            ),
+            FollowUp::Refund { payment_id, reason } => {
+                classify(
+                    a.payments
+                        .execute_with_metadata(
+                            &payment_id.to_string(),
+                            PaymentCommand::RefundPayment {
+                                reason: reason.clone(),
+                            },
+                            meta,
+                        )
+                        .await,
+                    |e| matches!(e, PaymentError::AlreadyRefunded),
+                    |e| matches!(e, PaymentError::Gateway(_)),
+                )?;
+                // A refund the gateway refused is recorded (PaymentRefundFailed) but the money
+                // is still owed: retry with a new attempt, and park it for an operator if the
+                // gateway keeps refusing.
+                let status = self
+                    .db
+                    .event_store::<Payment>()
+                    .load_aggregate(&payment_id.to_string())
+                    .await
+                    .map_err(|e| FollowUpError::Transient(e.to_string()))?
+                    .aggregate
+                    .status();
+                if status == eats_domain::payment::PaymentStatus::Refunded {
+                    Ok(())
+                } else {
+                    Err(FollowUpError::Transient(format!(
+                        "the gateway refused the refund of payment {payment_id}"
+                    )))
+                }
+            }
             FollowUp::OpenDeliveryJob { order_id } => self.open_delivery_job(*order_id, meta).await,
             FollowUp::RecordPickup { order_id, rider_id } => classify(
                 a.orders

@@ -850,3 +850,90 @@ async fn an_unclaimed_job_at_the_widest_radius_escalates(mode: Mode) {
     assert_eq!(outcomes, vec![Fired::Widened(20_000), Fired::Escalated]);
     h.stop().await;
 }
+
+/// Approves charges, refuses every refund.
+struct RefusesRefunds;
+
+#[async_trait::async_trait]
+impl eats_domain::payment::PaymentGateway for RefusesRefunds {
+    async fn confirm(
+        &self,
+        _: eats_domain::payment::ConfirmRequest,
+    ) -> Result<eats_domain::payment::GatewayVerdict, eats_domain::payment::GatewayError> {
+        Ok(eats_domain::payment::GatewayVerdict::Approved)
+    }
+    async fn cancel(
+        &self,
+        _: eats_domain::payment::CancelRequest,
+    ) -> Result<eats_domain::payment::GatewayVerdict, eats_domain::payment::GatewayError> {
+        Ok(eats_domain::payment::GatewayVerdict::Declined {
+            code: "NOT_CANCELABLE_PAYMENT".into(),
+            message: "취소할 수 없는 결제입니다".into(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_gateway_keeps_refusing_is_retried_then_parked_for_an_operator() {
+    let test = TestDatabase::sqlite().await;
+    let aggregates = Aggregates::new(
+        &test.db,
+        DomainServices {
+            gateway: Arc::new(RefusesRefunds),
+            grades: eats_domain::customer::GradePolicy::default(),
+        },
+    );
+    let store = scenario::open_store(&aggregates).await;
+    let customer = scenario::register_customer(&aggregates).await;
+    let order = scenario::drive_order(&aggregates, store, customer, 1, Stage::Paid).await;
+    aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::CancelOrder {
+                by: Actor::Customer(customer),
+                reason: "changed my mind".into(),
+            },
+            meta(order, Actor::Customer(customer)),
+        )
+        .await
+        .expect("cancel");
+    let manager = ProcessManager::new(aggregates.clone(), test.db.clone(), settings());
+    let cancelled = test
+        .db
+        .history("Order", &order.to_string())
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| eats_feed::FeedEvent::from_serialized(e).expect("event"))
+        .last()
+        .expect("cancelled");
+    assert_eq!(cancelled.event_type, "OrderCancelled");
+    manager.handle(&cancelled).await.expect("handled (parked)");
+
+    let letters = eats_saga::dead_letters::list(&test.db, false)
+        .await
+        .expect("list");
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert!(
+        letters[0].error.contains("refused the refund"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(letters[0].attempts, i64::from(settings().max_attempts));
+    let refusals = test
+        .db
+        .history("Payment", &PaymentId::for_order(order).to_string())
+        .await
+        .expect("history");
+    let failed = refusals
+        .iter()
+        .filter(|e| e.event_type == "PaymentRefundFailed")
+        .count();
+    assert_eq!(
+        failed,
+        settings().max_attempts as usize,
+        "one new refund attempt per retry"
+    );
+    test.cleanup().await;
+}

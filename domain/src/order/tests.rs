@@ -773,3 +773,20 @@ async fn confirming_delivery_names_the_customer_and_rider() {
         .await
         .then_expect_events(vec![delivered()]);
 }
+
+#[tokio::test]
+async fn a_late_payment_deadline_never_cancels_a_paid_order() {
+    for status in [OrderStatus::Paid, OrderStatus::Accepted] {
+        OrderTester::with(services())
+            .given(history(status))
+            .when_async(OrderCommand::CancelOrder {
+                by: Actor::System,
+                reason: "not paid in time".into(),
+            })
+            .await
+            .then_expect_error(OrderError::WrongStatus {
+                required: OrderStatus::AwaitingPayment,
+                actual: status,
+            });
+    }
+}
