@@ -906,7 +906,7 @@ async fn a_refund_the_gateway_keeps_refusing_is_retried_then_parked_for_an_opera
         .expect("history")
         .into_iter()
         .map(|e| eats_feed::FeedEvent::from_serialized(e).expect("event"))
-        .last()
+        .next_back()
         .expect("cancelled");
     assert_eq!(cancelled.event_type, "OrderCancelled");
     manager.handle(&cancelled).await.expect("handled (parked)");
