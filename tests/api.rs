@@ -118,8 +118,6 @@ where
     }
 }
 
-const SEOUL: Value = Value::Null;
-
 fn here() -> Value {
     json!({"lat": 37.5665, "lng": 126.978})
 }
@@ -277,7 +275,6 @@ async fn whole_lifecycle(server: &Server) -> (Caller, String) {
         (me["grade"] == "silver" && me["completed_orders"] == 1).then_some(me)
     })
     .await;
-    let _ = SEOUL;
     (customer, order)
 }
 

@@ -59,8 +59,15 @@ pub struct RateLimited<E> {
 impl<E: Endpoint> Endpoint for RateLimited<E> {
     type Output = Response;
 
-    async fn call(&self, request: Request) -> Result<Self::Output> {
-        let client = principal(&request).unwrap_or_else(|| {
+    async fn call(&self, mut request: Request) -> Result<Self::Output> {
+        // Verified once here; the layers inside read it back from the request.
+        let user = principal(&request);
+        if let Some(user) = &user {
+            request
+                .extensions_mut()
+                .insert(crate::auth::Principal(user.clone()));
+        }
+        let client = user.unwrap_or_else(|| {
             request
                 .remote_addr()
                 .as_socket_addr()
@@ -444,25 +451,8 @@ async fn fix_content_type(response: Response) -> Result<Response> {
 /// body, wrong media type) as problem+json.
 pub async fn problem_for(error: poem::Error) -> Response {
     let response = error.into_response();
-    let is_problem = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
-    if is_problem {
-        return response;
+    match fix_content_type(response).await {
+        Ok(response) => response,
+        Err(error) => ApiError::from(Problem::from_http(&error)).into_response(),
     }
-    let status = response.status();
-    let detail =
-        String::from_utf8_lossy(&response.into_body().into_bytes().await.unwrap_or_default())
-            .into_owned();
-    let error = poem::Error::from_string(
-        if detail.is_empty() {
-            status.to_string()
-        } else {
-            detail
-        },
-        status,
-    );
-    ApiError::from(Problem::from_http(&error)).into_response()
 }

@@ -155,37 +155,43 @@ impl EmbeddedFeed {
         Ok(())
     }
 
-    /// How far `consumer` (wanting `aggregate_types`) is behind the log.
+    /// How far `consumer` (wanting `aggregate_types`) is behind the log: counted by the
+    /// database, with the age of the oldest waiting event.
     pub async fn lag(&self, consumer: &str, aggregate_types: &[&str]) -> Result<Lag, FeedError> {
-        let position = self.checkpoint(consumer).await?;
-        let rows = sqlx::query(
-            "SELECT aggregate_type, json_extract(metadata, '$.occurred_at') AS occurred_at \
-             FROM events WHERE rowid > $1 ORDER BY rowid",
-        )
-        .bind(position)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut lag = Lag::default();
-        for row in rows {
-            let aggregate_type: String = row.try_get("aggregate_type")?;
-            if !aggregate_types.contains(&aggregate_type.as_str()) {
-                continue;
-            }
-            if lag.events == 0 {
-                let occurred: Option<String> = row.try_get("occurred_at")?;
-                lag.seconds = occurred
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                    .map(|t| {
-                        (Utc::now() - t.with_timezone(&Utc))
-                            .num_milliseconds()
-                            .max(0) as f64
-                            / 1e3
-                    })
-                    .unwrap_or_default();
-            }
-            lag.events += 1;
+        if aggregate_types.is_empty() {
+            return Ok(Lag::default());
         }
-        Ok(lag)
+        let position = self.checkpoint(consumer).await?;
+        let types: Vec<String> = (2..aggregate_types.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect();
+        let sql = format!(
+            "SELECT count(*) AS waiting, \
+             (SELECT json_extract(metadata, '$.occurred_at') FROM events \
+              WHERE rowid > $1 AND aggregate_type IN ({types}) ORDER BY rowid LIMIT 1) AS oldest \
+             FROM events WHERE rowid > $1 AND aggregate_type IN ({types})",
+            types = types.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(position);
+        for aggregate_type in aggregate_types {
+            query = query.bind(*aggregate_type);
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        let waiting: i64 = row.try_get("waiting")?;
+        let oldest: Option<String> = row.try_get("oldest")?;
+        let seconds = oldest
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| {
+                (Utc::now() - t.with_timezone(&Utc))
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1e3
+            })
+            .unwrap_or_default();
+        Ok(Lag {
+            events: waiting.max(0) as u64,
+            seconds,
+        })
     }
 }
 
