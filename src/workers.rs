@@ -131,23 +131,8 @@ impl Workers {
         let feed = EmbeddedFeed::new(db)?;
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
-            self.tasks.spawn(async move {
-                // Supervised: a database error restarts the consumer from its checkpoint.
-                let mut backoff = Duration::from_millis(200);
-                while !shutdown.is_cancelled() {
-                    match feed.run(handler.as_ref(), shutdown.clone()).await {
-                        Ok(()) => return,
-                        Err(error) => {
-                            tracing::error!(consumer = handler.name(), %error, "embedded consumer failed; restarting");
-                            tokio::select! {
-                                () = shutdown.cancelled() => return,
-                                () = tokio::time::sleep(backoff) => {}
-                            }
-                            backoff = (backoff * 2).min(Duration::from_secs(10));
-                        }
-                    }
-                }
-            });
+            self.tasks
+                .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
         }
         let (shutdown, board) = (self.shutdown.clone(), self.board.clone());
         self.tasks.spawn(async move {

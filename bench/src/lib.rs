@@ -81,9 +81,7 @@ impl Pipeline {
                 for handler in &handlers {
                     let (feed, handler, shutdown) =
                         (feed.clone(), handler.clone(), shutdown.clone());
-                    tasks.spawn(async move {
-                        let _ = feed.run(handler.as_ref(), shutdown).await;
-                    });
+                    tasks.spawn(async move { feed.run(handler.as_ref(), shutdown).await });
                 }
                 Feed::Embedded(feed)
             }

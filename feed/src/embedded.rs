@@ -114,11 +114,31 @@ impl EmbeddedFeed {
 
     /// Hands every event after the consumer's checkpoint to `handler`, in commit order,
     /// until `shutdown`. A failing event is retried with backoff, never skipped, so the
-    /// aggregate's later events wait behind it.
-    pub async fn run(
+    /// aggregate's later events wait behind it. The consumer supervises itself: a database
+    /// error (a busy file, a full disk, a pool timeout) is logged and the consumer starts
+    /// again from its checkpoint after a backoff, so one bad moment never leaves a read
+    /// model silently frozen while the process keeps serving.
+    pub async fn run(&self, handler: &dyn EventHandler, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let Err(error) = self.follow(handler, &shutdown).await else {
+                return;
+            };
+            tracing::error!(consumer = handler.name(), %error, retry_in_ms = backoff.as_millis() as u64, "embedded consumer failed; restarting from its checkpoint");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// One uninterrupted run of `handler` from its checkpoint; stops at shutdown or at the
+    /// first database error.
+    async fn follow(
         &self,
         handler: &dyn EventHandler,
-        shutdown: CancellationToken,
+        shutdown: &CancellationToken,
     ) -> Result<(), FeedError> {
         let name = handler.name().to_string();
         let wanted = handler.aggregate_types().to_vec();
@@ -142,7 +162,7 @@ impl EmbeddedFeed {
                 .map(|(_, event)| event)
                 .filter(|event| wanted.contains(&event.aggregate_type.as_str()))
                 .collect();
-            if !deliver(handler, &events, &shutdown).await {
+            if !deliver(handler, &events, shutdown).await {
                 break;
             }
             let handled = last;
