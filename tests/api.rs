@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, NATS_URL, SECRET};
+use eats_api::auth::Claims;
 use eats_api::{Auth, Role};
 use eats_store::testing::TestDatabase;
 use serde_json::{json, Value};
@@ -465,6 +466,92 @@ async fn missing_forged_and_expired_tokens_get_401_and_others_things_are_out_of_
         .post(&format!("/stores/{store}/orders/{order}/accept"), json!({}))
         .await;
     assert_eq!(s, 200);
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+/// Signs `claims` as RS256 with the PKCS#8 PEM `private_key`, as an identity provider would.
+fn rs256_token(private_key: &str, claims: &Claims) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes()).expect("RSA key"),
+    )
+    .expect("sign")
+}
+
+/// A fresh RSA key pair as (private PKCS#8 PEM, public SPKI PEM).
+fn rsa_key_pair() -> (String, String) {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+    let private = key.to_pkcs8_pem(LineEnding::LF).expect("PEM").to_string();
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("PEM");
+    (private, public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_rs256_public_key_only_tokens_signed_by_its_private_key_get_in() {
+    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data).expect("data folder");
+    let (private, public) = rsa_key_pair();
+    let public_file = data.join("issuer.pub.pem");
+    std::fs::write(&public_file, &public).expect("public key");
+    let server = Server::start(&[
+        ("EATS_DATA_DIR", data.to_str().expect("path")),
+        (
+            "EATS_JWT_PUBLIC_KEY_FILE",
+            public_file.to_str().expect("path"),
+        ),
+    ]);
+    let claims = |exp: chrono::Duration| Claims {
+        sub: Uuid::new_v4(),
+        role: Role::Customer,
+        exp: (chrono::Utc::now() + exp).timestamp(),
+    };
+    let with_token = |token: String| {
+        let mut caller = Caller::anonymous(&server);
+        caller.token = Some(token);
+        caller
+    };
+
+    let signed = with_token(rs256_token(&private, &claims(chrono::Duration::minutes(5))));
+    let (s, body) = signed.get("/orders").await;
+    assert_eq!((s, body), (200, json!([])));
+
+    // Signed by another key pair.
+    let (other, _) = rsa_key_pair();
+    let forged = with_token(rs256_token(&other, &claims(chrono::Duration::minutes(5))));
+    assert_eq!(forged.get("/orders").await.0, 401);
+    // Expired, though signed by the right key.
+    let expired = with_token(rs256_token(
+        &private,
+        &claims(chrono::Duration::minutes(-10)),
+    ));
+    let (s, body) = expired.get("/orders").await;
+    assert_eq!(s, 401);
+    assert!(body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("expired"));
+    // Algorithm confusion: HS256 keyed with the public key, which anyone can read.
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(chrono::Duration::minutes(5)),
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+    )
+    .expect("sign");
+    assert_eq!(with_token(confused).get("/orders").await.0, 401);
+    // The shared secret no longer opens anything once a public key is configured.
+    assert_eq!(
+        with_token(token(Role::Customer, Uuid::new_v4()))
+            .get("/orders")
+            .await
+            .0,
+        401
+    );
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }
