@@ -152,6 +152,12 @@ impl Relay {
 
     /// Publishes the oldest outbox rows and deletes the acknowledged ones; returns how many
     /// were published.
+    ///
+    /// Publishes are pipelined, but never two of one aggregate at once: the rows go out in
+    /// waves (each aggregate's first row in the batch, then its second, ...), and a wave is
+    /// sent only when the one before was acknowledged in full. So when an ack fails, no later
+    /// event of that aggregate is already in the stream; the failed row and everything after
+    /// it are sent again next round, in order, and the stream keeps each aggregate's order.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
         let rows = sqlx::query(
             "SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
@@ -160,46 +166,47 @@ impl Relay {
         .bind(self.batch)
         .fetch_all(&self.pool)
         .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut pending: Vec<(i64, PublishAckFuture)> = Vec::with_capacity(rows.len());
-        let mut failure = None;
+        let mut outbox = Vec::with_capacity(rows.len());
         for row in &rows {
             let metadata: serde_json::Value = row.try_get("metadata")?;
-            let event = FeedEvent {
-                aggregate_type: row.try_get("aggregate_type")?,
-                aggregate_id: row.try_get("aggregate_id")?,
-                sequence: row.try_get::<i64, _>("sequence")? as u64,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-                metadata: serde_json::from_value(metadata).unwrap_or_default(),
-            };
-            let subject = self
-                .topology
-                .subject(&event.aggregate_type, &event.event_type)?;
-            let body =
-                serde_json::to_vec(&event).map_err(|e| RelayError::Publish(e.to_string()))?;
-            let message = jetstream::message::PublishMessage::build()
-                .payload(body.into())
-                .message_id(event.key());
-            match self.jetstream.send_publish(subject, message).await {
-                Ok(ack) => pending.push((row.try_get("id")?, ack)),
-                Err(error) => {
-                    failure = Some(error.to_string());
-                    break;
+            let id: i64 = row.try_get("id")?;
+            outbox.push((
+                id,
+                FeedEvent {
+                    aggregate_type: row.try_get("aggregate_type")?,
+                    aggregate_id: row.try_get("aggregate_id")?,
+                    sequence: row.try_get::<i64, _>("sequence")? as u64,
+                    event_type: row.try_get("event_type")?,
+                    event_version: row.try_get("event_version")?,
+                    payload: row.try_get("payload")?,
+                    metadata: serde_json::from_value(metadata).unwrap_or_default(),
+                },
+            ));
+        }
+        let mut acknowledged = Vec::with_capacity(outbox.len());
+        let mut failure = None;
+        for wave in waves(outbox.iter().map(|(_, event)| event)) {
+            let mut pending: Vec<(i64, PublishAckFuture)> = Vec::with_capacity(wave.len());
+            for index in wave {
+                let (id, event) = &outbox[index];
+                match self.send(event).await {
+                    Ok(ack) => pending.push((*id, ack)),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
                 }
             }
-        }
-        let mut acknowledged = Vec::with_capacity(pending.len());
-        for (id, ack) in pending {
-            match ack.await {
-                Ok(_) => acknowledged.push(id),
-                Err(error) => {
-                    failure.get_or_insert(error.to_string());
-                    break;
+            for (id, ack) in pending {
+                match ack.await {
+                    Ok(_) => acknowledged.push(id),
+                    Err(error) => {
+                        failure.get_or_insert(RelayError::Publish(error.to_string()));
+                    }
                 }
+            }
+            if failure.is_some() {
+                break;
             }
         }
         if !acknowledged.is_empty() {
@@ -209,9 +216,24 @@ impl Relay {
                 .await?;
         }
         match failure {
-            Some(error) => Err(RelayError::Publish(error)),
+            Some(error) => Err(error),
             None => Ok(acknowledged.len()),
         }
+    }
+
+    /// Sends `event` with its de-duplicating message id; the future resolves with the ack.
+    async fn send(&self, event: &FeedEvent) -> Result<PublishAckFuture, RelayError> {
+        let subject = self
+            .topology
+            .subject(&event.aggregate_type, &event.event_type)?;
+        let body = serde_json::to_vec(event).map_err(|e| RelayError::Publish(e.to_string()))?;
+        let message = jetstream::message::PublishMessage::build()
+            .payload(body.into())
+            .message_id(event.key());
+        self.jetstream
+            .send_publish(subject, message)
+            .await
+            .map_err(|e| RelayError::Publish(e.to_string()))
     }
 
     /// What is waiting to be published.
@@ -227,5 +249,64 @@ impl Relay {
             events: row.try_get::<i64, _>("events")?.max(0) as u64,
             seconds: row.try_get("seconds")?,
         })
+    }
+}
+
+/// Splits a batch (in outbox order) into waves of indices: wave `k` holds the `k`-th event of
+/// every aggregate in the batch, in outbox order. One wave never holds two events of one
+/// aggregate, and an aggregate's events come in successive waves.
+fn waves<'a>(events: impl Iterator<Item = &'a FeedEvent>) -> Vec<Vec<usize>> {
+    let mut seen: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (index, event) in events.enumerate() {
+        let nth = seen
+            .entry((&event.aggregate_type, &event.aggregate_id))
+            .or_default();
+        if waves.len() <= *nth {
+            waves.push(Vec::new());
+        }
+        waves[*nth].push(index);
+        *nth += 1;
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(aggregate_id: &str, sequence: u64) -> FeedEvent {
+        FeedEvent {
+            aggregate_type: "Order".into(),
+            aggregate_id: aggregate_id.into(),
+            sequence,
+            event_type: "OrderPlaced".into(),
+            event_version: "1".into(),
+            payload: serde_json::Value::Null,
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn one_wave_never_holds_two_events_of_an_aggregate() {
+        let batch = [
+            event("a", 1),
+            event("b", 1),
+            event("a", 2),
+            event("a", 3),
+            event("c", 7),
+            event("b", 2),
+        ];
+        assert_eq!(
+            waves(batch.iter()),
+            vec![vec![0, 1, 4], vec![2, 5], vec![3]]
+        );
+        assert!(waves(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn events_of_different_aggregates_share_one_wave() {
+        let batch: Vec<FeedEvent> = (0..100).map(|i| event(&i.to_string(), 1)).collect();
+        assert_eq!(waves(batch.iter()), vec![(0..100).collect::<Vec<_>>()]);
     }
 }
