@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use eats_store::{Backend, Database};
 use sqlx::sqlite::SqlitePool;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::FeedEvent;
@@ -95,20 +95,7 @@ impl EmbeddedFeed {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let metadata: serde_json::Value = row.try_get("metadata")?;
-                let event = FeedEvent {
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get::<i64, _>("sequence")? as u64,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: serde_json::from_value(metadata)
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                };
-                Ok((row.try_get("rowid")?, event))
-            })
+            .map(|row| Ok((row.try_get("rowid")?, FeedEvent::from_row(row)?)))
             .collect()
     }
 

@@ -10,14 +10,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One committed event exactly as stored (old versions are not yet upcast), which is also
-/// the JSON body of its JetStream message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// the JSON body of its JetStream message. Read straight from a row of `events` or `outbox`
+/// (same columns in Postgres and SQLite), so both feeds decode it one way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct FeedEvent {
     /// `Aggregate::TYPE` of the emitter.
     pub aggregate_type: String,
     /// The emitter's id.
     pub aggregate_id: String,
     /// Position in the emitter's own history, from 1.
+    #[sqlx(try_from = "i64")]
     pub sequence: u64,
     /// The variant name, e.g. `OrderPlaced`.
     pub event_type: String,
@@ -26,6 +28,7 @@ pub struct FeedEvent {
     /// The externally tagged payload, `{"OrderPlaced": {...}}`.
     pub payload: Value,
     /// Correlation, causation, actor, time and trace.
+    #[sqlx(json)]
     pub metadata: HashMap<String, String>,
 }
 

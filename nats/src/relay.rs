@@ -16,7 +16,7 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use eats_feed::FeedEvent;
 use eats_store::{Backend, Database};
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::{Connection, Row};
+use sqlx::{Connection, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::topology::{InvalidName, Topology};
@@ -177,23 +177,10 @@ impl Relay {
         .bind(self.batch)
         .fetch_all(&self.pool)
         .await?;
-        let mut outbox = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let metadata: serde_json::Value = row.try_get("metadata")?;
-            let id: i64 = row.try_get("id")?;
-            outbox.push((
-                id,
-                FeedEvent {
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get::<i64, _>("sequence")? as u64,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: serde_json::from_value(metadata).unwrap_or_default(),
-                },
-            ));
-        }
+        let outbox = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("id")?, FeedEvent::from_row(row)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let mut acknowledged = Vec::with_capacity(outbox.len());
         let mut failure = None;
         for wave in waves(outbox.iter().map(|(_, event)| event)) {
