@@ -19,6 +19,14 @@ fn token(role: Role, sub: Uuid) -> String {
         .expect("token")
 }
 
+/// The caller's token is refused with 401 because it expired (not as forged).
+async fn assert_refused_as_expired(caller: &Caller) {
+    let (s, body) = caller.get("/orders").await;
+    assert_eq!(s, 401);
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("expired"), "{detail}");
+}
+
 /// A user of the API with their own token.
 struct Caller {
     http: reqwest::Client,
@@ -393,12 +401,7 @@ async fn missing_forged_and_expired_tokens_get_401_and_others_things_are_out_of_
             .mint(expired.id, Role::Customer, chrono::Duration::minutes(-10))
             .expect("token"),
     );
-    let (s, body) = expired.get("/orders").await;
-    assert_eq!(s, 401);
-    assert!(body["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("expired"));
+    assert_refused_as_expired(&expired).await;
 
     let (owner, store, item) = open_store(&server).await;
     let customer = registered_customer(&server).await;
@@ -530,12 +533,7 @@ async fn with_an_rs256_public_key_only_tokens_signed_by_its_private_key_get_in()
         &private,
         &claims(chrono::Duration::minutes(-10)),
     ));
-    let (s, body) = expired.get("/orders").await;
-    assert_eq!(s, 401);
-    assert!(body["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("expired"));
+    assert_refused_as_expired(&expired).await;
     // Algorithm confusion: HS256 keyed with the public key, which anyone can read.
     let confused = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
