@@ -39,14 +39,17 @@ pub struct EmbeddedFeed {
 }
 
 impl EmbeddedFeed {
-    /// A feed over `db`, which must be the SQLite store.
+    /// A feed over `db`, which must be the SQLite store. Checkpoints are derived state
+    /// (replaying from an older one is harmless), so they are written through
+    /// [`Database::for_derived_state`], without an fsync each.
     pub fn new(db: &Database) -> Result<Self, FeedError> {
+        let db = db.for_derived_state();
         let Backend::Sqlite(pool) = db.backend() else {
             return Err(FeedError::NotEmbedded);
         };
         Ok(Self {
-            db: db.clone(),
             pool: pool.clone(),
+            db,
             batch: 256,
             poll: Duration::from_millis(500),
         })

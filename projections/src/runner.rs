@@ -78,9 +78,13 @@ pub struct Projector<P> {
 }
 
 impl<P: Projection> Projector<P> {
-    /// `projection` over `db`.
+    /// `projection` over `db`. A read model is rebuilt from the events, so it is written
+    /// through [`Database::for_derived_state`] (on SQLite, commits without an fsync each).
     pub fn new(projection: P, db: Database) -> Self {
-        Self { projection, db }
+        Self {
+            projection,
+            db: db.for_derived_state(),
+        }
     }
 
     /// Applies `event` exactly once: the position is claimed and the writes made in one

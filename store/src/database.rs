@@ -54,6 +54,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Database {
     backend: Backend,
+    /// SQLite only: a second pool on the same file for state rebuilt from the events; see
+    /// [`Database::for_derived_state`].
+    derived: Option<SqlitePool>,
     snapshot_every: usize,
     commits: Arc<watch::Sender<u64>>,
 }
@@ -92,16 +95,43 @@ impl Database {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self::new(Backend::Sqlite(pool)))
+        let derived = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await?;
+        Ok(Self {
+            derived: Some(derived),
+            ..Self::new(Backend::Sqlite(pool))
+        })
+    }
+
+    /// The handle for state that is rebuilt from the events: read models and consumer
+    /// checkpoints. On SQLite its commits skip the fsync (`synchronous = NORMAL` in WAL
+    /// mode); a process crash still loses nothing, and a power cut can only lose the newest
+    /// such commits. That is safe because SQLite's WAL checksums are cumulative, so what a
+    /// power cut loses is always a suffix of the log: a consumer's checkpoint is never kept
+    /// while the writes it covers are lost, and every event append (fsynced) makes all that
+    /// came before it durable. The consumer then replays from its older checkpoint, which
+    /// idempotent consumers absorb. Facts (events, idempotency records, deadlines) stay on
+    /// the fsynced pool. On Postgres this is the same database handle.
+    pub fn for_derived_state(&self) -> Database {
+        match &self.derived {
+            Some(derived) => Database {
+                backend: Backend::Sqlite(derived.clone()),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
     }
 
     /// Wraps an already migrated pool.
     pub fn new(backend: Backend) -> Self {
         Self {
             backend,
+            derived: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             commits: Arc::new(watch::channel(0).0),
         }

@@ -668,6 +668,36 @@ async fn cancel_racing_start_cooking_exactly_one_wins(db: &Database) {
     }
 }
 
+/// Read models and checkpoints go through the derived-state handle: the same database (it
+/// sees the events just committed), and on SQLite the only connections that skip the fsync.
+async fn derived_state_shares_the_database_and_only_it_skips_the_fsync(db: &Database) {
+    let aggregates = aggregates(db);
+    let (store, _, _) = open_store(&aggregates).await;
+    let derived = db.for_derived_state();
+    let seen = derived
+        .history("Store", &store.to_string())
+        .await
+        .expect("history");
+    assert_eq!(seen.len(), 3, "registered, menu item added, opened");
+    match (db.backend(), derived.backend()) {
+        (Backend::Sqlite(facts), Backend::Sqlite(derived)) => {
+            let synchronous = |pool: &sqlx::SqlitePool| {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                        .fetch_one(&pool)
+                        .await
+                        .expect("pragma")
+                }
+            };
+            assert_eq!(synchronous(facts).await, 2, "FULL for events");
+            assert_eq!(synchronous(derived).await, 1, "NORMAL for derived state");
+        }
+        (Backend::Postgres(_), Backend::Postgres(_)) => {}
+        _ => panic!("the derived handle is on another backend"),
+    }
+}
+
 /// Runs each suite function against a fresh Postgres database and a fresh SQLite file.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -705,4 +735,5 @@ on_both_backends!(
     many_riders_claiming_one_job_assign_exactly_one,
     a_customer_crossing_thresholds_is_upgraded_once_per_grade,
     cancel_racing_start_cooking_exactly_one_wins,
+    derived_state_shares_the_database_and_only_it_skips_the_fsync,
 );
