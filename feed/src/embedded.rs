@@ -61,6 +61,13 @@ impl EmbeddedFeed {
         self
     }
 
+    /// How often consumers look for commits made by other processes (their own process's
+    /// commits wake them at once); 500 ms by default.
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
     /// Where `consumer` has got to (the rowid of the last event it handled; 0 at first).
     pub async fn checkpoint(&self, consumer: &str) -> Result<i64, FeedError> {
         let position =
@@ -109,11 +116,17 @@ impl EmbeddedFeed {
     /// again from its checkpoint after a backoff, so one bad moment never leaves a read
     /// model silently frozen while the process keeps serving.
     pub async fn run(&self, handler: &dyn EventHandler, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         while !shutdown.is_cancelled() {
+            let started = tokio::time::Instant::now();
             let Err(error) = self.follow(handler, &shutdown).await else {
                 return;
             };
+            if started.elapsed() > Duration::from_secs(60) {
+                // It ran well for a while: this failure is a new incident, not a relapse.
+                backoff = FIRST_BACKOFF;
+            }
             tracing::error!(consumer = handler.name(), %error, retry_in_ms = backoff.as_millis() as u64, "embedded consumer failed; restarting from its checkpoint");
             tokio::select! {
                 () = shutdown.cancelled() => return,

@@ -84,8 +84,11 @@ async fn leader_session(db: &Database) -> Option<i32> {
     };
     sqlx::query_scalar(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid::bigint = $1 AND objid::bigint = $2",
     )
+    .bind(eats_nats::relay::LEADER_LOCK >> 32)
+    .bind(eats_nats::relay::LEADER_LOCK & 0xffff_ffff)
     .fetch_optional(pool)
     .await
     .expect("locks")
@@ -228,9 +231,15 @@ async fn killing_the_leader_relay_hands_over_to_the_standby_without_loss() {
         async move { some_history(&db, 15).await }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let old_leader = leader_session(&test.db)
-        .await
-        .expect("a leader holds the lock");
+    // The leader may be between rounds (a reconnect backoff): wait until it holds the lock.
+    let waiting = Instant::now();
+    let old_leader = loop {
+        if let Some(pid) = leader_session(&test.db).await {
+            break pid;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(60), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     leader.abort();
     let killed_at = Instant::now();
     // Taking over means the standby holds the leader lock; measured apart from the writer,

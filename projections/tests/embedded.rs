@@ -46,7 +46,19 @@ fn consumers(db: &Database) -> Vec<Arc<dyn EventHandler>> {
 
 /// Runs every consumer on the embedded feed until `shutdown`.
 fn start(db: &Database, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let feed = EmbeddedFeed::new(db).expect("embedded").with_batch(16);
+    start_polling(db, shutdown, Duration::from_millis(500))
+}
+
+/// Like [`start`], looking for commits by other processes every `poll`.
+fn start_polling(
+    db: &Database,
+    shutdown: CancellationToken,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let feed = EmbeddedFeed::new(db)
+        .expect("embedded")
+        .with_batch(16)
+        .with_poll(poll);
     let handlers = consumers(db);
     tokio::spawn(async move {
         let runs = handlers
@@ -195,7 +207,8 @@ async fn commits_wake_running_consumers_and_every_view_converges() {
         .await
         .expect("tally table");
     let shutdown = CancellationToken::new();
-    let task = start(&test.db, shutdown.clone());
+    // No polling to fall back on: only the commits' wake-ups can move the consumers.
+    let task = start_polling(&test.db, shutdown.clone(), Duration::from_secs(3600));
     history(&test.db, 10).await;
     wait_caught_up(&test.db).await;
     shutdown.cancel();

@@ -154,6 +154,18 @@ impl Database {
         &self.backend
     }
 
+    /// Closes every pool on the database (both, on SQLite), waiting for connections in use
+    /// to be returned; for an orderly shutdown, and before a test deletes the file.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite(pool) => pool.close().await,
+        }
+        if let Some(derived) = &self.derived {
+            derived.close().await;
+        }
+    }
+
     /// The event repository for aggregate `A`.
     pub fn repository<A: Versioned>(&self) -> EventRepository {
         EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT).notifying(self.commits.clone())

@@ -110,10 +110,7 @@ impl TestDatabase {
 
     /// Closes the pool and deletes the database or folder.
     pub async fn cleanup(self) {
-        match self.db.backend() {
-            crate::Backend::Postgres(pool) => pool.close().await,
-            crate::Backend::Sqlite(pool) => pool.close().await,
-        }
+        self.db.close().await;
         match self.cleanup {
             Cleanup::Postgres { admin, name } => {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
