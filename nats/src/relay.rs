@@ -10,7 +10,7 @@
 //! lock lives on a dedicated session, so when the leader's process or connection dies the
 //! server releases it and a standby (retrying every second) takes over.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use eats_feed::FeedEvent;
@@ -21,8 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::topology::{InvalidName, Topology};
 
-/// The advisory lock key of the relay leader ("eats" + "rl").
-const LEADER_LOCK: i64 = 0x6561_7473_726c;
+/// The advisory lock key of the relay leader ("eats" + "rl"); `pg_locks` shows it as
+/// `classid = LEADER_LOCK >> 32`, `objid = LEADER_LOCK & 0xffff_ffff`.
+pub const LEADER_LOCK: i64 = 0x6561_7473_726c;
+/// How long after its last publish the relay counts as busy and polls at [`BUSY_POLL`].
+const BUSY_SPELL: Duration = Duration::from_secs(2);
+/// The poll interval while busy: commits that found rows waiting did not notify.
+const BUSY_POLL: Duration = Duration::from_millis(20);
+/// The poll interval while idle, behind notifications (a safety net, e.g. for a commit that
+/// found rows waiting but committed long after they were published).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// The channel the outbox trigger notifies.
 pub const CHANNEL: &str = "eats_outbox";
 
@@ -110,12 +118,15 @@ impl Relay {
         let mut session = self.pool.acquire().await?.detach();
         // If this process vanishes without closing its socket (power loss, a partition), the
         // server only frees the lock when it notices the session is dead: make it probe after
-        // 5 s idle, every 2 s, 3 times, so a standby takes over in about 11 s, not hours.
-        // (Ignored over a Unix socket, where a dead peer is seen at once.)
+        // 5 s idle, every 2 s, 3 times, and give up on unacknowledged replies after 11 s
+        // (`tcp_user_timeout`, else retransmissions last minutes), so a standby takes over in
+        // about 11 s, not hours. (Ignored over a Unix socket, where a dead peer is seen at
+        // once.)
         sqlx::query(
             "SELECT set_config('tcp_keepalives_idle', '5', false), \
              set_config('tcp_keepalives_interval', '2', false), \
-             set_config('tcp_keepalives_count', '3', false)",
+             set_config('tcp_keepalives_count', '3', false), \
+             set_config('tcp_user_timeout', '11000', false)",
         )
         .execute(&mut session)
         .await?;
@@ -135,8 +146,14 @@ impl Relay {
         tracing::info!(stream = %self.topology.stream, "relay is the leader");
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
+        // Commits only notify when they find the outbox drained (see migration 0006), so
+        // for a while after publishing the relay polls quickly instead of waiting to be told.
+        let mut busy_until = Instant::now();
         while !shutdown.is_cancelled() {
             let published = self.publish_batch().await?;
+            if published > 0 {
+                busy_until = Instant::now() + BUSY_SPELL;
+            }
             // A lost session means a lost lock: stop before another leader starts. A session
             // that does not answer within seconds counts as lost.
             tokio::time::timeout(
@@ -146,10 +163,15 @@ impl Relay {
             .await
             .map_err(|_| RelayError::Publish("the leader session stopped answering".into()))??;
             if published == 0 {
+                let poll = if Instant::now() < busy_until {
+                    BUSY_POLL
+                } else {
+                    IDLE_POLL
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     notification = listener.recv() => { notification?; }
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = tokio::time::sleep(poll) => {}
                 }
             }
         }
