@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use eats_store::{Backend, Database};
+use eats_store::{Backend, Database, DerivedState};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{FromRow, Row};
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,7 @@ pub enum FeedError {
 /// Tails the SQLite event log for in-process consumers.
 #[derive(Clone)]
 pub struct EmbeddedFeed {
-    db: Database,
+    db: DerivedState,
     pool: SqlitePool,
     batch: i64,
     poll: Duration,

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
-use eats_store::Database;
+use eats_store::{Database, DerivedState};
 
 use crate::bind_args;
 use crate::position::{decide, Decision};
@@ -74,7 +74,7 @@ const CURRENT: &str = "SELECT sequence FROM projection_positions \
 /// Runs projection `P` against the database its tables live in.
 pub struct Projector<P> {
     projection: P,
-    db: Database,
+    db: DerivedState,
 }
 
 impl<P: Projection> Projector<P> {

@@ -61,6 +61,39 @@ pub struct Database {
     commits: Arc<watch::Sender<u64>>,
 }
 
+/// The database as seen by state rebuilt from the events: read models and consumer
+/// checkpoints. On SQLite its commits skip the fsync (`synchronous = NORMAL` in WAL mode); a
+/// process crash still loses nothing, and a power cut can only lose the newest such commits.
+/// That is safe because SQLite's WAL checksums are cumulative, so what a power cut loses is
+/// always a suffix of the log: a consumer's checkpoint is never kept while the writes it
+/// covers are lost, and every event append (fsynced) makes all that came before it durable.
+/// The consumer then replays from its older checkpoint, which idempotent consumers absorb.
+/// It offers no way to append events or run commands, so facts cannot end up here by
+/// mistake; they go through [`Database`]. On Postgres it is the same pool.
+#[derive(Clone, Debug)]
+pub struct DerivedState(Database);
+
+impl DerivedState {
+    /// The pool to write derived state with.
+    pub fn backend(&self) -> &Backend {
+        self.0.backend()
+    }
+
+    /// One aggregate's stored events in order, to fill a gap in a read model.
+    pub async fn history(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        self.0.history(aggregate_type, aggregate_id).await
+    }
+
+    /// Changes whenever this process commits events: see [`Database::subscribe_commits`].
+    pub fn subscribe_commits(&self) -> watch::Receiver<u64> {
+        self.0.subscribe_commits()
+    }
+}
+
 /// Default events between snapshots: aggregates here live for tens of events, so a snapshot
 /// every 20 keeps loads to a handful of rows without writing snapshots on most commands.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
@@ -108,23 +141,15 @@ impl Database {
         })
     }
 
-    /// The handle for state that is rebuilt from the events: read models and consumer
-    /// checkpoints. On SQLite its commits skip the fsync (`synchronous = NORMAL` in WAL
-    /// mode); a process crash still loses nothing, and a power cut can only lose the newest
-    /// such commits. That is safe because SQLite's WAL checksums are cumulative, so what a
-    /// power cut loses is always a suffix of the log: a consumer's checkpoint is never kept
-    /// while the writes it covers are lost, and every event append (fsynced) makes all that
-    /// came before it durable. The consumer then replays from its older checkpoint, which
-    /// idempotent consumers absorb. Facts (events, idempotency records, deadlines) stay on
-    /// the fsynced pool. On Postgres this is the same database handle.
-    pub fn for_derived_state(&self) -> Database {
-        match &self.derived {
+    /// The handle for state that is rebuilt from the events: see [`DerivedState`].
+    pub fn for_derived_state(&self) -> DerivedState {
+        DerivedState(match &self.derived {
             Some(derived) => Database {
                 backend: Backend::Sqlite(derived.clone()),
                 ..self.clone()
             },
             None => self.clone(),
-        }
+        })
     }
 
     /// Wraps an already migrated pool.
