@@ -28,8 +28,8 @@ pub const LEADER_LOCK: i64 = 0x6561_7473_726c;
 const BUSY_SPELL: Duration = Duration::from_secs(2);
 /// The poll interval while busy: commits that found rows waiting did not notify.
 const BUSY_POLL: Duration = Duration::from_millis(20);
-/// The poll interval while idle, behind notifications (a safety net, e.g. for a commit that
-/// found rows waiting but committed long after they were published).
+/// The default poll interval while idle, behind notifications (a safety net, e.g. for a
+/// commit that found rows waiting but committed long after they were published).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// The channel the outbox trigger notifies.
 pub const CHANNEL: &str = "eats_outbox";
@@ -59,6 +59,7 @@ pub struct Relay {
     topology: Topology,
     batch: i64,
     standby_retry: Duration,
+    idle_poll: Duration,
 }
 
 /// Outbox rows not yet published, and how old the oldest is.
@@ -86,12 +87,19 @@ impl Relay {
             topology,
             batch: 500,
             standby_retry: Duration::from_secs(1),
+            idle_poll: IDLE_POLL,
         })
     }
 
     /// Rows published per round trip.
     pub fn with_batch(mut self, batch: u16) -> Self {
         self.batch = i64::from(batch.max(1));
+        self
+    }
+
+    /// How often an idle leader looks at the outbox without being notified; 1 s by default.
+    pub fn with_idle_poll(mut self, poll: Duration) -> Self {
+        self.idle_poll = poll;
         self
     }
 
@@ -166,7 +174,7 @@ impl Relay {
                 let poll = if Instant::now() < busy_until {
                     BUSY_POLL
                 } else {
-                    IDLE_POLL
+                    self.idle_poll
                 };
                 tokio::select! {
                     () = shutdown.cancelled() => {}

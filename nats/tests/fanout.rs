@@ -150,6 +150,38 @@ async fn some_history(db: &Database, orders: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
+    let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
+    // With no idle polling, only the commits' notifications can start a publishing spell.
+    let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone())
+        .expect("relay")
+        .with_idle_poll(Duration::from_secs(3600));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (relay, shutdown) = (relay.clone(), shutdown.clone());
+        async move { relay.run(shutdown).await }
+    });
+    wait_until(Duration::from_secs(60), || async {
+        leader_session(&test.db).await.is_some()
+    })
+    .await;
+    for _ in 0..2 {
+        // Past the busy spell after any publishing: the relay waits for a notification.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        some_history(&test.db, 3).await;
+        wait_until(Duration::from_secs(60), || async {
+            outbox_len(&test.db).await == 0
+        })
+        .await;
+    }
+    assert_exactly_once_in_order(&nats.messages().await, event_count(&test.db).await);
+    shutdown.cancel();
+    task.await.expect("relay stops cleanly");
+    nats.cleanup().await;
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_crash_between_commit_and_publish_loses_nothing() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
     some_history(&test.db, 20).await;
