@@ -181,6 +181,84 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
     test.cleanup().await;
 }
 
+/// Puts an event straight into the outbox, as the trigger would, with a payload of `size`
+/// bytes or so.
+async fn outbox_row(db: &Database, aggregate_id: &str, sequence: i64, size: usize) {
+    let eats_store::Backend::Postgres(pool) = db.backend() else {
+        panic!("postgres");
+    };
+    sqlx::query(
+        "INSERT INTO outbox (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) VALUES ('Order', $1, $2, 'OrderPlaced', '1', $3, '{}')",
+    )
+    .bind(aggregate_id)
+    .bind(sequence)
+    .bind(serde_json::json!({ "padding": "x".repeat(size) }))
+    .execute(pool)
+    .await
+    .expect("outbox row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_the_stream_refuses_holds_back_that_aggregates_later_events() {
+    let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
+    // The stream refuses messages over 2 KiB until we raise the limit: a publish that fails
+    // in the middle of a batch while the publishes around it succeed.
+    let mut config = nats
+        .jetstream
+        .get_stream(&nats.topology.stream)
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .config
+        .clone();
+    config.max_message_size = 2048;
+    nats.jetstream
+        .update_stream(config.clone())
+        .await
+        .expect("limit");
+    for sequence in 1..=4 {
+        let big = if sequence == 2 { 4096 } else { 10 };
+        outbox_row(&test.db, "held", sequence, big).await;
+        outbox_row(&test.db, "free", sequence, 10).await;
+    }
+
+    let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone()).expect("relay");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (relay, shutdown) = (relay.clone(), shutdown.clone());
+        async move { relay.run(shutdown).await }
+    });
+    // Everything the stream accepts gets through, and nothing of "held" after its refused
+    // event: the outbox keeps held-2..4.
+    wait_until(Duration::from_secs(60), || async {
+        outbox_len(&test.db).await == 3
+    })
+    .await;
+    let keys: Vec<String> = nats.messages().await.iter().map(FeedEvent::key).collect();
+    assert!(
+        keys.contains(&"Order-held-1".to_string())
+            && !keys
+                .iter()
+                .any(|k| k.starts_with("Order-held-") && k != "Order-held-1"),
+        "{keys:?}"
+    );
+
+    config.max_message_size = -1;
+    nats.jetstream.update_stream(config).await.expect("unlimit");
+    wait_until(Duration::from_secs(60), || async {
+        outbox_len(&test.db).await == 0
+    })
+    .await;
+    assert_exactly_once_in_order(&nats.messages().await, 8);
+    shutdown.cancel();
+    task.await.expect("relay stops cleanly");
+    nats.cleanup().await;
+    test.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_crash_between_commit_and_publish_loses_nothing() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
