@@ -77,6 +77,42 @@ pub async fn replay_dead_letter(
     Ok(())
 }
 
+/// Rebuilds the read models named in `only` (all when empty) from the event store, printing
+/// one JSON line per read model. Safe while `eats serve` runs: see
+/// [`eats_projections::Projector::rebuild`].
+pub async fn rebuild_projections(
+    store: &StoreConfig,
+    only: &[String],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let db = store.open().await.context("opening the event store")?;
+    let models = eats_projections::read_models(&db);
+    let known: Vec<&str> = models.iter().map(|model| model.name()).collect();
+    for name in only {
+        anyhow::ensure!(
+            known.contains(&name.as_str()),
+            "unknown read model `{name}`; one of {known:?}"
+        );
+    }
+    for model in models
+        .iter()
+        .filter(|model| only.is_empty() || only.iter().any(|name| name == model.name()))
+    {
+        let started = std::time::Instant::now();
+        let events = model
+            .rebuild(500)
+            .await
+            .with_context(|| format!("rebuilding {}", model.name()))?;
+        let line = json!({
+            "read_model": model.name(),
+            "events": events,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 /// Checks every read model row against the event store; prints the report as JSON and fails
 /// if any row disagrees.
 pub async fn verify_projections(store: &StoreConfig, out: &mut impl Write) -> anyhow::Result<()> {

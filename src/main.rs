@@ -34,6 +34,16 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
+    /// Rebuild read models from the event store; safe while `eats serve` runs (each view
+    /// reads partly filled until its rebuild ends).
+    RebuildProjections {
+        /// Only these read models (order_view, store_queue, delivery_board,
+        /// customer_profile, audit_timeline, store_directory); all when absent.
+        #[arg(long = "only")]
+        only: Vec<String>,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
     /// Mint a development token (HS256 with EATS_JWT_SECRET or the data folder's secret).
     Token {
         /// customer, store_owner, rider or admin.
@@ -124,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         Command::VerifyProjections { store } => {
             let mut out = std::io::stdout().lock();
             eats::admin::verify_projections(&store, &mut out).await
+        }
+        Command::RebuildProjections { only, store } => {
+            let mut out = std::io::stdout().lock();
+            eats::admin::rebuild_projections(&store, &only, &mut out).await
         }
     }
 }

@@ -18,6 +18,15 @@ use eats_store::{Aggregates, DomainServices};
 
 mod common;
 
+/// A command's standard output, one JSON value per line.
+fn json_lines(stdout: Vec<u8>) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 use common::{Server, EATS, NATS_URL};
 
 /// Drives one order to delivery in `db` (issuing the process managers' follow-ups itself, so
@@ -196,11 +205,7 @@ async fn audit_prints_an_aggregates_stored_history_as_json_lines() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = json_lines(output.stdout);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["event_type"], "StoreRegistered");
     assert_eq!(lines[0]["actor"], format!("store_owner:{owner}"));
@@ -218,4 +223,60 @@ fn audit_refuses_an_unknown_aggregate_type() {
         .expect("run audit");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown aggregate type `Pizza`"));
+}
+
+#[tokio::test]
+async fn rebuild_projections_rebuilds_every_read_model_from_the_event_store() {
+    let test = TestDatabase::sqlite().await;
+    let aggregates = scenario::aggregates(&test.db);
+    let store = scenario::open_store(&aggregates).await;
+    let customer = scenario::register_customer(&aggregates).await;
+    scenario::drive_order(&aggregates, store, customer, 2, Stage::Delivered).await;
+    let data_dir = test.data_dir.clone().expect("sqlite folder");
+    let eats = |args: &[&str]| {
+        Command::new(EATS)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_clear()
+            .output()
+            .expect("run eats")
+    };
+    // Nothing has projected these events yet (no server ran): the views are empty.
+    assert!(!eats(&["verify-projections"]).status.success());
+
+    let output = eats(&["rebuild-projections"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(output.stdout);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["read_model"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "order_view",
+            "store_queue",
+            "delivery_board",
+            "customer_profile",
+            "audit_timeline",
+            "store_directory"
+        ]
+    );
+    assert!(lines.iter().all(|l| l["events"].as_u64() > Some(0)));
+    let verified = eats(&["verify-projections"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
+    let unknown = eats(&["rebuild-projections", "--only", "pizza"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown read model `pizza`"));
+    test.cleanup().await;
 }

@@ -125,30 +125,6 @@ fn assert_exactly_once_in_order(messages: &[FeedEvent], expected: usize) {
     }
 }
 
-/// Some history: stores, customers and orders in every stage.
-async fn some_history(db: &Database, orders: usize) {
-    let aggregates = scenario::aggregates(db);
-    let store = scenario::open_store(&aggregates).await;
-    let customer = scenario::register_customer(&aggregates).await;
-    let stages = [
-        Stage::Placed,
-        Stage::Paid,
-        Stage::Cancelled,
-        Stage::Ready,
-        Stage::Delivered,
-    ];
-    for i in 0..orders {
-        scenario::drive_order(
-            &aggregates,
-            store,
-            customer,
-            1 + i as u32 % 3,
-            stages[i % stages.len()],
-        )
-        .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
@@ -168,7 +144,7 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
     for _ in 0..2 {
         // Past the busy spell after any publishing: the relay waits for a notification.
         tokio::time::sleep(Duration::from_millis(2_500)).await;
-        some_history(&test.db, 3).await;
+        scenario::history(&test.db, 3).await;
         wait_until(Duration::from_secs(60), || async {
             outbox_len(&test.db).await == 0
         })
@@ -262,7 +238,7 @@ async fn a_publish_the_stream_refuses_holds_back_that_aggregates_later_events() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_crash_between_commit_and_publish_loses_nothing() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
-    some_history(&test.db, 20).await;
+    scenario::history(&test.db, 20).await;
     let total = event_count(&test.db).await;
     assert_eq!(
         outbox_len(&test.db).await as usize,
@@ -327,7 +303,7 @@ async fn killing_the_leader_relay_hands_over_to_the_standby_without_loss() {
         (task, shutdown)
     };
     let (leader, _) = start("first");
-    some_history(&test.db, 5).await;
+    scenario::history(&test.db, 5).await;
     wait_until(Duration::from_secs(60), || async {
         outbox_len(&test.db).await == 0
     })
@@ -338,7 +314,7 @@ async fn killing_the_leader_relay_hands_over_to_the_standby_without_loss() {
     // Commands keep coming while the leader dies.
     let writer = tokio::spawn({
         let db = test.db.clone();
-        async move { some_history(&db, 15).await }
+        async move { scenario::history(&db, 15).await }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     // The leader may be between rounds (a reconnect backoff): wait until it holds the lock.
@@ -443,7 +419,7 @@ async fn tallies(db: &Database) -> Vec<(String, i64, i64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_killed_mid_batch_applies_every_event_exactly_once() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
-    some_history(&test.db, 25).await;
+    scenario::history(&test.db, 25).await;
     let total = event_count(&test.db).await;
     let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone()).expect("relay");
     while relay.publish_batch().await.expect("publish") > 0 {}

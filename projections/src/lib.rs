@@ -27,14 +27,30 @@ pub mod verify;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use eats_feed::EventHandler;
 use eats_store::Database;
 
 pub use position::{decide, Decision};
 pub use runner::{Applied, Projection, ProjectionError, Projector};
 
-/// Every projection over `db`, as feed consumers.
-pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
+/// A read model as the operator sees it: a feed consumer that can also be rebuilt from the
+/// event store by name.
+#[async_trait]
+pub trait ReadModel: EventHandler {
+    /// See [`Projector::rebuild`]; returns the events read.
+    async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError>;
+}
+
+#[async_trait]
+impl<P: Projection> ReadModel for Projector<P> {
+    async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError> {
+        Projector::rebuild(self, batch).await
+    }
+}
+
+/// Every read model over `db`.
+pub fn read_models(db: &Database) -> Vec<Arc<dyn ReadModel>> {
     vec![
         Arc::new(Projector::new(order_view::OrderViewProjection, db.clone())),
         Arc::new(Projector::new(
@@ -55,4 +71,12 @@ pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
             db.clone(),
         )),
     ]
+}
+
+/// Every projection over `db`, as feed consumers.
+pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
+    read_models(db)
+        .into_iter()
+        .map(|model| -> Arc<dyn EventHandler> { model })
+        .collect()
 }

@@ -8,10 +8,11 @@ use eats_feed::{DecodeError, EmbeddedFeed, EventHandler, FeedEvent};
 use eats_projections::sql::Write;
 use eats_projections::verify::verify;
 use eats_projections::{Projection, Projector};
-use eats_store::testing::scenario::{self, Stage};
 use eats_store::testing::TestDatabase;
 use eats_store::{Backend, Database};
 use tokio_util::sync::CancellationToken;
+
+use eats_store::testing::scenario::history;
 
 /// Adds one per applied event, so a double application would show.
 struct Tally;
@@ -103,6 +104,17 @@ async fn wait_caught_up(db: &Database) {
     }
 }
 
+/// A fresh SQLite store with the tally table, logging to the test's output.
+async fn tallied_sqlite() -> TestDatabase {
+    log_to_test_output();
+    let test = TestDatabase::sqlite().await;
+    sqlx::query("CREATE TABLE tally (aggregate_id text PRIMARY KEY, applied integer NOT NULL)")
+        .execute(sqlite(&test.db))
+        .await
+        .expect("tally table");
+    test
+}
+
 /// Shows the consumers' warnings and errors in a failing test's output.
 fn log_to_test_output() {
     let _ = tracing_subscriber::fmt()
@@ -129,29 +141,6 @@ async fn assert_exactly_once(db: &Database) {
     let report = verify(db).await.expect("verify");
     assert!(report.mismatches.is_empty(), "{:#?}", report.mismatches);
     assert!(report.checked > 0);
-}
-
-async fn history(db: &Database, orders: usize) {
-    let aggregates = scenario::aggregates(db);
-    let store = scenario::open_store(&aggregates).await;
-    let stages = [
-        Stage::Placed,
-        Stage::Paid,
-        Stage::Cancelled,
-        Stage::Ready,
-        Stage::Delivered,
-    ];
-    for i in 0..orders {
-        let customer = scenario::register_customer(&aggregates).await;
-        scenario::drive_order(
-            &aggregates,
-            store,
-            customer,
-            1 + i as u32 % 3,
-            stages[i % stages.len()],
-        )
-        .await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,12 +189,7 @@ async fn the_embedded_feed_survives_kills_and_restarts_and_applies_every_event_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_wake_running_consumers_and_every_view_converges() {
-    log_to_test_output();
-    let test = TestDatabase::sqlite().await;
-    sqlx::query("CREATE TABLE tally (aggregate_id text PRIMARY KEY, applied integer NOT NULL)")
-        .execute(sqlite(&test.db))
-        .await
-        .expect("tally table");
+    let test = tallied_sqlite().await;
     let shutdown = CancellationToken::new();
     // No polling to fall back on: only the commits' wake-ups can move the consumers.
     let task = start_polling(&test.db, shutdown.clone(), Duration::from_secs(3600));
@@ -219,12 +203,7 @@ async fn commits_wake_running_consumers_and_every_view_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_reports_a_view_that_disagrees_with_the_events() {
-    log_to_test_output();
-    let test = TestDatabase::sqlite().await;
-    sqlx::query("CREATE TABLE tally (aggregate_id text PRIMARY KEY, applied integer NOT NULL)")
-        .execute(sqlite(&test.db))
-        .await
-        .expect("tally table");
+    let test = tallied_sqlite().await;
     history(&test.db, 5).await;
     let shutdown = CancellationToken::new();
     let task = start(&test.db, shutdown.clone());
@@ -238,5 +217,43 @@ async fn verification_reports_a_view_that_disagrees_with_the_events() {
     let report = verify(&test.db).await.expect("verify");
     assert_eq!(report.mismatches.len(), 1, "{:#?}", report.mismatches);
     assert!(report.mismatches[0].contains("view says delivered, events say paid"));
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_while_consumers_run_and_orders_keep_coming_converges() {
+    let test = tallied_sqlite().await;
+    history(&test.db, 15).await;
+    let shutdown = CancellationToken::new();
+    let task = start(&test.db, shutdown.clone());
+    wait_caught_up(&test.db).await;
+    // A damaged view, to be repaired by the rebuild.
+    sqlx::query("UPDATE order_view SET status = 'delivered', total = 0")
+        .execute(sqlite(&test.db))
+        .await
+        .expect("tamper");
+    assert!(!verify(&test.db)
+        .await
+        .expect("verify")
+        .mismatches
+        .is_empty());
+
+    // Rebuild every read model (small batches, so it interleaves with the live consumers)
+    // while new orders are committed and projected.
+    let writer = tokio::spawn({
+        let db = test.db.clone();
+        async move { history(&db, 10).await }
+    });
+    for model in eats_projections::read_models(&test.db) {
+        let events = model.rebuild(7).await.expect("rebuild");
+        assert!(events > 0, "{} read nothing", model.name());
+    }
+    writer.await.expect("writer");
+    wait_caught_up(&test.db).await;
+    shutdown.cancel();
+    task.await.expect("stops cleanly");
+    // Every view agrees with the events, and the live consumers still applied each event
+    // exactly once (the tally is not a read model the rebuild touches).
+    assert_exactly_once(&test.db).await;
     test.cleanup().await;
 }

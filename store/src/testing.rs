@@ -295,6 +295,31 @@ pub mod scenario {
         customer
     }
 
+    /// A typical history for fan-out and read-model tests: one open store and `orders`
+    /// customers, each with one order of 1 to 3 items left at the next [`Stage`] in turn.
+    pub async fn history(db: &Database, orders: usize) {
+        let aggregates = aggregates(db);
+        let store = open_store(&aggregates).await;
+        let stages = [
+            Stage::Placed,
+            Stage::Paid,
+            Stage::Cancelled,
+            Stage::Ready,
+            Stage::Delivered,
+        ];
+        for i in 0..orders {
+            let customer = register_customer(&aggregates).await;
+            drive_order(
+                &aggregates,
+                store,
+                customer,
+                1 + i as u32 % 3,
+                stages[i % stages.len()],
+            )
+            .await;
+        }
+    }
+
     /// How far [`drive_order`] takes an order.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
     pub enum Stage {
