@@ -29,7 +29,9 @@ const PLACED: &str =
      total = excluded.total, pickup_lat = excluded.pickup_lat, pickup_lng = excluded.pickup_lng, \
      deliver_to = excluded.deliver_to, dropoff_lat = excluded.dropoff_lat, \
      dropoff_lng = excluded.dropoff_lng, placed_at = excluded.placed_at, \
-     updated_at = excluded.updated_at";
+     updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 
 /// An upsert of the status and the timestamp column of that step.
 macro_rules! step {
@@ -43,7 +45,9 @@ macro_rules! step {
             $column,
             " = excluded.",
             $column,
-            ", updated_at = excluded.updated_at"
+            ", updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END"
         )
     };
 }
@@ -52,28 +56,40 @@ const CLOSED: &str = "INSERT INTO order_view (order_id, status, reason, refund_o
      cancelled_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
      ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
      refund_owed = excluded.refund_owed, rejected_at = excluded.rejected_at, \
-     cancelled_at = excluded.cancelled_at, updated_at = excluded.updated_at";
+     cancelled_at = excluded.cancelled_at, updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 const PICKED_UP: &str =
     "INSERT INTO order_view (order_id, status, rider_id, picked_up_at, updated_at) \
      VALUES ($1, 'in_delivery', $2, $3, $3) ON CONFLICT (order_id) DO UPDATE SET \
      status = excluded.status, rider_id = excluded.rider_id, picked_up_at = excluded.picked_up_at, \
-     updated_at = excluded.updated_at";
+     updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 const PAYMENT: &str =
     "INSERT INTO order_view (order_id, payment_status, payment_attempts, updated_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO UPDATE SET \
      payment_status = excluded.payment_status, payment_attempts = excluded.payment_attempts, \
-     updated_at = excluded.updated_at";
+     updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 const REFUNDED: &str =
     "INSERT INTO order_view (order_id, payment_status, refunded, refunded_at, updated_at) \
      VALUES ($1, 'refunded', $2, $3, $3) ON CONFLICT (order_id) DO UPDATE SET \
      payment_status = excluded.payment_status, refunded = excluded.refunded, \
-     refunded_at = excluded.refunded_at, updated_at = excluded.updated_at";
+     refunded_at = excluded.refunded_at, updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 const REFUND_FAILED: &str = "INSERT INTO order_view (order_id, payment_status, updated_at) \
      VALUES ($1, 'refund_failed', $2) ON CONFLICT (order_id) DO UPDATE SET \
-     payment_status = excluded.payment_status, updated_at = excluded.updated_at";
+     payment_status = excluded.payment_status, updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 const RIDER: &str = "INSERT INTO order_view (order_id, rider_id, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (order_id) DO UPDATE SET rider_id = excluded.rider_id, \
-     updated_at = excluded.updated_at";
+     updated_at = CASE WHEN order_view.updated_at IS NULL \
+     OR excluded.updated_at > order_view.updated_at THEN excluded.updated_at \
+     ELSE order_view.updated_at END";
 
 fn order_writes(event: &FeedEvent) -> Result<Vec<Write>, DecodeError> {
     let id = || Arg::from(event.aggregate_id.as_str());

@@ -214,57 +214,51 @@ impl<P: Projection> Projector<P> {
     ///
     /// Safe while the system serves and its feed consumer keeps running: the position guard
     /// lets exactly one of them apply each event (the consumer repairs any gap it meets from
-    /// the event store), and every projection writes each aggregate's fields independently,
-    /// so the order across aggregates does not matter. Until it finishes, readers see the
-    /// view partly filled.
+    /// the event store), and every projection writes each aggregate's fields independently
+    /// (a field two aggregates touch, like `order_view.updated_at`, only moves forward), so
+    /// the order across aggregates does not matter. Until it finishes, readers see the view
+    /// partly filled. A step that fails (a deadlock with the live consumer, a busy file) is
+    /// retried; if it keeps failing the error is returned and running the rebuild again
+    /// starts over.
     pub async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError> {
-        self.reset().await?;
-        let types: Vec<String> = (4..P::AGGREGATE_TYPES.len() + 4)
-            .map(|i| format!("${i}"))
-            .collect();
+        retrying(|| self.reset()).await?;
         let sql = format!(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-             metadata FROM events WHERE (aggregate_type, aggregate_id, sequence) > ($1, $2, $3) \
-             AND aggregate_type IN ({}) ORDER BY aggregate_type, aggregate_id, sequence LIMIT {}",
-            types.join(", "),
+             metadata FROM events WHERE aggregate_type = $1 AND (aggregate_id, sequence) > ($2, $3) \
+             ORDER BY aggregate_id, sequence LIMIT {}",
             batch.max(1)
         );
-        let (mut after, mut read) = ((String::new(), String::new(), 0_i64), 0_u64);
-        loop {
-            let events: Vec<FeedEvent> = on_pool!(self.db, |pool| {
-                let mut query = sqlx::query(&sql)
-                    .bind(&after.0)
-                    .bind(&after.1)
-                    .bind(after.2);
-                for aggregate_type in P::AGGREGATE_TYPES {
-                    query = query.bind(*aggregate_type);
-                }
-                query
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(<FeedEvent as sqlx::FromRow<_>>::from_row)
-                    .collect::<Result<_, sqlx::Error>>()
-            })?;
-            let Some(last) = events.last() else {
-                return Ok(read);
-            };
-            after = (
-                last.aggregate_type.clone(),
-                last.aggregate_id.clone(),
-                i64::try_from(last.sequence).unwrap_or(i64::MAX),
-            );
-            read += events.len() as u64;
-            // The live consumer may claim the same positions meanwhile: a lost race is
-            // retried, and what it applied is skipped.
-            let mut attempts = 0;
+        let mut read = 0_u64;
+        for aggregate_type in P::AGGREGATE_TYPES {
+            let mut after = (String::new(), 0_i64);
             loop {
-                match self.apply_batch(&events).await {
-                    Err(ProjectionError::Raced(_)) if attempts < 10 => attempts += 1,
-                    result => break result?,
-                }
+                let page = || async {
+                    on_pool!(self.db, |pool| {
+                        sqlx::query(&sql)
+                            .bind(aggregate_type)
+                            .bind(&after.0)
+                            .bind(after.1)
+                            .fetch_all(pool)
+                            .await?
+                            .iter()
+                            .map(<FeedEvent as sqlx::FromRow<_>>::from_row)
+                            .collect::<Result<Vec<_>, sqlx::Error>>()
+                            .map_err(ProjectionError::from)
+                    })
+                };
+                let events = retrying(page).await?;
+                let Some(last) = events.last() else {
+                    break;
+                };
+                after = (
+                    last.aggregate_id.clone(),
+                    i64::try_from(last.sequence).unwrap_or(i64::MAX),
+                );
+                read += events.len() as u64;
+                retrying(|| self.apply_batch(&events)).await?;
             }
         }
+        Ok(read)
     }
 
     /// Empties the projection's tables and positions, so replaying the log rebuilds it.
@@ -313,4 +307,26 @@ impl<P: Projection> EventHandler for Projector<P> {
                 .map_err(|e| HandlerError::new(P::NAME, first, e)),
         }
     }
+}
+
+/// Runs `step` until it succeeds, up to 10 times with a growing pause: what fails here is a
+/// lost race, a deadlock or a busy database, which a retry resolves.
+async fn retrying<T, F, Fut>(mut step: F) -> Result<T, ProjectionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProjectionError>>,
+{
+    let mut pause = std::time::Duration::from_millis(20);
+    for _ in 1..10 {
+        match step().await {
+            Err(ProjectionError::Decode(error)) => return Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "rebuild step failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            done => return done,
+        }
+    }
+    step().await
 }
