@@ -53,6 +53,7 @@ impl Application {
                     db: db.clone(),
                     aggregates: aggregates.clone(),
                     lag: board,
+                    idempotency: config.auth.idempotency(),
                 },
                 auth,
                 config.auth.limits(),

@@ -2,7 +2,9 @@
 //! default that works on a laptop with nothing installed.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use clap::{Args, ValueEnum};
 use eats_domain::customer::GradePolicy;
@@ -237,6 +239,16 @@ pub struct AuthConfig {
     /// Requests one client may burst above the rate.
     #[arg(long, env = "EATS_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
+
+    /// Seconds an `Idempotency-Key` is remembered; after that it is purged and reusing it is
+    /// a new request.
+    #[arg(long, env = "EATS_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    pub idempotency_ttl_secs: u64,
+
+    /// Seconds after which a retry takes over a key whose first attempt never answered
+    /// (client gone, process died); the retry reaches the same effect, never a second one.
+    #[arg(long, env = "EATS_IDEMPOTENCY_STALE_SECS", default_value_t = 60)]
+    pub idempotency_stale_secs: u64,
 }
 
 /// The JWT secret file inside the embedded data folder.
@@ -250,27 +262,41 @@ impl AuthConfig {
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
             return Ok(eats_api::Auth::rs256(&pem)?);
         }
-        Ok(eats_api::Auth::hs256(self.secret(store)?.as_bytes())?)
+        let (secret, source) = self.secret_with_source(store)?;
+        tracing::info!(%source, "verifying tokens with the HS256 secret");
+        Ok(eats_api::Auth::hs256(secret.as_bytes())?)
     }
 
     /// The HS256 secret: configured, or (embedded mode only) the data folder's own.
     pub fn secret(&self, store: &StoreConfig) -> anyhow::Result<String> {
+        Ok(self.secret_with_source(store)?.0)
+    }
+
+    /// The HS256 secret and where it came from (`EATS_JWT_SECRET` or the secret file's
+    /// absolute path), so tools can say which secret they used.
+    pub fn secret_with_source(&self, store: &StoreConfig) -> anyhow::Result<(String, String)> {
         if let Some(secret) = &self.jwt_secret {
-            return Ok(secret.clone());
+            return Ok((secret.clone(), "EATS_JWT_SECRET".into()));
         }
         anyhow::ensure!(
             store.database_url.is_none(),
             "EATS_JWT_SECRET (or EATS_JWT_PUBLIC_KEY_FILE) is required in Postgres mode"
         );
-        let path = store.data_dir.join(SECRET_FILE);
-        if let Ok(secret) = std::fs::read_to_string(&path) {
-            return Ok(secret.trim().to_string());
+        std::fs::create_dir_all(&store.data_dir)
+            .with_context(|| format!("creating the data folder {}", store.data_dir.display()))?;
+        let dir = std::fs::canonicalize(&store.data_dir)
+            .with_context(|| format!("resolving the data folder {}", store.data_dir.display()))?;
+        let path = dir.join(SECRET_FILE);
+        let secret = read_or_create_secret(&path)?;
+        Ok((secret, path.display().to_string()))
+    }
+
+    /// How long idempotency keys live.
+    pub fn idempotency(&self) -> eats_api::IdempotencySettings {
+        eats_api::IdempotencySettings {
+            ttl: std::time::Duration::from_secs(self.idempotency_ttl_secs),
+            stale_after: std::time::Duration::from_secs(self.idempotency_stale_secs),
         }
-        std::fs::create_dir_all(&store.data_dir)?;
-        let secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
-        write_private(&path, &secret)?;
-        tracing::info!(path = %path.display(), "created a JWT secret for embedded mode");
-        Ok(secret)
     }
 
     /// Per-client limits.
@@ -282,22 +308,58 @@ impl AuthConfig {
     }
 }
 
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+/// Reads the secret at `path`, creating it first when absent. Creation is atomic: the secret
+/// is written to a private temporary file and hard-linked into place, which fails if another
+/// process won the race, and then the winner's secret is read. Nobody ever reads a partly
+/// written file.
+fn read_or_create_secret(path: &Path) -> anyhow::Result<String> {
+    let read = |path: &Path| -> anyhow::Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(secret) if !secret.trim().is_empty() => Ok(Some(secret.trim().to_string())),
+            Ok(_) => anyhow::bail!("the JWT secret file {} is empty", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+        }
+    };
+    if let Some(secret) = read(path)? {
+        return Ok(secret);
+    }
+    let secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
+    let temporary =
+        path.with_extension(format!("tmp-{}-{}", std::process::id(), fastrand::u64(..)));
+    write_private(&temporary, &secret)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    let linked = std::fs::hard_link(&temporary, path);
+    if let Err(error) = std::fs::remove_file(&temporary) {
+        tracing::warn!(path = %temporary.display(), %error, "could not remove a temporary file");
+    }
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a JWT secret for embedded mode");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path)?.with_context(|| {
+            format!(
+                "{} vanished after another process created it",
+                path.display()
+            )
+        }),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("creating {}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(contents.as_bytes())
+        options.mode(0o600);
     }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, contents)
-    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 /// Settings of `eats serve`.

@@ -80,6 +80,9 @@ impl Workers {
                 .tasks
                 .spawn(async move { runner.run(shutdown).await });
         }
+        if fanout.runs(Role::Api) {
+            workers.start_idempotency_purge(db.clone(), config.auth.idempotency().ttl);
+        }
         match db.backend() {
             Backend::Sqlite(_) => {
                 if !handlers.is_empty() {
@@ -120,6 +123,27 @@ impl Workers {
             }
         }
         Ok(workers)
+    }
+
+    /// Forgets expired `Idempotency-Key`s every few minutes (every API replica may do it:
+    /// the delete is idempotent).
+    fn start_idempotency_purge(&mut self, db: Database, ttl: Duration) {
+        let shutdown = self.shutdown.clone();
+        let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+        self.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                match eats_api::idempotency::purge_expired(&db, ttl).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
+                    Err(error) => tracing::warn!(%error, "purging expired idempotency keys failed"),
+                }
+            }
+        });
     }
 
     fn start_embedded(

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use cqrs_es::EventStore;
-use eats_domain::customer::CustomerCommand;
+use eats_domain::customer::{CustomerCommand, CustomerError};
 use eats_domain::order::{
-    DeliveryAddress, LineRequest, Order, OrderCommand, OrderStatus, MAX_QUANTITY,
+    DeliveryAddress, LineRequest, Order, OrderCommand, OrderError, OrderStatus, MAX_QUANTITY,
 };
 use eats_domain::payment::{Payment, PaymentCommand};
 use eats_domain::{Actor, CustomerId, GeoPoint, OrderId, PaymentId, StoreId};
@@ -20,6 +20,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use crate::auth::{Role, User};
+use crate::idempotency;
 use crate::problem::{invalid, not_found, ApiError, Problem, ProblemKind};
 use crate::state::ApiState;
 use crate::types::*;
@@ -138,7 +139,7 @@ impl CustomerApi {
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let customer = user.require(Role::Customer)?;
-        state
+        let result = state
             .aggregates
             .customers
             .execute_with_metadata(
@@ -152,7 +153,10 @@ impl CustomerApi {
                 },
                 ApiState::metadata(request, customer, Actor::Customer(CustomerId(customer))),
             )
-            .await?;
+            .await;
+        idempotency::settle(request, result, |e| {
+            matches!(e, CustomerError::AlreadyRegistered)
+        })?;
         Ok(Created::Created(Json(Accepted {
             id: customer.to_string(),
             status: "registered".into(),
@@ -257,8 +261,10 @@ impl CustomerApi {
                 )
             })?,
         };
-        let order = OrderId::new();
-        state
+        // Under an Idempotency-Key the id comes from the key's claim: a retry after a crash
+        // meets the order its first attempt placed instead of placing a second one.
+        let order = OrderId(idempotency::new_id(request, "order"));
+        let result = state
             .aggregates
             .orders
             .execute_with_metadata(
@@ -272,7 +278,8 @@ impl CustomerApi {
                 },
                 ApiState::metadata(request, order.0, Actor::Customer(CustomerId(customer))),
             )
-            .await?;
+            .await;
+        idempotency::settle(request, result, |e| matches!(e, OrderError::AlreadyPlaced))?;
         Ok(Created::Created(Json(Accepted {
             id: order.to_string(),
             status: OrderStatus::AwaitingPayment.to_string(),

@@ -5,8 +5,8 @@
 //!   models.
 //! - [`auth`]: bearer JWTs (HS256 secret or RS256 public key) and role checks.
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
-//! - [`middleware`]: per-client rate limits, `Idempotency-Key` replay, problem+json for
-//!   HTTP-level errors.
+//! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
+//! - [`idempotency`]: `Idempotency-Key`: a retry reaches the same effect and the first answer.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
 
 #![allow(clippy::result_large_err)] // ApiError is a poem-openapi response enum carried by value by design.
@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod auth;
 pub mod customers;
+pub mod idempotency;
 pub mod middleware;
 pub mod problem;
 pub mod riders;
@@ -25,6 +26,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use auth::{Auth, Role};
+pub use idempotency::IdempotencySettings;
 pub use middleware::RateLimitSettings;
 pub use problem::{ApiError, Classified, Problem, ProblemKind};
 pub use state::{ApiState, LagBoard};
@@ -88,9 +90,12 @@ pub fn routes(state: ApiState, auth: Auth, limits: RateLimitSettings) -> impl En
     Route::new()
         .nest(
             "/api/v1",
-            api.with(middleware::Idempotency(state.db.clone()))
-                .with(middleware::BodyLimit(MAX_BODY_BYTES))
-                .with(middleware::RateLimit::new(limits)),
+            api.with(idempotency::Idempotency::new(
+                state.db.clone(),
+                state.idempotency,
+            ))
+            .with(middleware::BodyLimit(MAX_BODY_BYTES))
+            .with(middleware::RateLimit::new(limits)),
         )
         .at("/openapi.json", spec)
         .nest("/docs", docs)

@@ -38,6 +38,8 @@ pub struct ApiState {
     pub aggregates: Aggregates,
     /// Consumer lag.
     pub lag: LagBoard,
+    /// How long `Idempotency-Key`s live.
+    pub idempotency: crate::IdempotencySettings,
 }
 
 impl ApiState {

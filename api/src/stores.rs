@@ -2,7 +2,7 @@
 
 use cqrs_es::EventStore;
 use eats_domain::order::{Order, OrderCommand, OrderStatus};
-use eats_domain::store::StoreCommand;
+use eats_domain::store::{StoreCommand, StoreError};
 use eats_domain::{Actor, GeoPoint, MenuItemId, StoreId, UserId, Won};
 use eats_projections::{store_directory, store_queue};
 use poem::Request;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::customers::{Created, Done};
+use crate::idempotency;
 use crate::problem::{invalid, not_found, ApiError};
 use crate::state::ApiState;
 use crate::types::*;
@@ -58,6 +59,28 @@ impl StoreApi {
             )
             .await
             .map_err(ApiError::from)
+    }
+
+    /// Runs a command that creates something (the store, a menu item) whose id came from
+    /// [`idempotency::new_id`]: a retry that meets its own first attempt's effect succeeds.
+    async fn create(
+        state: &ApiState,
+        request: &Request,
+        owner: Uuid,
+        store: Uuid,
+        command: StoreCommand,
+        already_done: impl FnOnce(&StoreError) -> bool,
+    ) -> Result<(), ApiError> {
+        let result = state
+            .aggregates
+            .stores
+            .execute_with_metadata(
+                &store.to_string(),
+                command,
+                ApiState::metadata(request, store, Actor::StoreOwner(UserId(owner))),
+            )
+            .await;
+        idempotency::settle(request, result, already_done).map_err(ApiError::from)
     }
 
     /// The order, if it belongs to `store`; 404 otherwise (the aggregate checks the owner).
@@ -145,8 +168,8 @@ impl StoreApi {
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
-        let store = StoreId::new();
-        Self::command(
+        let store = StoreId(idempotency::new_id(request, "store"));
+        Self::create(
             &state,
             request,
             owner,
@@ -161,6 +184,7 @@ impl StoreApi {
                 },
                 address: body.0.address,
             },
+            |e| matches!(e, StoreError::AlreadyRegistered),
         )
         .await?;
         Ok(Created::Created(Json(Accepted {
@@ -242,8 +266,8 @@ impl StoreApi {
         _idempotency_key: Header<Option<String>>,
     ) -> Result<Created, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
-        let item = MenuItemId::new();
-        Self::command(
+        let item = MenuItemId(idempotency::new_id(request, "menu-item"));
+        Self::create(
             &state,
             request,
             owner,
@@ -254,6 +278,7 @@ impl StoreApi {
                 name: body.0.name,
                 price: Won(body.0.price),
             },
+            |e| matches!(e, StoreError::MenuItemAlreadyExists(id) if *id == item),
         )
         .await?;
         Ok(Created::Created(Json(Accepted {

@@ -19,23 +19,32 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `eats serve` on a free port with `env`, and waits until it listens.
+    /// Starts `eats serve` on a free port with `env` and the tests' [`SECRET`], and waits
+    /// until it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        let mut with_secret = vec![("EATS_JWT_SECRET", SECRET)];
+        with_secret.extend_from_slice(env);
+        Self::start_with(&with_secret)
+    }
+
+    /// Starts `eats serve` on a free port with exactly `env` (no JWT secret unless given), and
+    /// waits until it listens.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(EATS);
         command
             .arg("serve")
             .env_clear()
             .env("EATS_LISTEN", "127.0.0.1:0")
             .env("EATS_LOG_FORMAT", "json")
-            .env("EATS_JWT_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("spawn eats serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        // Logs go to stderr; stdout is for command output only.
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
         let addr = loop {
             let line = lines
                 .next()
@@ -46,8 +55,15 @@ impl Server {
                 break log["fields"]["addr"].as_str().expect("addr").to_string();
             }
         };
-        // Keep draining the logs so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep draining the logs so the server never blocks on a full pipe; warnings and
+        // errors are echoed into the test's captured output, shown when it fails.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
+                    eprintln!("eats serve: {line}");
+                }
+            }
+        });
         Self {
             child,
             base: format!("http://{addr}"),
