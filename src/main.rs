@@ -117,7 +117,10 @@ async fn main() -> anyhow::Result<()> {
             auth,
             store,
         } => {
-            let secret = auth.secret(&store)?;
+            let (secret, source) = auth.secret_with_source(&store)?;
+            // On stderr, so `TOKEN=$(eats token ...)` captures the token alone; a server
+            // started from another folder (another EATS_DATA_DIR) has another secret.
+            eprintln!("eats token: signed with the secret from {source}");
             let minter = eats_api::Auth::hs256(secret.as_bytes())?;
             let token = minter.mint(
                 sub.unwrap_or_else(uuid::Uuid::new_v4),
