@@ -8,6 +8,7 @@
 //! - [`middleware`]: per-client rate limits, `Idempotency-Key` replay, problem+json for
 //!   HTTP-level errors.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
+//! - `paging`: opaque list cursors and page limits.
 
 #![allow(clippy::result_large_err)] // ApiError is a poem-openapi response enum carried by value by design.
 
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod auth;
 pub mod customers;
 pub mod middleware;
+mod paging;
 pub mod problem;
 pub mod riders;
 pub mod state;
