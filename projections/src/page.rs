@@ -53,7 +53,8 @@ pub struct OrderKey {
 }
 
 impl OrderKey {
-    /// The key of an order in `status` placed at `placed_at`.
+    /// The key of an order in `status` placed at `placed_at` (lists read only orders whose
+    /// placing has been projected, so `placed_at` is always there).
     pub fn of(status: &str, placed_at: Option<DateTime<Utc>>, order_id: &str) -> Self {
         Self {
             active: i64::from(!FINISHED_STATUSES.contains(&status)),
