@@ -211,10 +211,10 @@ async fn whole_lifecycle(server: &Server) -> (Caller, String) {
         let (_, queue) = owner
             .get(&format!("/stores/{store}/orders?status=paid"))
             .await;
-        (queue.as_array().map(Vec::len) == Some(1)).then_some(queue)
+        (queue["items"].as_array().map(Vec::len) == Some(1)).then_some(queue)
     })
     .await;
-    assert_eq!(queue[0]["order_id"], order.as_str());
+    assert_eq!(queue["items"][0]["order_id"], order.as_str());
     for step in ["accept", "start-cooking", "finish-cooking"] {
         let (s, body) = owner
             .post(&format!("/stores/{store}/orders/{order}/{step}"), json!({}))
@@ -234,12 +234,13 @@ async fn whole_lifecycle(server: &Server) -> (Caller, String) {
         let (_, jobs) = rider
             .get("/deliveries/available?lat=37.567&lng=126.979&radius_m=3000")
             .await;
-        jobs.as_array()
+        jobs["items"]
+            .as_array()
             .filter(|j| j.iter().any(|j| j["order_id"] == order.as_str()))
             .map(|_| jobs.clone())
     })
     .await;
-    let delivery = jobs[0]["delivery_id"]
+    let delivery = jobs["items"][0]["delivery_id"]
         .as_str()
         .expect("delivery")
         .to_string();
@@ -522,7 +523,7 @@ async fn with_an_rs256_public_key_only_tokens_signed_by_its_private_key_get_in()
 
     let signed = with_token(rs256_token(&private, &claims(chrono::Duration::minutes(5))));
     let (s, body) = signed.get("/orders").await;
-    assert_eq!((s, body), (200, json!([])));
+    assert_eq!((s, body), (200, json!({"items": []})));
 
     // Signed by another key pair.
     let (other, _) = rsa_key_pair();
@@ -671,7 +672,7 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
     // Nothing was half-written: no order exists.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, mine) = customer.get("/orders").await;
-    assert_eq!(mine, json!([]));
+    assert_eq!(mine, json!({"items": []}));
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }
@@ -707,13 +708,15 @@ async fn the_same_idempotency_key_and_body_returns_the_first_result() {
     );
     let mine = eventually("the order", || async {
         let (_, mine) = customer.get("/orders").await;
-        (mine.as_array().map(Vec::len) == Some(1)).then_some(mine)
+        (mine["items"].as_array().map(Vec::len) == Some(1)).then_some(mine)
     })
     .await;
-    assert_eq!(mine[0]["order_id"], first["id"]);
+    assert_eq!(mine["items"][0]["order_id"], first["id"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        customer.get("/orders").await.1.as_array().map(Vec::len),
+        customer.get("/orders").await.1["items"]
+            .as_array()
+            .map(Vec::len),
         Some(1),
         "one order, not two"
     );

@@ -1,11 +1,13 @@
 //! What operators see: any aggregate's events, dead letters, consumer lag.
 
 use eats_projections::audit;
-use poem_openapi::param::Path;
+use eats_projections::page::Page;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, OpenApi};
 
 use crate::auth::{Role, User};
+use crate::paging;
 use crate::problem::{not_found, ApiError};
 use crate::state::ApiState;
 use crate::types::*;
@@ -104,7 +106,8 @@ impl AdminApi {
         ))
     }
 
-    /// Messages the process managers gave up on and that no one has replayed yet.
+    /// Messages the process managers gave up on and that no one has replayed yet: newest
+    /// first (by id). Page with `limit` and the `next` cursor of the previous page.
     #[oai(
         path = "/admin/dead-letters",
         method = "get",
@@ -114,10 +117,24 @@ impl AdminApi {
         &self,
         state: poem::web::Data<&ApiState>,
         user: User,
-    ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+        /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<DeadLetterPage>, ApiError> {
+        const SCOPE: &str = "dead-letters";
         user.require(Role::Admin)?;
+        let limit = paging::limit(limit.0, 50, 200)?;
+        let after: Option<i64> = paging::after(SCOPE, cursor.0.as_deref())?;
+        // One range read of the partial index on unreplayed letters (migration 0007).
+        let sql = format!(
+            "SELECT id, consumer, event_key, error, attempts, failed_at FROM dead_letters \
+             WHERE replayed_at IS NULL {} ORDER BY id DESC LIMIT $1",
+            if after.is_some() { "AND id < $2" } else { "" }
+        );
         let letters = eats_store::on_pool!(state.db, |pool| {
-            sqlx::query_as::<
+            let query = sqlx::query_as::<
                 _,
                 (
                     i64,
@@ -127,15 +144,20 @@ impl AdminApi {
                     i64,
                     chrono::DateTime<chrono::Utc>,
                 ),
-            >(
-                "SELECT id, consumer, event_key, error, attempts, failed_at FROM dead_letters \
-                 WHERE replayed_at IS NULL ORDER BY id",
-            )
+            >(&sql)
+            .bind(limit + 1);
+            match after {
+                Some(id) => query.bind(id),
+                None => query,
+            }
             .fetch_all(pool)
             .await
         })?;
-        Ok(Json(
-            letters
+        let page = Page::from_rows(letters, limit, |letter| letter.0);
+        Ok(Json(DeadLetterPage {
+            next: paging::next(SCOPE, page.next.as_ref())?,
+            items: page
+                .items
                 .into_iter()
                 .map(
                     |(id, consumer, event_key, error, attempts, failed_at)| DeadLetter {
@@ -148,7 +170,7 @@ impl AdminApi {
                     },
                 )
                 .collect(),
-        ))
+        }))
     }
 
     /// How far each projection and process manager is behind (last measurement).

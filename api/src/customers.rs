@@ -439,7 +439,8 @@ impl CustomerApi {
         Ok(Json(view.into()))
     }
 
-    /// Your orders, newest first.
+    /// Your orders: active first (not yet delivered, rejected or cancelled), then newest
+    /// placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
     #[oai(path = "/orders", method = "get", operation_id = "listMyOrders")]
     async fn mine(
         &self,
@@ -448,14 +449,20 @@ impl CustomerApi {
         /// At most this many, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
-    ) -> Result<Json<Vec<OrderView>>, ApiError> {
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<OrderViewPage>, ApiError> {
         let customer = user.require(Role::Customer)?;
-        let limit = limit.0.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
-            return Err(invalid("limit", "limit must be between 1 and 200"));
-        }
-        let views = order_view::list_for_customer(&state.db, &customer.to_string(), limit).await?;
-        Ok(Json(views.into_iter().map(Into::into).collect()))
+        let limit = crate::paging::limit(limit.0, 50, 200)?;
+        let scope = format!("my-orders:{customer}");
+        let after = crate::paging::after(&scope, cursor.0.as_deref())?;
+        let page =
+            order_view::page_for_customer(&state.db, &customer.to_string(), after.as_ref(), limit)
+                .await?;
+        Ok(Json(OrderViewPage {
+            next: crate::paging::next(&scope, page.next.as_ref())?,
+            items: page.items.into_iter().map(Into::into).collect(),
+        }))
     }
 
     /// Server-sent events, one per status change of your order, ending after the last one.

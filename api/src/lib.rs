@@ -8,6 +8,7 @@
 //! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
 //! - [`idempotency`]: `Idempotency-Key`: a retry reaches the same effect and the first answer.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
+//! - `paging`: opaque list cursors and page limits.
 
 #![allow(clippy::result_large_err)] // ApiError is a poem-openapi response enum carried by value by design.
 
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod customers;
 pub mod idempotency;
 pub mod middleware;
+mod paging;
 pub mod problem;
 pub mod riders;
 pub mod state;

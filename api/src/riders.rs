@@ -128,12 +128,15 @@ impl RiderApi {
         })))
     }
 
-    /// Open delivery jobs near a point whose search radius reaches it, nearest first.
+    /// Open delivery jobs near a point whose search radius reaches it: nearest first, then
+    /// by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+    /// from the same point and radius (from elsewhere the order differs: start again).
     #[oai(
         path = "/deliveries/available",
         method = "get",
         operation_id = "listAvailableDeliveries"
     )]
+    #[allow(clippy::too_many_arguments)] // poem-openapi takes each query parameter as one.
     async fn available(
         &self,
         state: poem::web::Data<&ApiState>,
@@ -147,7 +150,12 @@ impl RiderApi {
         /// How far to look, 1 to 20,000 metres (default 3,000).
         #[oai(validator(minimum(value = "1"), maximum(value = "20000")))]
         radius_m: Query<Option<u32>>,
-    ) -> Result<Json<Vec<OpenJob>>, ApiError> {
+        /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<OpenJobPage>, ApiError> {
         user.require(Role::Rider)?;
         let at = checked(lat.0, lng.0)?;
         let radius = radius_m.0.unwrap_or(3_000);
@@ -157,9 +165,15 @@ impl RiderApi {
                 format!("radius_m must be between 1 and {MAX_RADIUS_M}"),
             ));
         }
-        let jobs = delivery_board::open_near(&state.db, at, radius).await?;
-        Ok(Json(
-            jobs.into_iter()
+        let limit = crate::paging::limit(limit.0, 50, 200)?;
+        let scope = format!("deliveries:{}:{}:{radius}", lat.0, lng.0);
+        let after = crate::paging::after(&scope, cursor.0.as_deref())?;
+        let page = delivery_board::page_near(&state.db, at, radius, after.as_ref(), limit).await?;
+        Ok(Json(OpenJobPage {
+            next: crate::paging::next(&scope, page.next.as_ref())?,
+            items: page
+                .items
+                .into_iter()
                 .map(|j| OpenJob {
                     delivery_id: j.delivery_id,
                     order_id: j.order_id,
@@ -175,7 +189,7 @@ impl RiderApi {
                     distance_m: j.distance_m,
                 })
                 .collect(),
-        ))
+        }))
     }
 
     /// Claim a job from where you last reported; the first claim wins.

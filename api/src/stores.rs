@@ -4,6 +4,7 @@ use cqrs_es::EventStore;
 use eats_domain::order::{Order, OrderCommand, OrderStatus};
 use eats_domain::store::{StoreCommand, StoreError};
 use eats_domain::{Actor, GeoPoint, MenuItemId, StoreId, UserId, Won};
+use eats_projections::store_queue::QueueFilter;
 use eats_projections::{store_directory, store_queue};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::{Role, User};
 use crate::customers::{Created, Done};
 use crate::idempotency;
+use crate::paging;
 use crate::problem::{invalid, not_found, ApiError};
 use crate::state::ApiState;
 use crate::types::*;
@@ -126,7 +128,8 @@ impl StoreApi {
 
 #[OpenApi(tag = "ApiTags::Store")]
 impl StoreApi {
-    /// Stores, open ones first.
+    /// Stores: open ones first, then by name, then by id. Page with `limit` and the `next`
+    /// cursor of the previous page.
     #[oai(
         path = "/stores",
         method = "get",
@@ -137,10 +140,20 @@ impl StoreApi {
         &self,
         state: poem::web::Data<&ApiState>,
         _user: User,
-    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
-        let stores = store_directory::list(&state.db, 500).await?;
-        Ok(Json(
-            stores
+        /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<StoreSummaryPage>, ApiError> {
+        const SCOPE: &str = "stores";
+        let limit = paging::limit(limit.0, 50, 200)?;
+        let after = paging::after(SCOPE, cursor.0.as_deref())?;
+        let page = store_directory::page(&state.db, after.as_ref(), limit).await?;
+        Ok(Json(StoreSummaryPage {
+            next: paging::next(SCOPE, page.next.as_ref())?,
+            items: page
+                .items
                 .into_iter()
                 .map(|s| StoreSummary {
                     store_id: s.store_id,
@@ -153,7 +166,7 @@ impl StoreApi {
                     open: s.open,
                 })
                 .collect(),
-        ))
+        }))
     }
 
     /// Register a store; you become its owner. It starts closed with an empty menu.
@@ -353,7 +366,11 @@ impl StoreApi {
         Ok(Removed::NoContent)
     }
 
-    /// Your store's paid orders, oldest first, optionally of one status.
+    /// Your store's paid orders. By default what the kitchen must act on (`paid`,
+    /// `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+    /// status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+    /// by order id. Page with `limit` and the `next` cursor of the previous page (same
+    /// `status`).
     #[oai(
         path = "/stores/:store_id/orders",
         method = "get",
@@ -364,25 +381,44 @@ impl StoreApi {
         state: poem::web::Data<&ApiState>,
         user: User,
         store_id: Path<Uuid>,
-        /// Only orders in this status (`paid`, `accepted`, `cooking`, ...).
+        /// `all`, or one status (`paid`, `accepted`, `cooking`, `ready_for_pickup`,
+        /// `in_delivery`, `delivered`, `rejected`, `cancelled`); default: the kitchen's four.
         status: Query<Option<String>>,
-    ) -> Result<Json<Vec<QueuedOrder>>, ApiError> {
+        /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<QueuedOrderPage>, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
         let store = store_directory::fetch(&state.db, &store_id.0.to_string())
             .await?
             .filter(|s| s.owner_id == owner.to_string())
             .ok_or_else(|| not_found("store"))?;
-        if let Some(s) = &status.0 {
-            if !STATUSES.contains(&s.as_str()) {
+        let filter = match status.0.as_deref() {
+            None => QueueFilter::Kitchen,
+            Some("all") => QueueFilter::All,
+            Some(s) if STATUSES.contains(&s) => QueueFilter::Status(s.to_string()),
+            Some(_) => {
                 return Err(invalid(
                     "status",
-                    format!("status must be one of {STATUSES:?}"),
-                ));
+                    format!("status must be `all` or one of {STATUSES:?}"),
+                ))
             }
-        }
-        let queue = store_queue::list(&state.db, &store.store_id, status.0.as_deref(), 500).await?;
-        Ok(Json(
-            queue
+        };
+        let limit = paging::limit(limit.0, 50, 200)?;
+        let scope = format!(
+            "store-queue:{}:{}",
+            store.store_id,
+            status.0.as_deref().unwrap_or("kitchen")
+        );
+        let after = paging::after(&scope, cursor.0.as_deref())?;
+        let page =
+            store_queue::page(&state.db, &store.store_id, &filter, after.as_ref(), limit).await?;
+        Ok(Json(QueuedOrderPage {
+            next: paging::next(&scope, page.next.as_ref())?,
+            items: page
+                .items
                 .into_iter()
                 .map(|q| QueuedOrder {
                     order_id: q.order_id,
@@ -392,7 +428,7 @@ impl StoreApi {
                     placed_at: q.placed_at,
                 })
                 .collect(),
-        ))
+        }))
     }
 
     /// Accept a paid order.

@@ -435,3 +435,44 @@ pub struct ConsumerLag {
     /// Age of the oldest, in seconds.
     pub seconds: f64,
 }
+
+// ---- Pages ----------------------------------------------------------------------------
+//
+// Every list answers `{ "items": [...], "next": "<cursor>" }`; `next` is absent on the last
+// page (never null). Pass it back as `cursor` for the page after.
+
+/// Declares the page type of one list.
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident of $item:ty) => {
+        $(#[$doc])*
+        #[derive(Object, Debug)]
+        #[oai(skip_serializing_if_is_none)]
+        pub struct $name {
+            /// This page's rows, in the list's documented order.
+            pub items: Vec<$item>,
+            /// Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+            pub next: Option<String>,
+        }
+    };
+}
+
+page!(
+    /// A page of a store's order queue.
+    QueuedOrderPage of QueuedOrder
+);
+page!(
+    /// A page of the caller's orders.
+    OrderViewPage of OrderView
+);
+page!(
+    /// A page of open delivery jobs near a rider.
+    OpenJobPage of OpenJob
+);
+page!(
+    /// A page of unreplayed dead letters.
+    DeadLetterPage of DeadLetter
+);
+page!(
+    /// A page of the store directory.
+    StoreSummaryPage of StoreSummary
+);

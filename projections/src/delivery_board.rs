@@ -11,8 +11,9 @@ use eats_domain::GeoPoint;
 use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use h3o::{CellIndex, LatLng, Resolution};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::page::Page;
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
@@ -136,17 +137,44 @@ row! {
     }
 }
 
-/// Open jobs within `radius_m` of `rider` whose own search radius reaches the rider, nearest
-/// first.
-pub async fn open_near(
+/// A position in a rider's job list: nearest first, then by delivery id. Distances depend on
+/// where the rider stands, so a key only makes sense for the point it was read from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobKey {
+    /// Distance to the pickup, whole metres rounded up.
+    pub distance_m: u32,
+    /// The job.
+    pub delivery_id: String,
+}
+
+impl JobKey {
+    fn of(job: &OpenJob) -> Self {
+        Self {
+            distance_m: job.distance_m,
+            delivery_id: job.delivery_id.clone(),
+        }
+    }
+}
+
+/// One page of the open jobs within `radius_m` of `rider` whose own search radius reaches
+/// the rider, in [`JobKey`] order, starting after `after`.
+///
+/// The read is bounded by the covering cells (the disk around the rider), not by the page:
+/// distance is computed here, not in SQL, so both backends share one query.
+pub async fn page_near(
     db: &Database,
     rider: GeoPoint,
     radius_m: u32,
-) -> Result<Vec<OpenJob>, sqlx::Error> {
+    after: Option<&JobKey>,
+    limit: i64,
+) -> Result<Page<OpenJob, JobKey>, sqlx::Error> {
     let radius_m = radius_m.min(MAX_RADIUS_M);
     let cells = covering_cells(rider, radius_m);
     if cells.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Page {
+            items: Vec::new(),
+            next: None,
+        });
     }
     let placeholders: Vec<String> = (1..=cells.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
@@ -202,8 +230,10 @@ pub async fn open_near(
             },
         )
         .collect();
-    jobs.sort_by_key(|j| j.distance_m);
-    Ok(jobs)
+    jobs.retain(|j| after.is_none_or(|key| JobKey::of(j) > *key));
+    jobs.sort_by_key(JobKey::of);
+    jobs.truncate(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX));
+    Ok(Page::from_rows(jobs, limit, JobKey::of))
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@
 //! - [`store_directory`]: stores and menus as customers browse them.
 //! - [`audit`]: everything that happened because of one order.
 //! - [`verify`]: every row checked against the event store.
+//! - [`page`]: keyset pages, so lists read one page and never skip or repeat a row.
 
 pub mod audit;
 pub mod customer_profile;
 pub mod delivery_board;
 pub mod order_view;
+pub mod page;
 pub mod position;
 pub mod runner;
 pub mod sql;

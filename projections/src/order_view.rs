@@ -12,6 +12,7 @@ use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use serde::Serialize;
 
+use crate::page::{OrderKey, Page, ACTIVE};
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
@@ -314,24 +315,38 @@ pub async fn fetch(db: &Database, order_id: &str) -> Result<Option<OrderView>, s
     })
 }
 
-/// A customer's orders, newest first.
-pub async fn list_for_customer(
+/// One page of a customer's orders: active first, then newest placed, then by order id (see
+/// [`OrderKey`]), starting after `after`; one indexed range read of `limit + 1` rows.
+pub async fn page_for_customer(
     db: &Database,
     customer_id: &str,
+    after: Option<&OrderKey>,
     limit: i64,
-) -> Result<Vec<OrderView>, sqlx::Error> {
+) -> Result<Page<OrderView, OrderKey>, sqlx::Error> {
+    let after_clause = match after {
+        Some(_) => format!("AND ({ACTIVE}, placed_at, order_id) < ($3, $4, $5)"),
+        None => String::new(),
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM order_view WHERE customer_id = $1 AND placed_at IS NOT NULL \
-         ORDER BY placed_at DESC LIMIT $2"
+         {after_clause} ORDER BY {ACTIVE} DESC, placed_at DESC, order_id DESC LIMIT $2"
     );
-    on_pool!(db, |pool| {
-        sqlx::query(&sql)
-            .bind(customer_id)
-            .bind(limit)
+    let rows = on_pool!(db, |pool| {
+        let mut query = sqlx::query(&sql).bind(customer_id).bind(limit + 1);
+        if let Some(key) = after {
+            query = query
+                .bind(key.active)
+                .bind(key.placed_at)
+                .bind(key.order_id.as_str());
+        }
+        query
             .fetch_all(pool)
             .await?
             .iter()
             .map(decode_view)
-            .collect()
-    })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Page::from_rows(rows, limit, |v| {
+        OrderKey::of(&v.status, v.placed_at, &v.order_id)
+    }))
 }

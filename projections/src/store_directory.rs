@@ -3,8 +3,9 @@
 use eats_domain::store::{Store, StoreEvent};
 use eats_feed::{DecodeError, FeedEvent};
 use eats_store::{on_pool, Database};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::page::Page;
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
@@ -130,19 +131,52 @@ row! {
 
 const STORE_COLUMNS: &str = "store_id, owner_id, name, address, lat, lng, open";
 
-/// Stores by name, open ones first.
-pub async fn list(db: &Database, limit: i64) -> Result<Vec<StoreEntry>, sqlx::Error> {
-    let sql =
-        format!("SELECT {STORE_COLUMNS} FROM store_directory ORDER BY open DESC, name LIMIT $1");
-    on_pool!(db, |pool| {
-        sqlx::query(&sql)
-            .bind(limit)
+/// A position in the store directory: open stores first, then by name, then by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreKey {
+    /// 0 for an open store, 1 for a closed one.
+    pub closed: i64,
+    /// Its name.
+    pub name: String,
+    /// The store.
+    pub store_id: String,
+}
+
+/// One page of the directory in [`StoreKey`] order, starting after `after`. `closed` is
+/// generated from `open` (migration 0007) so the order has an index.
+pub async fn page(
+    db: &Database,
+    after: Option<&StoreKey>,
+    limit: i64,
+) -> Result<Page<StoreEntry, StoreKey>, sqlx::Error> {
+    let after_clause = match after {
+        Some(_) => "WHERE (closed, name, store_id) > ($2, $3, $4)",
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {STORE_COLUMNS} FROM store_directory {after_clause} \
+         ORDER BY closed, name, store_id LIMIT $1"
+    );
+    let rows = on_pool!(db, |pool| {
+        let mut query = sqlx::query(&sql).bind(limit + 1);
+        if let Some(key) = after {
+            query = query
+                .bind(key.closed)
+                .bind(key.name.as_str())
+                .bind(key.store_id.as_str());
+        }
+        query
             .fetch_all(pool)
             .await?
             .iter()
             .map(decode_store)
-            .collect()
-    })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Page::from_rows(rows, limit, |s| StoreKey {
+        closed: i64::from(!s.open),
+        name: s.name.clone(),
+        store_id: s.store_id.clone(),
+    }))
 }
 
 /// One store.

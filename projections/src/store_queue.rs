@@ -7,6 +7,7 @@ use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use serde::Serialize;
 
+use crate::page::{OrderKey, Page, ACTIVE};
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
@@ -85,26 +86,102 @@ row! {
     }
 }
 
-/// A store's paid orders, oldest first, optionally of one status only.
-pub async fn list(
-    db: &Database,
-    store_id: &str,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<QueuedOrder>, sqlx::Error> {
+/// One paid order of the queue, or `None` while it is unpaid or unknown.
+pub async fn fetch(db: &Database, order_id: &str) -> Result<Option<QueuedOrder>, sqlx::Error> {
     const SQL: &str =
         "SELECT order_id, status, total, lines, placed_at, updated_at FROM store_queue \
-         WHERE store_id = $1 AND visible = 1 AND ($2 IS NULL OR status = $2) \
-         ORDER BY placed_at LIMIT $3";
+         WHERE order_id = $1 AND visible = 1";
     on_pool!(db, |pool| {
-        sqlx::query(SQL)
-            .bind(store_id)
-            .bind(status)
-            .bind(limit)
+        match sqlx::query(SQL).bind(order_id).fetch_optional(pool).await? {
+            Some(row) => Ok(Some(decode(&row)?)),
+            None => Ok(None),
+        }
+    })
+}
+
+/// Which of a store's orders a queue read returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueFilter {
+    /// What the kitchen must act on: paid, accepted, cooking, ready for pickup.
+    Kitchen,
+    /// Every paid order, active or finished (the store's history).
+    All,
+    /// Only orders in this status.
+    Status(String),
+}
+
+/// The statuses of [`QueueFilter::Kitchen`].
+pub const KITCHEN_STATUSES: [&str; 4] = ["paid", "accepted", "cooking", "ready_for_pickup"];
+
+/// One page of a store's paid orders: active first, then newest placed, then by order id
+/// (see [`OrderKey`]), starting after `after`.
+///
+/// One indexed range read of `limit + 1` rows whatever the store's history: the kitchen
+/// filter seeks straight to the active rows, a single status to that status's rows.
+pub async fn page(
+    db: &Database,
+    store_id: &str,
+    filter: &QueueFilter,
+    after: Option<&OrderKey>,
+    limit: i64,
+) -> Result<Page<QueuedOrder, OrderKey>, sqlx::Error> {
+    let status = match filter {
+        QueueFilter::Status(s) => Some(s.as_str()),
+        _ => None,
+    };
+    let status_clause = match filter {
+        QueueFilter::Kitchen => format!(
+            "AND {ACTIVE} = 1 AND status IN ('{}')",
+            KITCHEN_STATUSES.join("', '")
+        ),
+        QueueFilter::All => String::new(),
+        QueueFilter::Status(_) => "AND status = $3".to_string(),
+    };
+    // When the filter pins the first key (the kitchen's statuses are all active, one status
+    // is one value), the sort and the cursor leave it out: the planner then reads the
+    // matching index as one range instead of filtering or sorting.
+    let pinned = !matches!(filter, QueueFilter::All);
+    let (order, after_clause) = if pinned {
+        let first = if status.is_some() { 4 } else { 3 };
+        (
+            "placed_at DESC, order_id DESC".to_string(),
+            format!("AND (placed_at, order_id) < (${first}, ${})", first + 1),
+        )
+    } else {
+        (
+            format!("{ACTIVE} DESC, placed_at DESC, order_id DESC"),
+            format!("AND ({ACTIVE}, placed_at, order_id) < ($3, $4, $5)"),
+        )
+    };
+    let after_clause = if after.is_some() {
+        after_clause
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT order_id, status, total, lines, placed_at, updated_at FROM store_queue \
+         WHERE store_id = $1 AND visible = 1 AND placed_at IS NOT NULL {status_clause} \
+         {after_clause} ORDER BY {order} LIMIT $2"
+    );
+    let rows = on_pool!(db, |pool| {
+        let mut query = sqlx::query(&sql).bind(store_id).bind(limit + 1);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        if let Some(key) = after {
+            if !pinned {
+                query = query.bind(key.active);
+            }
+            query = query.bind(key.placed_at).bind(key.order_id.as_str());
+        }
+        query
             .fetch_all(pool)
             .await?
             .iter()
             .map(decode)
-            .collect()
-    })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Page::from_rows(rows, limit, |q| {
+        OrderKey::of(&q.status, q.placed_at, &q.order_id)
+    }))
 }

@@ -115,10 +115,7 @@ pub async fn verify(db: &Database) -> Result<Report, VerifyError> {
                 "order {id}: payment {view_payment:?} != {expected_payment:?}"
             ));
         }
-        let queued = store_queue::list(db, &view.store_id, None, i64::MAX)
-            .await?
-            .into_iter()
-            .find(|q| q.order_id == id);
+        let queued = store_queue::fetch(db, &id).await?;
         match (queued, order.was_paid()) {
             (Some(q), true) if q.status == order.status().to_string() => {}
             (None, false) => {}

@@ -115,7 +115,7 @@ def test_full_lifecycle():
     def find_job():
         resp = list_available_deliveries.sync_detailed(client=rider, lat=STORE.lat, lng=STORE.lng, radius_m=3000)
         assert resp.status_code == 200, resp.content
-        return next((j for j in resp.parsed if j.order_id == order.id), None)
+        return next((j for j in resp.parsed.items if j.order_id == order.id), None)
 
     job = poll(find_job, "the delivery job")
     ok(claim_delivery.sync_detailed(job.delivery_id, client=rider), 200)

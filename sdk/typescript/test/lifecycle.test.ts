@@ -85,7 +85,7 @@ test("full order lifecycle", async () => {
       await rider.GET("/deliveries/available", { params: { query: { ...STORE, radius_m: 3000 } } }),
       200,
     );
-    return jobs.find((j) => j.order_id === order.id);
+    return jobs.items.find((j) => j.order_id === order.id);
   });
   const deliveryPath = { delivery_id: job.delivery_id };
   must(await rider.POST("/deliveries/{delivery_id}/claim", { params: { path: deliveryPath } }), 200);

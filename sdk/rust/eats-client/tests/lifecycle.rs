@@ -144,7 +144,8 @@ async fn full_lifecycle() {
             .send()
             .await
             .expect("list deliveries")
-            .into_inner();
+            .into_inner()
+            .items;
         jobs.into_iter().find(|j| j.order_id == order.id)
     })
     .await;
