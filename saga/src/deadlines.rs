@@ -269,20 +269,33 @@ pub async fn claim_due(
         Backend::Postgres(pool) => claim!(POSTGRES, pool),
         Backend::Sqlite(pool) => claim!(SQLITE, pool),
     };
-    let mut claimed = rows
+    // A row this build cannot read (a kind from a newer version, a mangled payload) is
+    // reported and left claimed, so it neither blocks the others nor fires half-read.
+    let mut claimed: Vec<Deadline> = rows
         .into_iter()
-        .map(|(kind, aggregate_id, due_at, payload)| {
-            Ok(Deadline {
-                kind: kind
-                    .parse()
-                    .map_err(|e: strum::ParseError| sqlx::Error::Decode(Box::new(e)))?,
-                aggregate_id,
-                due_at,
-                payload: serde_json::from_str(&payload)
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            })
+        .filter_map(|(kind, aggregate_id, due_at, payload)| {
+            let parsed = kind
+                .parse()
+                .map_err(|e: strum::ParseError| e.to_string())
+                .and_then(|kind| {
+                    serde_json::from_str(&payload)
+                        .map(|payload| (kind, payload))
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok((kind, payload)) => Some(Deadline {
+                    kind,
+                    aggregate_id,
+                    due_at,
+                    payload,
+                }),
+                Err(error) => {
+                    tracing::error!(%kind, %aggregate_id, %error, "unreadable deadline skipped");
+                    None
+                }
+            }
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     // RETURNING does not keep the subquery's order.
     claimed.sort_by_key(|d| d.due_at);
     Ok(claimed)
