@@ -113,6 +113,19 @@ impl<Io> HeaderTimeout<Io> {
     }
 }
 
+impl<Io> HeaderTimeout<Io> {
+    /// Follows the server's answer: once it responds, whatever the client sends next starts
+    /// a new head (hyper answers only complete heads, or refuses and closes). A `100
+    /// Continue` is no answer: the body follows it.
+    fn wrote(&mut self, bytes: &[u8]) {
+        match self.phase {
+            Phase::Http2 => {}
+            Phase::Body if bytes.starts_with(b"HTTP/1.1 1") => {}
+            _ => self.phase = Phase::Idle,
+        }
+    }
+}
+
 impl<Io: AsyncRead + Unpin> AsyncRead for HeaderTimeout<Io> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -142,11 +155,7 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for HeaderTimeout<Io> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        // The server answers (a response, or `100 Continue` before a body): whatever comes
-        // next starts a new head. Never mid-head, since hyper answers only complete heads.
-        if self.phase != Phase::Http2 {
-            self.phase = Phase::Idle;
-        }
+        self.wrote(buf);
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
@@ -255,6 +264,19 @@ mod tests {
             io.saw(rest);
             assert_eq!(io.phase, Phase::Body);
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_after_100_continue_is_not_taken_for_the_next_head() {
+        let mut io = HeaderTimeout::new(tokio::io::empty(), Duration::from_secs(1));
+        io.saw(b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        io.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
+        io.saw(b"{\"reason\": \"late\"}");
+        assert_eq!(io.phase, Phase::Body);
+        io.wrote(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(io.phase, Phase::Idle);
+        io.saw(b"GET / HTTP/1.1\r\n");
+        assert!(matches!(io.phase, Phase::Head { .. }));
     }
 
     #[tokio::test]
