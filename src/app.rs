@@ -10,6 +10,7 @@ use poem::web::Data;
 use poem::{get, handler, EndpointExt, IntoResponse, Route, Server};
 
 use crate::config::{Role, ServeConfig};
+use crate::edge::{HeaderLimits, HeaderTimeoutAcceptor};
 use crate::workers::Workers;
 
 /// A bound, not yet running eats server.
@@ -19,7 +20,8 @@ pub struct Application {
         eats_api::Auth,
         eats_api::RateLimitSettings,
     )>,
-    acceptor: TcpAcceptor,
+    acceptor: HeaderTimeoutAcceptor<TcpAcceptor>,
+    limits: HeaderLimits,
     addr: SocketAddr,
     db: eats_store::Database,
     aggregates: eats_store::Aggregates,
@@ -71,7 +73,8 @@ impl Application {
         tracing::info!(%addr, mode = config.store.mode(), roles = ?config.fanout.roles, "eats is listening");
         Ok(Self {
             api,
-            acceptor,
+            acceptor: HeaderTimeoutAcceptor::new(acceptor, config.http.header_read_timeout()),
+            limits: config.http.limits(),
             addr,
             db,
             aggregates,
@@ -114,6 +117,7 @@ impl Application {
             }
             None => ops.boxed(),
         };
+        let app = self.limits.around(app);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await

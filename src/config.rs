@@ -392,6 +392,43 @@ pub struct ServeConfig {
     /// Authentication and rate limits.
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    /// The HTTP server's limits on slow and oversized request heads.
+    #[command(flatten)]
+    pub http: HttpConfig,
+}
+
+/// Limits on request heads, which poem leaves open: a slow-header client or a huge header
+/// would otherwise hold a connection or memory.
+#[derive(Args, Clone, Debug)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's line and headers, from its first byte (or
+    /// from connecting); past it the connection is closed.
+    #[arg(long, env = "EATS_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Largest request line plus headers, in bytes; larger is answered with 431.
+    #[arg(long, env = "EATS_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Largest bearer token, in bytes; larger is answered with 431 before it is verified.
+    #[arg(long, env = "EATS_MAX_TOKEN_BYTES", default_value_t = 4 * 1024)]
+    pub max_token_bytes: usize,
+}
+
+impl HttpConfig {
+    /// The header and token caps.
+    pub fn limits(&self) -> crate::edge::HeaderLimits {
+        crate::edge::HeaderLimits {
+            max_header_bytes: self.max_header_bytes,
+            max_token_bytes: self.max_token_bytes,
+        }
+    }
+
+    /// How long a request head may take; at least one second.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
 }
 
 impl ServeConfig {

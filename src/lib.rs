@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: every setting, from `EATS_*` environment variables or the mirroring flags.
 //! - [`app`]: opens the event store for the configured mode and serves HTTP until shutdown.
+//! - [`edge`]: the server's outer defences (request head timeout, header and token caps).
 //! - [`admin`]: one-shot operator commands (an aggregate's audit trail).
 //! - [`workers`]: the background roles (outbox relay, projectors) and their lag metrics.
 //! - [`telemetry`]: structured logs through `tracing`, Prometheus metrics.
@@ -12,5 +13,6 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod telemetry;
 pub mod workers;

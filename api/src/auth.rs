@@ -1,7 +1,8 @@
 //! Bearer JWTs: HS256 with a shared secret, or RS256 with a public key.
 //!
-//! Claims are `sub` (the user's UUID), `role` and `exp`. A token that is missing, forged,
-//! expired or names an unknown role is refused with 401; a valid token for the wrong role
+//! Claims are `sub` (the user's UUID), `role` and `exp`, and `nbf` when the issuer sets it.
+//! A token that is missing, forged, expired, not yet valid (`nbf` in the future, beyond the
+//! leeway) or names an unknown role is refused with 401; a valid token for the wrong role
 //! with 403.
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ impl Auth {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         Ok(Self {
             decoding: Arc::new(DecodingKey::from_secret(secret)),
             encoding: Some(Arc::new(EncodingKey::from_secret(secret))),
@@ -81,6 +83,7 @@ impl Auth {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         Ok(Self {
             decoding: Arc::new(decoding),
             encoding: None,
@@ -99,6 +102,9 @@ impl Auth {
                     }
                     jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                         "the token's signature is invalid".to_string()
+                    }
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        "the token is not valid yet (nbf)".to_string()
                     }
                     _ => format!("the token is invalid: {e}"),
                 };
@@ -208,6 +214,23 @@ mod tests {
             .expect_err("expired")
             .detail
             .contains("expired"));
+    }
+
+    #[test]
+    fn a_token_whose_nbf_is_in_the_future_is_refused() {
+        let auth = Auth::hs256(SECRET).expect("key");
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": Uuid::new_v4(), "role": "customer", "exp": now + 3_600, "nbf": now + 600,
+        });
+        let key = EncodingKey::from_secret(SECRET);
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
+        let refused = auth.verify(&token).expect_err("not valid yet");
+        assert_eq!(
+            (refused.status, refused.detail.contains("nbf")),
+            (401, true)
+        );
     }
 
     #[test]

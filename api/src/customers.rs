@@ -341,16 +341,39 @@ impl CustomerApi {
             .await
             .map_err(ApiError::from)?;
         let last = events.last().map(|e| e.payload.clone());
+        // The gateway call takes a while: the customer (or the unpaid deadline) may have
+        // cancelled meanwhile. Tell the client what really became of the order, not just
+        // what the gateway said.
+        let order = own_order(&state, order_id.0, customer).await?;
+        let lost_to_a_cancel = matches!(
+            order.status(),
+            OrderStatus::Cancelled | OrderStatus::Rejected
+        );
         let (payment_status, message) = match last {
             Some(eats_domain::payment::PaymentEvent::PaymentDeclined(d)) => {
                 (PaymentStatus::Declined, Some(d.message))
             }
+            Some(eats_domain::payment::PaymentEvent::PaymentRefunded(_)) => (
+                PaymentStatus::Refunded,
+                Some(format!(
+                    "the order was {}; the payment was refunded",
+                    order.status()
+                )),
+            ),
+            _ if lost_to_a_cancel => (
+                PaymentStatus::Refunded,
+                Some(format!(
+                    "the payment was approved, but the order was {} first; it is being refunded",
+                    order.status()
+                )),
+            ),
             _ => (PaymentStatus::Approved, None),
         };
         Ok(Paid::Ok(Json(PaymentOutcome {
             order_id: order_id.to_string(),
             payment_status,
             message,
+            order_status: order.status().to_string(),
         })))
     }
 
@@ -366,7 +389,7 @@ impl CustomerApi {
         user: User,
         request: &Request,
         order_id: Path<Uuid>,
-        body: Json<Reason>,
+        body: OptionalJson<Reason>,
     ) -> Result<Done, ApiError> {
         let customer = user.require(Role::Customer)?;
         own_order(&state, order_id.0, customer).await?;
@@ -379,7 +402,7 @@ impl CustomerApi {
                     by: Actor::Customer(CustomerId(customer)),
                     reason: body
                         .0
-                        .reason
+                        .and_then(|b| b.reason)
                         .unwrap_or_else(|| "cancelled by the customer".into()),
                 },
                 ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),

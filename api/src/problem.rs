@@ -331,6 +331,19 @@ impl Problem {
     /// A value that parses but breaks a documented limit is a 422 naming its field.
     pub fn from_http(error: &poem::Error) -> Self {
         let message = error.to_string();
+        // poem-openapi's `deny_unknown_fields` says "unknown field `name`." (innermost object).
+        if let Some(start) = message
+            .find("unknown field `")
+            .map(|i| i + "unknown field `".len())
+        {
+            let field = message[start..]
+                .find('`')
+                .map(|end| message[start..start + end].to_string());
+            return Self {
+                field,
+                ..Self::new(kind(422, "unknown-field", "Unknown field"), message)
+            };
+        }
         if message.contains("verification failed") {
             let field = ["field `", "parameter `"].iter().find_map(|marker| {
                 let start = message.find(marker)? + marker.len();

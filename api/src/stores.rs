@@ -471,12 +471,12 @@ impl StoreApi {
         request: &Request,
         store_id: Path<Uuid>,
         order_id: Path<Uuid>,
-        body: Json<Reason>,
+        body: OptionalJson<Reason>,
     ) -> Result<Done, ApiError> {
         let owner = user.require(Role::StoreOwner)?;
         let reason = body
             .0
-            .reason
+            .and_then(|b| b.reason)
             .unwrap_or_else(|| "rejected by the store".into());
         Self::order_command(
             &state,

@@ -1,10 +1,19 @@
 //! The request and response bodies of the API.
+//!
+//! Request bodies refuse fields they do not know (`deny_unknown_fields`: a typo is a 422
+//! naming the field, not a silently dropped value). Free-text fields share one pattern: not
+//! blank, no control characters and no Unicode format characters (soft hyphen, zero-width
+//! and joiner characters, bidi embeddings, overrides and isolates, BOM), which would make a
+//! store name look like another or reorder an address on the rider's screen.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, Enum, ExtractParamOptions, Object};
 
 /// A position on earth.
 #[derive(Object, Clone, Copy, Debug, PartialEq)]
+#[oai(deny_unknown_fields)]
 pub struct Location {
     /// Latitude in degrees, -90 to 90.
     #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
@@ -16,26 +25,27 @@ pub struct Location {
 
 /// Register yourself as a customer.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterCustomer {
     /// Display name, 1 to 50 characters.
     #[oai(validator(
         min_length = 1,
         max_length = 50,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub name: String,
     /// Korean mobile number, e.g. `010-1234-5678`; KakaoTalk and SMS go here.
     #[oai(validator(
         min_length = 1,
         max_length = 30,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub phone: String,
     /// Default delivery address.
     #[oai(validator(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub address: String,
     /// Where that address is.
@@ -64,19 +74,20 @@ pub struct CustomerProfile {
 
 /// Register a store; you become its owner.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterStore {
     /// Display name, 1 to 80 characters.
     #[oai(validator(
         min_length = 1,
         max_length = 80,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub name: String,
     /// Street address, 1 to 200 characters.
     #[oai(validator(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub address: String,
     /// The pickup point.
@@ -100,12 +111,13 @@ pub struct StoreSummary {
 
 /// Add an item to a menu.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct NewMenuItem {
     /// Display name, 1 to 80 characters.
     #[oai(validator(
         min_length = 1,
         max_length = 80,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub name: String,
     /// Price in KRW, 1 to 10,000,000.
@@ -115,12 +127,13 @@ pub struct NewMenuItem {
 
 /// Change a menu item.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct MenuItemChange {
     /// Display name.
     #[oai(validator(
         min_length = 1,
         max_length = 80,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub name: String,
     /// Price in KRW.
@@ -145,6 +158,7 @@ pub struct MenuItem {
 
 /// A line of a new order: which item, how many. Prices come from the menu.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct OrderLineInput {
     /// The menu item.
     pub item_id: uuid::Uuid,
@@ -155,12 +169,13 @@ pub struct OrderLineInput {
 
 /// Where to deliver.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct DeliverTo {
     /// Street address and door.
     #[oai(validator(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub address: String,
     /// The drop-off point.
@@ -169,6 +184,7 @@ pub struct DeliverTo {
 
 /// Place an order.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct PlaceOrder {
     /// The store.
     pub store_id: uuid::Uuid,
@@ -181,26 +197,119 @@ pub struct PlaceOrder {
 
 /// Pay for an order with the key the payment widget returned.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct PayOrder {
     /// The gateway's payment key.
     #[oai(validator(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub payment_key: String,
 }
 
 /// Why you cancel or reject.
 #[derive(Object, Debug, Default)]
+#[oai(deny_unknown_fields)]
 pub struct Reason {
     /// Told to the other party; 1 to 300 characters.
     #[oai(validator(
         min_length = 1,
         max_length = 300,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
     ))]
     pub reason: Option<String>,
+}
+
+/// The request bodies that refuse unknown fields. poem-openapi does not write
+/// `additionalProperties: false` for `deny_unknown_fields`; [`close_objects`] does, so
+/// clients and Schemathesis know that an extra field is refused.
+pub const CLOSED_OBJECTS: &[&str] = &[
+    "Location",
+    "RegisterCustomer",
+    "RegisterStore",
+    "NewMenuItem",
+    "MenuItemChange",
+    "OrderLineInput",
+    "DeliverTo",
+    "PlaceOrder",
+    "PayOrder",
+    "Reason",
+    "RiderLocation",
+];
+
+/// `spec` (poem-openapi's pretty JSON) with `additionalProperties: false` on each of
+/// [`CLOSED_OBJECTS`]. Edited as text: re-serialising would reorder every key.
+pub fn close_objects(mut spec: String) -> String {
+    for name in CLOSED_OBJECTS {
+        let open = format!("\"{name}\": {{\n        \"type\": \"object\",\n");
+        if let Some(at) = spec.find(&open) {
+            spec.insert_str(
+                at + open.len(),
+                "        \"additionalProperties\": false,\n",
+            );
+        }
+    }
+    spec
+}
+
+/// An optional JSON body: absent (no `Content-Type`, nothing sent), empty or `null` all mean
+/// "nothing to say", so `POST .../cancel` works from a bare `curl -X POST`. A body that is
+/// sent is parsed and validated like any other.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<'a, T> ApiExtractor<'a> for OptionalJson<T>
+where
+    T: poem_openapi::types::ParseFromJSON + poem_openapi::types::ToJSON,
+{
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Json<Option<T>> as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <Json<Option<T>> as Payload>::CONTENT_TYPE,
+                schema: <Json<Option<T>> as Payload>::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(content_type)
+                if <Json<Option<T>> as Payload>::check_content_type(content_type) =>
+            {
+                let Json(value) =
+                    <Json<Option<T>> as ParsePayload>::from_request(request, body).await?;
+                Ok(Self(value))
+            }
+            Some(content_type) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+                content_type: content_type.to_string(),
+            }
+            .into()),
+            None => {
+                let data = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
+                if data.is_empty() {
+                    Ok(Self(None))
+                } else {
+                    Err(poem_openapi::error::ContentTypeError::ExpectContentType.into())
+                }
+            }
+        }
+    }
 }
 
 /// What a write did: the id and the new status. Read models follow; poll or stream them.
@@ -223,8 +332,13 @@ pub struct PaymentOutcome {
     // generators mishandle.
     #[allow(missing_docs)]
     pub payment_status: PaymentStatus,
-    /// The gateway's message when declined.
+    /// The gateway's message when declined, or what happened to an approved payment whose
+    /// order was cancelled meanwhile.
     pub message: Option<String>,
+    /// The order's status when this answered: `cancelled` or `rejected` when the order lost
+    /// a race to a cancel (the payment is then refunded); `awaiting_payment` or `paid` while
+    /// an approved payment is being recorded.
+    pub order_status: String,
 }
 
 /// A payment's result.
@@ -235,6 +349,9 @@ pub enum PaymentStatus {
     Approved,
     /// Refused by the card company.
     Declined,
+    /// Captured, but the order was cancelled before the payment reached it: the charge is
+    /// refunded (the refund may still be on its way).
+    Refunded,
 }
 
 /// An order as the customer (or its store) sees it.
@@ -364,6 +481,7 @@ pub struct StatusChange {
 
 /// Where a rider is.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct RiderLocation {
     /// Latitude.
     #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
@@ -476,3 +594,20 @@ page!(
     /// A page of the store directory.
     StoreSummaryPage of StoreSummary
 );
+
+#[cfg(test)]
+mod tests {
+    use super::CLOSED_OBJECTS;
+
+    #[test]
+    fn the_document_says_that_each_request_body_refuses_unknown_fields() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::openapi_json()).expect("JSON");
+        for name in CLOSED_OBJECTS {
+            assert_eq!(
+                spec["components"]["schemas"][name]["additionalProperties"],
+                serde_json::Value::Bool(false),
+                "{name}"
+            );
+        }
+    }
+}

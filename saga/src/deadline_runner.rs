@@ -1,4 +1,6 @@
-//! Fires due deadlines.
+//! Fires due deadlines, from any number of replicas: each claims what it fires under a
+//! lease ([`deadlines::claim_due`]), so a deadline fires once, and one claimed by a replica
+//! that died fires on another once the lease runs out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +32,20 @@ pub enum Fired {
     Moot,
 }
 
+/// How long a runner holds the deadlines it claimed unless told otherwise: far longer than
+/// firing a batch takes, short enough that a dead replica's claims are soon picked up.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How many deadlines a runner claims at once.
+const BATCH: i64 = 100;
+
 /// Fires deadlines when the clock passes them.
 pub struct DeadlineRunner {
     aggregates: Aggregates,
     db: Database,
     clock: Arc<dyn Clock>,
     tick: Duration,
+    lease: deadlines::Lease,
 }
 
 impl DeadlineRunner {
@@ -51,13 +61,20 @@ impl DeadlineRunner {
             db,
             clock,
             tick,
+            lease: deadlines::Lease::new(Uuid::new_v4().to_string(), DEFAULT_LEASE),
         }
     }
 
-    /// Fires what is due now; returns what each did. A deadline whose command fails for a
-    /// passing reason stays and is tried again on the next tick.
+    /// The same runner holding its claims for `lease` instead of [`DEFAULT_LEASE`].
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease.duration = lease;
+        self
+    }
+
+    /// Claims what is due now and fires it; returns what each did. A deadline whose command
+    /// fails for a passing reason is released and tried again on the next tick.
     pub async fn fire_due(&self) -> Result<Vec<(Deadline, Fired)>, sqlx::Error> {
-        let due = deadlines::due(&self.db, self.clock.now(), 100).await?;
+        let due = deadlines::claim_due(&self.db, &self.lease, self.clock.now(), BATCH).await?;
         let mut fired = Vec::new();
         for deadline in due {
             match self.fire(&deadline).await {
@@ -69,6 +86,7 @@ impl DeadlineRunner {
                 }
                 Err(error) => {
                     tracing::warn!(kind = %deadline.kind, aggregate = %deadline.aggregate_id, %error, "deadline will be retried");
+                    deadlines::release(&self.db, &self.lease, &deadline).await?;
                 }
             }
         }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use eats_domain::delivery::{Delivery, DeliveryEvent};
 use eats_domain::order::{Order, OrderEvent};
 use eats_feed::{DecodeError, FeedEvent};
-use eats_store::{on_pool, Database};
+use eats_store::{on_pool, Backend, Database};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -176,7 +176,7 @@ pub async fn apply(db: &Database, changes: &[Change]) -> Result<(), sqlx::Error>
                     sqlx::query(
                         "INSERT INTO deadlines (kind, aggregate_id, due_at, payload) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (kind, aggregate_id) DO UPDATE SET due_at = excluded.due_at, \
-                         payload = excluded.payload",
+                         payload = excluded.payload, claimed_by = NULL, lease_until = NULL",
                     )
                     .bind(kind.to_string())
                     .bind(aggregate_id)
@@ -202,43 +202,121 @@ pub async fn apply(db: &Database, changes: &[Change]) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-/// Deadlines due at `now`, oldest first.
-pub async fn due(
+/// A replica's hold on the deadlines it claimed: until `now + duration` no other replica
+/// fires them, and after it (the holder died or hung) any replica may claim them again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it (one id per runner).
+    pub holder: String,
+    /// How long a claim lasts; longer than firing one batch takes.
+    pub duration: Duration,
+}
+
+impl Lease {
+    /// A lease for `holder` lasting `duration`.
+    pub fn new(holder: impl Into<String>, duration: Duration) -> Self {
+        Self {
+            holder: holder.into(),
+            duration,
+        }
+    }
+}
+
+/// Claims up to `limit` deadlines due at `now` that nobody holds (or whose lease ran out),
+/// oldest first, so that two replicas never fire the same one while a lease lasts.
+/// Postgres skips rows another replica is claiming at the same instant; SQLite serialises
+/// writers, so the single statement is atomic there.
+pub async fn claim_due(
     db: &Database,
+    lease: &Lease,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Deadline>, sqlx::Error> {
-    const SQL: &str =
-        "SELECT kind, aggregate_id, due_at, payload FROM deadlines WHERE due_at <= $1 \
-         ORDER BY due_at LIMIT $2";
-    let rows: Vec<(String, String, DateTime<Utc>, String)> = on_pool!(db, |pool| {
-        sqlx::query(SQL)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("kind")?,
-                    row.try_get("aggregate_id")?,
-                    row.try_get("due_at")?,
-                    row.try_get("payload")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-    })?;
-    Ok(rows
+    const POSTGRES: &str = "UPDATE deadlines SET claimed_by = $1, lease_until = $2 \
+         WHERE (kind, aggregate_id) IN (SELECT kind, aggregate_id FROM deadlines \
+         WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+         ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING kind, aggregate_id, due_at, payload";
+    const SQLITE: &str = "UPDATE deadlines SET claimed_by = $1, lease_until = $2 \
+         WHERE (kind, aggregate_id) IN (SELECT kind, aggregate_id FROM deadlines \
+         WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+         ORDER BY due_at LIMIT $4) \
+         RETURNING kind, aggregate_id, due_at, payload";
+    let until = now + chrono::Duration::from_std(lease.duration).unwrap_or(chrono::Duration::MAX);
+    // One body for both pools (their row types differ), as `on_pool!` does.
+    macro_rules! claim {
+        ($sql:expr, $pool:expr) => {
+            sqlx::query($sql)
+                .bind(&lease.holder)
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all($pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("kind")?,
+                        row.try_get("aggregate_id")?,
+                        row.try_get("due_at")?,
+                        row.try_get("payload")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        };
+    }
+    let rows: Vec<(String, String, DateTime<Utc>, String)> = match db.backend() {
+        Backend::Postgres(pool) => claim!(POSTGRES, pool),
+        Backend::Sqlite(pool) => claim!(SQLITE, pool),
+    };
+    // A row this build cannot read (a kind from a newer version, a mangled payload) is
+    // reported and left claimed, so it neither blocks the others nor fires half-read.
+    let mut claimed: Vec<Deadline> = rows
         .into_iter()
         .filter_map(|(kind, aggregate_id, due_at, payload)| {
-            Some(Deadline {
-                kind: kind.parse().ok()?,
-                aggregate_id,
-                due_at,
-                payload: serde_json::from_str(&payload).unwrap_or_default(),
-            })
+            let parsed = kind
+                .parse()
+                .map_err(|e: strum::ParseError| e.to_string())
+                .and_then(|kind| {
+                    serde_json::from_str(&payload)
+                        .map(|payload| (kind, payload))
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok((kind, payload)) => Some(Deadline {
+                    kind,
+                    aggregate_id,
+                    due_at,
+                    payload,
+                }),
+                Err(error) => {
+                    tracing::error!(%kind, %aggregate_id, %error, "unreadable deadline skipped");
+                    None
+                }
+            }
         })
-        .collect())
+        .collect();
+    // RETURNING does not keep the subquery's order.
+    claimed.sort_by_key(|d| d.due_at);
+    Ok(claimed)
+}
+
+/// Gives back a claim whose firing failed for a passing reason, so the next tick (of any
+/// replica) tries again instead of waiting for the lease to run out.
+pub async fn release(db: &Database, lease: &Lease, deadline: &Deadline) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query(
+            "UPDATE deadlines SET claimed_by = NULL, lease_until = NULL \
+             WHERE kind = $1 AND aggregate_id = $2 AND claimed_by = $3",
+        )
+        .bind(deadline.kind.to_string())
+        .bind(&deadline.aggregate_id)
+        .bind(&lease.holder)
+        .execute(pool)
+        .await
+        .map(drop)
+    })?;
+    Ok(())
 }
 
 /// Removes a deadline that fired, unless it was moved meanwhile.
