@@ -86,9 +86,9 @@ impl<E: Endpoint> Endpoint for Observed<E> {
             path = %request.uri().path(),
             request_id = %request_id,
             correlation_id = %correlation_id,
-            trace_id = trace.trace_id(),
-            span_id = trace.span_id(),
-            parent_span_id = parent.as_ref().map(Traceparent::span_id),
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
+            parent_span_id = parent.as_ref().map(|p| display(p.span_id().to_string())),
         );
         let traceparent = HeaderValue::from_str(&trace.to_string()).ok();
         if let Some(value) = &traceparent {

@@ -157,9 +157,9 @@ impl FeedEvent {
             event = %self.key(),
             event_type = %self.event_type,
             correlation_id = %self.correlation_id(),
-            trace_id = parent.as_ref().map(Traceparent::trace_id),
-            span_id = own.as_ref().map(Traceparent::span_id),
-            parent_span_id = parent.as_ref().map(Traceparent::span_id),
+            trace_id = parent.as_ref().map(|p| display(p.trace_id().to_string())),
+            span_id = own.as_ref().map(|p| display(p.span_id().to_string())),
+            parent_span_id = parent.as_ref().map(|p| display(p.span_id().to_string())),
         )
     }
 
