@@ -200,12 +200,43 @@ fn embedded(log: &str) -> (Server, PathBuf) {
     (server, data)
 }
 
+const CONSUMER_LOGS: &str = "info,eats_projections=debug,eats_saga=debug";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
-    let (server, data) = embedded("info,eats_projections=debug,eats_saga=debug");
+async fn a_request_and_the_consumers_of_its_events_log_under_one_trace_embedded() {
+    let (server, data) = embedded(CONSUMER_LOGS);
+    one_trace_from_the_request_to_the_consumers(&server).await;
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_and_the_consumers_of_its_events_log_under_one_trace_through_jetstream() {
+    let test = TestDatabase::postgres().await;
+    let url = test.url.clone().expect("postgres url");
+    let namespace = format!("obs{}", Uuid::new_v4().simple());
+    let server = Server::start(&[
+        ("EATS_DATABASE_URL", &url),
+        ("EATS_NATS_URL", NATS_URL),
+        ("EATS_NATS_NAMESPACE", &namespace),
+        ("EATS_ROLES", "all"),
+        ("EATS_LOG", CONSUMER_LOGS),
+    ]);
+    one_trace_from_the_request_to_the_consumers(&server).await;
+    assert!(server.terminate());
+    let nats = async_nats::connect(NATS_URL).await.expect("nats");
+    let _ = async_nats::jetstream::new(nats)
+        .delete_stream(format!("EATS_EVENTS_{namespace}"))
+        .await;
+    test.cleanup().await;
+}
+
+/// Places an order with the caller's trace and finds that trace on the request's log line
+/// and on the lines of two consumers handling the order's first event.
+async fn one_trace_from_the_request_to_the_consumers(server: &Server) {
     let owner = token(Role::StoreOwner);
     let (s, store, _) = post(
-        &server,
+        server,
         &owner,
         "/stores",
         json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": {"lat": 37.5665, "lng": 126.978}}),
@@ -215,7 +246,7 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
     assert_eq!(s, 201, "{store}");
     let store = store["id"].as_str().expect("id").to_string();
     let (s, item, _) = post(
-        &server,
+        server,
         &owner,
         &format!("/stores/{store}/menu/items"),
         json!({"name": "참치김밥", "price": 4500}),
@@ -224,7 +255,7 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
     .await;
     assert_eq!(s, 201, "{item}");
     let (s, _, _) = post(
-        &server,
+        server,
         &owner,
         &format!("/stores/{store}/open"),
         json!({}),
@@ -234,7 +265,7 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
     assert_eq!(s, 200);
     let customer = token(Role::Customer);
     let (s, body, _) = post(
-        &server,
+        server,
         &customer,
         "/customers",
         json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": {"lat": 37.566, "lng": 126.991}}),
@@ -246,7 +277,7 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
     let trace_id = Uuid::new_v4().simple().to_string();
     let caller_span = "00f067aa0ba902b7";
     let (s, order, headers) = post(
-        &server,
+        server,
         &customer,
         "/orders",
         json!({"store_id": store, "lines": [{"item_id": item["id"], "quantity": 2}]}),
@@ -303,8 +334,6 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace() {
         assert_eq!(handled["parent_span_id"], request_span, "{handled}");
         assert_ne!(handled["span_id"], request_span, "{handled}");
     }
-    assert!(server.terminate());
-    let _ = std::fs::remove_dir_all(data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
