@@ -1,9 +1,17 @@
 //! Structured logs and metrics.
 //!
-//! Logs go to stderr, always (stdout is for command output: `OWNER=$(eats token ...)`):
-//! human-readable by default, JSON with `EATS_LOG_FORMAT=json` for
-//! collectors; the filter comes from `EATS_LOG` (e.g. `info,eats_store=debug`).
+//! Logs go to stderr (stdout carries command output alone): human-readable by default, JSON
+//! with `EATS_LOG_FORMAT=json` for collectors, each line with its span (the request, or the
+//! event a consumer handles) and the span's parents; the filter comes from `EATS_LOG` (e.g.
+//! `info,eats_store=debug`).
+//!
+//! Metrics: every eats counter and gauge is registered when the recorder is installed, at
+//! zero, so `/metrics` lists each series from the start (an alert on `rate()` or `absent()`
+//! needs the series before its first increment). Series whose labels are only known when
+//! something happens (HTTP route and status) appear with the first request.
 
+use eats_saga::deadlines::Kind;
+use eats_saga::ProcessManager;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (e.g. from several tests) are no-ops.
@@ -24,14 +32,106 @@ pub fn init() {
     };
 }
 
-/// The process-wide Prometheus recorder, installed on first use; `/metrics` renders it.
+/// The process-wide Prometheus recorder, installed on first use with every eats metric
+/// registered; `/metrics` renders it.
 pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+        // Buckets make the HTTP latency a Prometheus histogram (aggregatable across
+        // replicas) rather than a per-process summary.
+        let builder = match builder.set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(eats_api::telemetry::HTTP_DURATION.into()),
+            eats_api::telemetry::HTTP_BUCKETS,
+        ) {
+            Ok(with_buckets) => with_buckets,
+            Err(error) => unreachable!("HTTP_BUCKETS is a non-empty constant: {error}"),
+        };
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        let _ = metrics::set_global_recorder(recorder);
+        match metrics::set_global_recorder(recorder) {
+            Ok(()) => register(),
+            Err(error) => tracing::warn!(%error, "a metrics recorder was already installed"),
+        }
         handle
     })
+}
+
+/// Describes every eats metric and registers the ones whose labels are fixed, at zero.
+/// Names and labels must match the `counter!`/`gauge!` calls where they are recorded; the
+/// binary's tests compare this list with the source.
+fn register() {
+    use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+
+    eats_api::telemetry::describe_metrics();
+    describe_counter!(
+        "eats_http_rate_limited_total",
+        "Requests refused with 429 by the per-client rate limit"
+    );
+    counter!("eats_http_rate_limited_total").increment(0);
+
+    describe_counter!(
+        "eats_http_header_timeouts_total",
+        "Connections closed because the request line and headers did not arrive in time"
+    );
+    counter!("eats_http_header_timeouts_total").increment(0);
+    describe_counter!(
+        "eats_http_headers_too_large_total",
+        "Requests refused with 431, by kind (all headers, or the bearer token alone)"
+    );
+    for kind in ["headers-too-large", "token-too-large"] {
+        counter!("eats_http_headers_too_large_total", "kind" => kind).increment(0);
+    }
+
+    describe_counter!(
+        "eats_dead_letters_total",
+        "Events a consumer gave up on and parked for an operator, by consumer"
+    );
+    counter!("eats_dead_letters_total", "consumer" => ProcessManager::NAME).increment(0);
+
+    describe_counter!(
+        "eats_deadlines_fired_total",
+        "Deadlines that expired and acted (cancel, auto-reject, widen the search), by kind"
+    );
+    for kind in [Kind::PaymentDue, Kind::StoreResponseDue, Kind::ClaimDue] {
+        counter!("eats_deadlines_fired_total", "kind" => kind.to_string()).increment(0);
+    }
+    describe_counter!(
+        "eats_delivery_escalations_total",
+        "Delivery jobs still unclaimed at the widest radius, escalated to an operator"
+    );
+    counter!("eats_delivery_escalations_total").increment(0);
+
+    describe_counter!(
+        "eats_payment_breaker_rejected_total",
+        "Payment calls refused at once because the gateway's circuit breaker was open"
+    );
+    counter!("eats_payment_breaker_rejected_total").increment(0);
+    describe_gauge!(
+        "eats_payment_breaker_state",
+        "The payment gateway's circuit breaker: 0 closed, 1 half-open, 2 open"
+    );
+    gauge!("eats_payment_breaker_state").set(0.0);
+
+    describe_gauge!(
+        "eats_consumer_lag_events",
+        Unit::Count,
+        "Committed events a consumer has not handled yet, by consumer"
+    );
+    describe_gauge!(
+        "eats_consumer_lag_seconds",
+        Unit::Seconds,
+        "Age of the oldest event a consumer has not handled yet, by consumer"
+    );
+    describe_gauge!(
+        "eats_outbox_pending_events",
+        Unit::Count,
+        "Committed events the relay has not published to JetStream yet"
+    );
+    describe_gauge!(
+        "eats_outbox_oldest_seconds",
+        Unit::Seconds,
+        "Age of the oldest event the relay has not published yet"
+    );
 }

@@ -68,6 +68,12 @@ impl Workers {
         let fanout = &config.fanout;
         let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
         let handlers = consumers(config, db, aggregates);
+        // Listed from the start (as 0 until the first measurement, one lag interval at most).
+        for handler in &handlers {
+            let consumer = handler.name().to_string();
+            metrics::gauge!("eats_consumer_lag_events", "consumer" => consumer.clone()).set(0.0);
+            metrics::gauge!("eats_consumer_lag_seconds", "consumer" => consumer).set(0.0);
+        }
         if fanout.runs(Role::Sagas) {
             let runner = DeadlineRunner::new(
                 aggregates.clone(),
@@ -176,6 +182,8 @@ impl Workers {
     }
 
     fn start_relay(&mut self, relay: Relay, interval: Duration) {
+        metrics::gauge!("eats_outbox_pending_events").set(0.0);
+        metrics::gauge!("eats_outbox_oldest_seconds").set(0.0);
         let shutdown = self.shutdown.clone();
         let lag = relay.clone();
         self.tasks.spawn(async move { relay.run(shutdown).await });

@@ -7,6 +7,8 @@
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
 //! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
 //! - [`idempotency`]: `Idempotency-Key`: a retry reaches the same effect and the first answer.
+//! - [`telemetry`]: request counts and latency by route template, and the request's span
+//!   (request id, correlation id, W3C trace) that the events it commits carry on.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
 //! - `paging`: opaque list cursors and page limits.
 
@@ -22,6 +24,7 @@ pub mod problem;
 pub mod riders;
 pub mod state;
 pub mod stores;
+pub mod telemetry;
 pub mod types;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -109,4 +112,5 @@ pub fn routes(state: ApiState, auth: Auth, limits: RateLimitSettings) -> impl En
         .data(auth)
         .data(state)
         .around(middleware::problemize)
+        .with(telemetry::Observe)
 }

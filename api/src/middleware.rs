@@ -227,6 +227,8 @@ async fn fix_content_type(response: Response) -> Result<Response> {
         return Ok(response);
     }
     let status = response.status();
+    // Keep what inner layers attached (the matched route for the HTTP metrics).
+    let extensions = response.extensions().clone();
     let retry_after = response.headers().get("retry-after").cloned();
     let allow = response.headers().get("allow").cloned();
     let detail =
@@ -241,6 +243,7 @@ async fn fix_content_type(response: Response) -> Result<Response> {
         status,
     );
     let mut fixed = ApiError::from(Problem::from_http(&error)).into_response();
+    *fixed.extensions_mut() = extensions;
     if let Some(value) = retry_after {
         fixed.headers_mut().insert("retry-after", value);
     }

@@ -55,6 +55,8 @@ impl ApiState {
             .get(keys::TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        // From here on the request's logs name the order it acts on.
+        tracing::Span::current().record("correlation_id", tracing::field::display(correlation));
         EventMetadata::for_command(correlation, actor, Utc::now())
             .with_traceparent(traceparent)
             .to_map()

@@ -231,6 +231,49 @@ impl FromStr for Traceparent {
     }
 }
 
+impl Traceparent {
+    /// A new trace, for a request that arrived without one: random trace and span ids,
+    /// sampled, so everything it causes can still be followed by one id.
+    pub fn new_root() -> Self {
+        Self(format!(
+            "00-{}-{:016x}-01",
+            Uuid::new_v4().simple(),
+            random_span_id()
+        ))
+    }
+
+    /// The trace id: the same on every hop of one request's story.
+    pub fn trace_id(&self) -> &str {
+        &self.0[3..35]
+    }
+
+    /// The id of the span that wrote this context: the parent of whatever continues it.
+    pub fn span_id(&self) -> &str {
+        &self.0[36..52]
+    }
+
+    /// The same trace continued by a new span (W3C: keep the trace id and flags, replace
+    /// the parent id). A zero `span_id` is invalid in W3C, so it becomes 1.
+    pub fn child(&self, span_id: u64) -> Self {
+        Self(format!(
+            "00-{}-{:016x}-{}",
+            self.trace_id(),
+            span_id.max(1),
+            &self.0[53..55]
+        ))
+    }
+
+    /// The same trace continued by a new random span.
+    pub fn child_random(&self) -> Self {
+        self.child(random_span_id())
+    }
+}
+
+/// A random non-zero 64-bit span id (uuid's generator, so no extra dependency).
+fn random_span_id() -> u64 {
+    Uuid::new_v4().as_u64_pair().0.max(1)
+}
+
 impl fmt::Display for Traceparent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -289,6 +332,22 @@ mod tests {
             assert!(bad.parse::<Traceparent>().is_err(), "{bad}");
         }
         assert!(TP.parse::<Traceparent>().is_ok());
+    }
+
+    #[test]
+    fn a_continued_trace_keeps_its_trace_id_and_flags_under_a_new_span() {
+        let parent: Traceparent = TP.parse().expect("valid traceparent");
+        let child = parent.child(0xabc);
+        assert_eq!(child.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(child.span_id(), "0000000000000abc");
+        assert_eq!(
+            child.to_string(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000abc-01"
+        );
+        assert_eq!(child.to_string().parse::<Traceparent>(), Ok(child));
+        let root = Traceparent::new_root();
+        assert_eq!(root.to_string().parse::<Traceparent>(), Ok(root.clone()));
+        assert_ne!(root.child_random().span_id(), root.span_id());
     }
 
     #[test]

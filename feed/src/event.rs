@@ -4,10 +4,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
-use eats_domain::metadata::keys;
+use eats_domain::metadata::{keys, Traceparent};
 use eats_domain::Versioned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use uuid::Uuid;
+
+/// Namespace of the span ids consumers derive from `<consumer>/<event key>`.
+const SPAN_ID_NAMESPACE: Uuid = Uuid::from_u128(0x7e1a_94c2_3b5d_4f08_a6e1_c0d2_9b3f_5a17);
 
 /// One committed event exactly as stored (old versions are not yet upcast), which is also
 /// the JSON body of its JetStream message. Read straight from a row of `events` or `outbox`
@@ -121,6 +125,44 @@ impl FeedEvent {
         self.metadata.get(keys::ACTOR).map(String::as_str)
     }
 
+    /// The trace context of the request that caused this event, when it was traced and
+    /// the stored value is well formed.
+    pub fn traceparent(&self) -> Option<Traceparent> {
+        self.metadata
+            .get(keys::TRACEPARENT)
+            .and_then(|t| t.parse().ok())
+    }
+
+    /// The trace `consumer` continues while handling this event: the event's trace id
+    /// under a span of its own. The span id is derived from the consumer and the event, so a
+    /// redelivery logs under the same span and what the consumer issues (a process
+    /// manager's commands) names that span as its parent without passing it around.
+    pub fn trace(&self, consumer: &str) -> Option<Traceparent> {
+        let seed = Uuid::new_v5(
+            &SPAN_ID_NAMESPACE,
+            format!("{consumer}/{}", self.key()).as_bytes(),
+        );
+        self.traceparent()
+            .map(|parent| parent.child(seed.as_u64_pair().0))
+    }
+
+    /// The span `consumer` handles this event in: what happens there is logged with the
+    /// event, its order (correlation id) and the trace of the request that caused it.
+    pub fn span(&self, consumer: &str) -> tracing::Span {
+        let parent = self.traceparent();
+        let own = self.trace(consumer);
+        tracing::info_span!(
+            "event",
+            consumer,
+            event = %self.key(),
+            event_type = %self.event_type,
+            correlation_id = %self.correlation_id(),
+            trace_id = parent.as_ref().map(|p| display(p.trace_id().to_string())),
+            span_id = own.as_ref().map(|p| display(p.span_id().to_string())),
+            parent_span_id = parent.as_ref().map(|p| display(p.span_id().to_string())),
+        )
+    }
+
     /// The stable key of this event: `<aggregate_type>-<aggregate_id>-<sequence>`.
     pub fn key(&self) -> String {
         format!(
@@ -159,6 +201,30 @@ mod tests {
             panic!("wrong variant");
         };
         assert_eq!((e.location.lat, e.location.lng), (37.5, 127.0));
+    }
+
+    #[test]
+    fn a_consumer_continues_the_events_trace_under_a_span_of_its_own() {
+        let mut event = stored_v1();
+        assert_eq!(
+            event.trace("order_view"),
+            None,
+            "untraced events start no trace"
+        );
+        event.metadata.insert(
+            keys::TRACEPARENT.into(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        );
+        let view = event.trace("order_view").expect("traced");
+        let saga = event.trace("process_manager").expect("traced");
+        assert_eq!(view.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(view.span_id(), "00f067aa0ba902b7");
+        assert_ne!(view.span_id(), saga.span_id());
+        assert_eq!(
+            event.trace("order_view"),
+            Some(view),
+            "stable across redeliveries"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
 use eats_store::{Database, DerivedState};
+use tracing::Instrument;
 
 use crate::bind_args;
 use crate::position::{decide, Decision};
@@ -291,20 +292,40 @@ impl<P: Projection> EventHandler for Projector<P> {
     }
 
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
-        self.apply(event)
-            .await
-            .map(drop)
-            .map_err(|e| HandlerError::new(P::NAME, event, e))
+        let span = event.span(P::NAME);
+        async {
+            let applied = self
+                .apply(event)
+                .await
+                .map_err(|e| HandlerError::new(P::NAME, event, e))?;
+            tracing::debug!(?applied, "projected");
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     async fn handle_batch(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
         match events {
             [] => Ok(()),
             [one] => self.handle(one).await,
-            [first, ..] => self
-                .apply_batch(events)
-                .await
-                .map_err(|e| HandlerError::new(P::NAME, first, e)),
+            [first, ..] => {
+                self.apply_batch(events)
+                    .instrument(tracing::debug_span!(
+                        "batch",
+                        projection = P::NAME,
+                        events = events.len()
+                    ))
+                    .await
+                    .map_err(|e| HandlerError::new(P::NAME, first, e))?;
+                // One transaction for many orders: each event is still logged under its own trace.
+                for event in events {
+                    event
+                        .span(P::NAME)
+                        .in_scope(|| tracing::debug!("projected in a batch"));
+                }
+                Ok(())
+            }
         }
     }
 }

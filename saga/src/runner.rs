@@ -9,12 +9,13 @@ use cqrs_es::Aggregate;
 use cqrs_es::{AggregateError, EventStore};
 use eats_domain::customer::{CustomerCommand, CustomerError};
 use eats_domain::delivery::{Delivery, DeliveryCommand, DeliveryError};
-use eats_domain::metadata::{keys, EventMetadata, Traceparent};
+use eats_domain::metadata::EventMetadata;
 use eats_domain::order::{Order, OrderCommand, OrderError, OrderEvent, OrderStatus};
 use eats_domain::payment::{Payment, PaymentCommand, PaymentError};
 use eats_domain::{Actor, DeliveryId, OrderId};
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
 use eats_store::{Aggregates, Database};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::choreography::{follow_ups, Committed, FollowUp};
@@ -113,13 +114,10 @@ impl ProcessManager {
             .correlation_id()
             .parse()
             .unwrap_or_else(|_| Uuid::new_v5(&EVENT_ID_NAMESPACE, event.aggregate_id.as_bytes()));
-        let traceparent: Option<Traceparent> = event
-            .metadata
-            .get(keys::TRACEPARENT)
-            .and_then(|t| t.parse().ok());
+        // The commands continue the trace under this consumer's span, not the request's.
         EventMetadata::for_command(correlation, Actor::System, chrono::Utc::now())
             .caused_by(event_id(event))
-            .with_traceparent(traceparent)
+            .with_traceparent(event.trace(Self::NAME))
             .to_map()
     }
 
@@ -344,18 +342,24 @@ impl EventHandler for ProcessManager {
     }
 
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
-        let changes = deadlines::changes(event, &self.settings.deadlines)
-            .map_err(|e| HandlerError::new(Self::NAME, event, e))?;
-        deadlines::apply(&self.db, &changes)
-            .await
-            .map_err(|e| HandlerError::new(Self::NAME, event, e))?;
-        if let Err((error, attempts)) = self.run(event).await {
-            // Park it and go on: the messages behind it (other orders) must not wait.
-            dead_letters::park(&self.db, Self::NAME, event, &error.to_string(), attempts)
+        async {
+            let changes = deadlines::changes(event, &self.settings.deadlines)
+                .map_err(|e| HandlerError::new(Self::NAME, event, e))?;
+            deadlines::apply(&self.db, &changes)
                 .await
                 .map_err(|e| HandlerError::new(Self::NAME, event, e))?;
+            if let Err((error, attempts)) = self.run(event).await {
+                // Park it and go on: the messages behind it (other orders) must not wait.
+                dead_letters::park(&self.db, Self::NAME, event, &error.to_string(), attempts)
+                    .await
+                    .map_err(|e| HandlerError::new(Self::NAME, event, e))?;
+            } else {
+                tracing::debug!("handled");
+            }
+            Ok(())
         }
-        Ok(())
+        .instrument(event.span(Self::NAME))
+        .await
     }
 }
 
@@ -376,6 +380,7 @@ impl EventHandler for Strict {
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
         self.0
             .run(event)
+            .instrument(event.span(ProcessManager::NAME))
             .await
             .map_err(|(error, _)| HandlerError::new(ProcessManager::NAME, event, error))
     }

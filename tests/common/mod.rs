@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The binary under test.
@@ -16,6 +17,7 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-42";
 pub struct Server {
     child: Child,
     pub base: String,
+    logs: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Server {
@@ -42,32 +44,44 @@ impl Server {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("spawn eats serve");
-        // Logs go to stderr; stdout is for command output only.
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let logs = Arc::new(Mutex::new(Vec::new()));
         let addr = loop {
             let line = lines
                 .next()
                 .expect("eats serve exited before listening")
                 .expect("read log line");
             let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-            if log["fields"]["message"] == "eats is listening" {
+            let listening = log["fields"]["message"] == "eats is listening";
+            logs.lock().expect("logs").push(log.clone());
+            if listening {
                 break log["fields"]["addr"].as_str().expect("addr").to_string();
             }
         };
-        // Keep draining the logs so the server never blocks on a full pipe; warnings and
-        // errors are echoed into the test's captured output, shown when it fails.
+        // Keep draining the logs so the server never blocks on a full pipe; keep them for
+        // the tests that read them (a line that is not JSON, e.g. a panic, as a string), and
+        // echo warnings and errors into the test's captured output, shown when it fails.
+        let kept = logs.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
                     eprintln!("eats serve: {line}");
                 }
+                let log = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                kept.lock().expect("logs").push(log);
             }
         });
         Self {
             child,
             base: format!("http://{addr}"),
+            logs,
         }
+    }
+
+    /// Every log line (stderr, JSON) so far, oldest first.
+    pub fn logs(&self) -> Vec<serde_json::Value> {
+        self.logs.lock().expect("logs").clone()
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {

@@ -58,6 +58,10 @@ struct Observer {
 impl Observer {
     fn set(&self, state: BreakerState) {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // failsafe reports "closed" once when the breaker is built: that is no change.
+        if guard.0 == state {
+            return;
+        }
         let opened = if state == BreakerState::Open {
             Some(Instant::now())
         } else {
@@ -65,7 +69,11 @@ impl Observer {
         };
         *guard = (state, opened);
         metrics::gauge!("eats_payment_breaker_state").set(f64::from(state as u8));
-        tracing::warn!(?state, "payment gateway circuit breaker changed state");
+        if state == BreakerState::Open {
+            tracing::warn!(?state, "payment gateway circuit breaker opened");
+        } else {
+            tracing::info!(?state, "payment gateway circuit breaker changed state");
+        }
     }
 }
 
