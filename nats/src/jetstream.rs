@@ -183,8 +183,9 @@ impl JetStreamFeed {
             topology,
             batch: 200,
             ack_wait: Duration::from_secs(30),
-            // Effectively unlimited: an event is never abandoned; a handler that keeps failing is retried with growing delays
-            // (process managers park their own failures as dead letters).
+            // Effectively unlimited: an event is never abandoned; a handler that keeps failing
+            // is retried with growing delays (process managers park their own failures as
+            // dead letters).
             max_deliver: 1_000_000,
             heartbeat: Duration::from_secs(5),
             stall_after: Duration::from_secs(60),
