@@ -7,7 +7,10 @@ use crate::event::FeedEvent;
 /// A consumer of committed events: a projector, a process manager or the notifier.
 ///
 /// Feeds deliver at least once and in per-aggregate order, so `handle` must be idempotent:
-/// the same event twice must have the effect of once.
+/// the same event twice must have the effect of once. Order holds across refusals too: once
+/// an event is refused, no later event of its aggregate is handed over until that one has
+/// succeeded. (The JetStream feed goes on with other aggregates meanwhile; the embedded feed
+/// retries the refused event in place.) An event applied before may still come again.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     /// Stable, unique name: the durable consumer and checkpoint are keyed by it, so renaming
@@ -17,7 +20,8 @@ pub trait EventHandler: Send + Sync {
     /// The aggregate types it wants; events of others are skipped without a call.
     fn aggregate_types(&self) -> &[&'static str];
 
-    /// Applies one event. An error leaves it unacknowledged; it is offered again later.
+    /// Applies one event. An error leaves it unacknowledged; it is offered again later, and
+    /// its aggregate's later events wait for it.
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError>;
 
     /// Applies consecutive events, in order. Handlers that can apply many at once (one

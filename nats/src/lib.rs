@@ -10,12 +10,15 @@
 //! - [`relay`]: the Postgres outbox relay: leader-elected, woken by LISTEN/NOTIFY, loses
 //!   nothing when it dies between commit and publish.
 //! - [`jetstream`]: the stream's configuration and the JetStream implementation of the event
-//!   feed: one supervised durable pull consumer per handler.
+//!   feed: one supervised durable pull consumer per handler (heartbeats and a stall
+//!   watchdog recreate it; restarts are counted in `eats_consumer_restarts_total`).
+//! - `holdback` (private): keeps an aggregate's later events back while one is refused.
 
+mod holdback;
 pub mod jetstream;
 pub mod relay;
 pub mod topology;
 
-pub use jetstream::{ensure_stream, JetStreamFeed, StreamSettings};
+pub use jetstream::{ensure_stream, JetStreamFeed, StreamSettings, RESTARTS_METRIC};
 pub use relay::Relay;
 pub use topology::{message_id, InvalidName, Topology};
