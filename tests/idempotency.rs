@@ -98,16 +98,23 @@ fn order_body(store: &scenario::OpenStore) -> String {
     .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_the_same_order() {
-    let test = TestDatabase::postgres().await;
+/// A server whose first attempt at `path` under `key` commits `committed` (a count query
+/// turning non-zero) and is then killed before its answer is recorded; returns the restarted
+/// server and the retry's answer once the dead attempt's claim is stale.
+async fn crash_then_retry(
+    test: &TestDatabase,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &str,
+    committed: &str,
+) -> (Server, Customer, Answer) {
     let url = test.url.clone().expect("postgres url");
-    let store = scenario::open_store(&scenario::aggregates(&test.db)).await;
     // The first attempt's answer never gets recorded: the recording statement stalls until
     // the process is killed, exactly the window between the command's commit and the record.
     on_pool!(test.db, |pool| {
         sqlx::raw_sql(
-            "CREATE FUNCTION stall_answer() RETURNS trigger LANGUAGE plpgsql AS $$ \
+            "CREATE OR REPLACE FUNCTION stall_answer() RETURNS trigger LANGUAGE plpgsql AS $$ \
              BEGIN IF NEW.status IS NOT NULL THEN PERFORM pg_sleep(3600); END IF; RETURN NEW; END $$; \
              CREATE TRIGGER stall_answer BEFORE UPDATE ON idempotency_keys \
              FOR EACH ROW EXECUTE FUNCTION stall_answer();",
@@ -123,20 +130,13 @@ async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_t
         ("EATS_IDEMPOTENCY_STALE_SECS", "1"),
     ];
     let server = Server::start(&env);
-    let customer = Customer::new(&server);
-    let body = order_body(&store);
-    let token = customer.token.clone();
+    let customer = Customer::with_token(&server, token.to_string());
     let first = {
-        let body = body.clone();
-        tokio::spawn(async move {
-            customer
-                .post("/orders", "dinner-1", "application/json", &body)
-                .await
-        })
+        let (path, key, body) = (path.to_string(), key.to_string(), body.to_string());
+        tokio::spawn(async move { customer.post(&path, &key, "application/json", &body).await })
     };
-    let placed = "SELECT count(*) FROM events WHERE aggregate_type = 'Order'";
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&test.db, placed).await == 0 {
+    while count(&test.db, committed).await == 0 {
         assert!(
             Instant::now() < deadline,
             "the first attempt never committed"
@@ -169,13 +169,11 @@ async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_t
     );
 
     let server = Server::start(&env);
-    let customer = Customer::with_token(&server, token);
+    let customer = Customer::with_token(&server, token.to_string());
     // The retry is told to wait while the dead attempt's claim is fresh, then takes it over.
     let deadline = Instant::now() + Duration::from_secs(90);
     let retry = loop {
-        let answer = customer
-            .post("/orders", "dinner-1", "application/json", &body)
-            .await;
+        let answer = customer.post(path, key, "application/json", body).await;
         if answer.status != 409 || Instant::now() > deadline {
             break answer;
         }
@@ -185,6 +183,35 @@ async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_t
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    (server, customer, retry)
+}
+
+fn customer_token() -> String {
+    Auth::hs256(SECRET.as_bytes())
+        .expect("key")
+        .mint(
+            Uuid::new_v4(),
+            Role::Customer,
+            chrono::Duration::minutes(30),
+        )
+        .expect("token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_the_same_order() {
+    let test = TestDatabase::postgres().await;
+    let store = scenario::open_store(&scenario::aggregates(&test.db)).await;
+    let body = order_body(&store);
+    let placed = "SELECT count(*) FROM events WHERE aggregate_type = 'Order'";
+    let (server, customer, retry) = crash_then_retry(
+        &test,
+        &customer_token(),
+        "/orders",
+        "dinner-1",
+        &body,
+        placed,
+    )
+    .await;
     assert_eq!(retry.status, 201, "{}", retry.body);
     let order_id: String = on_pool!(test.db, |pool| {
         sqlx::query_scalar("SELECT aggregate_id FROM events WHERE aggregate_type = 'Order'")
@@ -203,6 +230,41 @@ async fn a_crash_between_the_commit_and_the_recorded_answer_lets_a_retry_reach_t
         .await;
     assert!(again.replayed);
     assert_eq!((again.status, again.body), (201, retry.body));
+    drop(server);
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_a_payment_committed_lets_the_retry_answer_with_that_payment() {
+    let test = TestDatabase::postgres().await;
+    let store = scenario::open_store(&scenario::aggregates(&test.db)).await;
+    let token = customer_token();
+    let url = test.url.clone().expect("postgres url");
+    let order = {
+        let server = Server::start(&[("EATS_DATABASE_URL", url.as_str()), ("EATS_ROLES", "api")]);
+        let customer = Customer::with_token(&server, token.clone());
+        let placed = customer
+            .post(
+                "/orders",
+                "dinner-2",
+                "application/json",
+                &order_body(&store),
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{}", placed.body);
+        placed.json()["id"].as_str().expect("id").to_string()
+    };
+    let path = format!("/orders/{order}/payment");
+    let body = r#"{"payment_key":"tgen_20261204"}"#;
+    let charged = "SELECT count(*) FROM events WHERE aggregate_type = 'Payment'";
+    let (server, _, retry) = crash_then_retry(&test, &token, &path, "pay-2", body, charged).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["payment_status"], "approved", "{}", retry.body);
+    assert_eq!(
+        count(&test.db, charged).await,
+        1,
+        "one payment attempt, not a second one"
+    );
     drop(server);
     test.cleanup().await;
 }

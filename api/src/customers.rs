@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cqrs_es::EventStore;
 use eats_domain::customer::{CustomerCommand, CustomerError};
+use eats_domain::metadata::keys;
 use eats_domain::order::{
     DeliveryAddress, LineRequest, Order, OrderCommand, OrderError, OrderStatus, MAX_QUANTITY,
 };
@@ -305,42 +306,67 @@ impl CustomerApi {
     ) -> Result<Paid, ApiError> {
         let customer = user.require(Role::Customer)?;
         let order = own_order(&state, order_id.0, customer).await?;
-        if order.status() != OrderStatus::AwaitingPayment {
-            return Err(Problem::new(
-                ProblemKind {
-                    status: 409,
-                    slug: "order-not-payable",
-                    title: "Order is not awaiting payment",
-                    field: None,
-                },
-                format!("the order is {}", order.status()),
-            )
-            .into());
-        }
         let order_id = OrderId(order_id.0);
         let payment = PaymentId::for_order(order_id);
-        state
-            .aggregates
-            .payments
-            .execute_with_metadata(
-                &payment.to_string(),
-                PaymentCommand::PayForOrder {
-                    payment_id: payment,
-                    order_id,
-                    customer: CustomerId(customer),
-                    amount: order.total().unwrap_or_default(),
-                    payment_key: body.0.payment_key,
-                },
-                ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),
-            )
-            .await?;
-        let events = state
-            .db
-            .event_store::<Payment>()
-            .load_events(&payment.to_string())
-            .await
-            .map_err(ApiError::from)?;
-        let last = events.last().map(|e| e.payload.clone());
+        let payments = state.db.event_store::<Payment>();
+        // A retry that took over a crashed first attempt: if that attempt's command ran, its
+        // events say so (their causation is this request's command id) and are the answer;
+        // paying again would record a second attempt.
+        let ours = |events: &[cqrs_es::EventEnvelope<Payment>], command: Uuid| {
+            events
+                .iter()
+                .rev()
+                .find(|e| e.metadata.get(keys::CAUSATION_ID) == Some(&command.to_string()))
+                .map(|e| e.payload.clone())
+        };
+        let first_attempt = match idempotency::command_id(request) {
+            Some(command) if idempotency::is_retry(request) => {
+                let events = payments
+                    .load_events(&payment.to_string())
+                    .await
+                    .map_err(ApiError::from)?;
+                ours(&events, command)
+            }
+            _ => None,
+        };
+        if first_attempt.is_none() {
+            if order.status() != OrderStatus::AwaitingPayment {
+                return Err(Problem::new(
+                    ProblemKind {
+                        status: 409,
+                        slug: "order-not-payable",
+                        title: "Order is not awaiting payment",
+                        field: None,
+                    },
+                    format!("the order is {}", order.status()),
+                )
+                .into());
+            }
+            state
+                .aggregates
+                .payments
+                .execute_with_metadata(
+                    &payment.to_string(),
+                    PaymentCommand::PayForOrder {
+                        payment_id: payment,
+                        order_id,
+                        customer: CustomerId(customer),
+                        amount: order.total().unwrap_or_default(),
+                        payment_key: body.0.payment_key,
+                    },
+                    ApiState::metadata(request, order_id.0, Actor::Customer(CustomerId(customer))),
+                )
+                .await?;
+        }
+        let last = match first_attempt {
+            Some(event) => Some(event),
+            None => payments
+                .load_events(&payment.to_string())
+                .await
+                .map_err(ApiError::from)?
+                .last()
+                .map(|e| e.payload.clone()),
+        };
         // The gateway call takes a while: the customer (or the unpaid deadline) may have
         // cancelled meanwhile. Tell the client what really became of the order, not just
         // what the gateway said.

@@ -61,6 +61,16 @@ pub fn new_id(request: &Request, kind: &str) -> Uuid {
     }
 }
 
+/// The causation id of the command this request issues, under an `Idempotency-Key`: derived
+/// from the claim like [`new_id`], so the events of a first attempt show that a retry's
+/// command already ran.
+pub fn command_id(request: &Request) -> Option<Uuid> {
+    request
+        .extensions()
+        .get::<Claim>()
+        .map(|claim| Uuid::new_v5(&claim.seed, b"command"))
+}
+
 /// True when this request took over the unfinished claim of an earlier attempt with the same
 /// key and body: the earlier attempt may have committed its effect already.
 pub fn is_retry(request: &Request) -> bool {

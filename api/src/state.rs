@@ -57,8 +57,12 @@ impl ApiState {
             .and_then(|v| v.parse().ok());
         // From here on the request's logs name the order it acts on.
         tracing::Span::current().record("correlation_id", tracing::field::display(correlation));
-        EventMetadata::for_command(correlation, actor, Utc::now())
-            .with_traceparent(traceparent)
-            .to_map()
+        let metadata = EventMetadata::for_command(correlation, actor, Utc::now())
+            .with_traceparent(traceparent);
+        match crate::idempotency::command_id(request) {
+            Some(command) => metadata.caused_by(command),
+            None => metadata,
+        }
+        .to_map()
     }
 }
