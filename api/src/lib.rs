@@ -7,6 +7,8 @@
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
 //! - [`middleware`]: per-client rate limits, `Idempotency-Key` replay, problem+json for
 //!   HTTP-level errors.
+//! - [`hangup`]: an acceptor whose connections notice a client that left mid-stream.
+//! - [`live`]: open SSE streams, woken by the projectors' announcements, capped per user.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
 
 #![allow(clippy::result_large_err)] // ApiError is a poem-openapi response enum carried by value by design.
@@ -14,6 +16,8 @@
 pub mod admin;
 pub mod auth;
 pub mod customers;
+pub mod hangup;
+pub mod live;
 pub mod middleware;
 pub mod problem;
 pub mod riders;
@@ -25,6 +29,8 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use auth::{Auth, Role};
+pub use hangup::HangupAware;
+pub use live::LiveStreams;
 pub use middleware::RateLimitSettings;
 pub use problem::{ApiError, Classified, Problem, ProblemKind};
 pub use state::{ApiState, LagBoard};
