@@ -73,8 +73,11 @@ impl AsyncWrite for HangupStream {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut probe = [0_u8; 1];
         let mut probe = ReadBuf::new(&mut probe);
-        if let Poll::Ready(Ok(0)) = self.0.poll_peek(cx, &mut probe) {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        match self.0.poll_peek(cx, &mut probe) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
+            Poll::Ready(Err(reset)) => return Poll::Ready(Err(reset)),
+            // Bytes waiting (a pipelined request) or nothing yet: the client is still there.
+            Poll::Ready(Ok(_)) | Poll::Pending => {}
         }
         Pin::new(&mut self.0).poll_flush(cx)
     }
