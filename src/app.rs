@@ -20,7 +20,7 @@ pub struct Application {
         eats_api::Auth,
         eats_api::RateLimitSettings,
     )>,
-    acceptor: HeaderTimeoutAcceptor<TcpAcceptor>,
+    acceptor: HeaderTimeoutAcceptor<eats_api::HangupAware<TcpAcceptor>>,
     limits: HeaderLimits,
     addr: SocketAddr,
     db: eats_store::Database,
@@ -48,7 +48,11 @@ impl Application {
         let aggregates = config.aggregates(&db)?;
         let auth = config.auth.auth(&config.store)?;
         let board = eats_api::LagBoard::default();
-        let workers = Workers::start(config, &db, &aggregates, board.clone()).await?;
+        let hub = eats_projections::live::Hub::default();
+        let mut workers = Workers::start(config, &db, &aggregates, board.clone(), &hub).await?;
+        if config.fanout.runs(Role::Api) {
+            workers.listen_live(&db, &hub);
+        }
         let api = config.fanout.runs(Role::Api).then(|| {
             (
                 eats_api::ApiState {
@@ -56,15 +60,18 @@ impl Application {
                     aggregates: aggregates.clone(),
                     lag: board,
                     idempotency: config.auth.idempotency(),
+                    live: config.streams.live(hub),
                 },
                 auth,
                 config.auth.limits(),
             )
         });
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let acceptor = eats_api::HangupAware(
+            TcpListener::bind(config.listen)
+                .into_acceptor()
+                .await
+                .with_context(|| format!("binding {}", config.listen))?,
+        );
         let addr = acceptor
             .local_addr()
             .first()
@@ -111,6 +118,13 @@ impl Application {
             .at("/healthz", get(healthz).data(health.clone()))
             .at("/readyz", get(readyz).data(health.clone()))
             .at("/metrics", get(metrics));
+        let live = self.api.as_ref().map(|(state, ..)| state.live.clone());
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(live) = live {
+                live.close_all();
+            }
+        };
         let app = match self.api {
             Some((state, auth, limits)) => {
                 ops.nest("/", eats_api::routes(state, auth, limits)).boxed()

@@ -362,6 +362,29 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Live streams (SSE).
+#[derive(Args, Clone, Debug)]
+pub struct StreamConfig {
+    /// Live streams one user may hold open at once; more are refused with 429.
+    #[arg(long, env = "EATS_STREAMS_PER_USER", default_value_t = eats_api::live::DEFAULT_STREAMS_PER_USER)]
+    pub streams_per_user: usize,
+
+    /// Seconds between heartbeat comments on an idle live stream.
+    #[arg(long, env = "EATS_STREAM_HEARTBEAT_SECS", default_value_t = eats_api::live::DEFAULT_HEARTBEAT_SECS)]
+    pub stream_heartbeat_secs: u64,
+}
+
+impl StreamConfig {
+    /// The live streams of this process, woken through `hub`.
+    pub fn live(&self, hub: eats_projections::live::Hub) -> eats_api::LiveStreams {
+        eats_api::LiveStreams::new(
+            hub,
+            self.streams_per_user,
+            std::time::Duration::from_secs(self.stream_heartbeat_secs.max(1)),
+        )
+    }
+}
+
 /// Settings of `eats serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
@@ -396,6 +419,9 @@ pub struct ServeConfig {
     /// The HTTP server's limits on slow and oversized request heads.
     #[command(flatten)]
     pub http: HttpConfig,
+    /// Live streams.
+    #[command(flatten)]
+    pub streams: StreamConfig,
 }
 
 /// Limits on request heads, which poem leaves open: a slow-header client or a huge header

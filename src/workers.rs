@@ -1,5 +1,6 @@
 //! The background roles of `eats serve`: the outbox relay, the projectors, the process
-//! managers and the deadline runner, with consumer lag exported as metrics.
+//! managers and the deadline runner, with consumer lag exported as metrics; and, next to the
+//! API, the listener that brings the projectors' live announcements to its streams.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use eats_feed::{EmbeddedFeed, EventHandler};
 use eats_nats::{ensure_stream, JetStreamFeed, Relay, StreamSettings};
+use eats_projections::live::{Announcer, Hub};
 use eats_saga::clock::SystemClock;
 use eats_saga::{DeadlineRunner, ProcessManager};
 use eats_store::{Aggregates, Backend, Database};
@@ -36,10 +38,12 @@ fn consumers(
     config: &ServeConfig,
     db: &Database,
     aggregates: &Aggregates,
+    hub: &Hub,
 ) -> Vec<Arc<dyn EventHandler>> {
     let mut handlers = Vec::new();
     if config.fanout.runs(Role::Projectors) {
-        handlers.extend(eats_projections::all(db));
+        let announcer = Announcer::for_database(db, hub);
+        handlers.extend(eats_projections::announcing(db, &announcer));
     }
     if config.fanout.runs(Role::Sagas) {
         handlers.push(Arc::new(ProcessManager::new(
@@ -52,12 +56,14 @@ fn consumers(
 }
 
 impl Workers {
-    /// Starts the roles `config` asks for on `db`.
+    /// Starts the roles `config` asks for on `db`; the projectors announce their changes
+    /// to `hub` (embedded) or over Postgres (distributed).
     pub async fn start(
         config: &ServeConfig,
         db: &Database,
         aggregates: &Aggregates,
         board: eats_api::LagBoard,
+        hub: &Hub,
     ) -> anyhow::Result<Self> {
         let mut workers = Self {
             board,
@@ -67,7 +73,7 @@ impl Workers {
         };
         let fanout = &config.fanout;
         let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
-        let handlers = consumers(config, db, aggregates);
+        let handlers = consumers(config, db, aggregates, hub);
         // Listed from the start (as 0 until the first measurement, one lag interval at most).
         for handler in &handlers {
             let consumer = handler.name().to_string();
@@ -150,6 +156,17 @@ impl Workers {
                 }
             }
         });
+    }
+
+    /// On Postgres, forwards the projectors' announcements (from whichever process runs
+    /// them) to `hub` over one listening connection; on SQLite they reach it directly.
+    pub fn listen_live(&mut self, db: &Database, hub: &Hub) {
+        if let Backend::Postgres(pool) = db.backend() {
+            let (pool, hub, shutdown) = (pool.clone(), hub.clone(), self.shutdown.clone());
+            self.tasks.spawn(async move {
+                eats_projections::live::listen(pool, hub, shutdown.cancelled_owned()).await;
+            });
+        }
     }
 
     fn start_embedded(

@@ -1,8 +1,6 @@
 //! What customers do: register, browse, order, pay, cancel, confirm, follow.
 
-use std::time::Duration;
-
-use cqrs_es::EventStore;
+use cqrs_es::{Aggregate, EventStore};
 use eats_domain::customer::{CustomerCommand, CustomerError};
 use eats_domain::metadata::keys;
 use eats_domain::order::{
@@ -10,7 +8,9 @@ use eats_domain::order::{
 };
 use eats_domain::payment::{Payment, PaymentCommand};
 use eats_domain::{Actor, CustomerId, GeoPoint, OrderId, PaymentId, StoreId};
-use eats_projections::{audit, customer_profile, order_view, store_directory};
+use eats_feed::FeedEvent;
+use eats_projections::live::Topic;
+use eats_projections::{customer_profile, order_view, store_directory};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use poem::web::sse::Event;
@@ -120,6 +120,41 @@ fn status_of(event_type: &str) -> Option<&'static str> {
 
 fn terminal(status: &str) -> bool {
     matches!(status, "delivered" | "cancelled" | "rejected")
+}
+
+/// Why a stream could not read its order's history; the stream ends and the client resumes.
+#[derive(Debug, thiserror::Error)]
+enum StreamReadError {
+    #[error(transparent)]
+    Store(#[from] eats_store::StoreError),
+    #[error(transparent)]
+    Decode(#[from] eats_feed::DecodeError),
+}
+
+/// The first status change of `order` after sequence `after`, read from the event store: it
+/// holds every change before any projector announces it, so a woken stream always finds it.
+async fn next_status_change(
+    db: &eats_store::Database,
+    order: &str,
+    after: i64,
+) -> Result<Option<StatusChange>, StreamReadError> {
+    let history = db.history(Order::TYPE, order).await?;
+    for stored in history {
+        let sequence = i64::try_from(stored.sequence).unwrap_or(i64::MAX);
+        if sequence <= after {
+            continue;
+        }
+        let event = FeedEvent::from_serialized(stored)?;
+        if let Some(status) = status_of(&event.event_type) {
+            return Ok(Some(StatusChange {
+                sequence,
+                status: status.to_string(),
+                occurred_at: event.occurred_at(),
+                event_type: event.event_type,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[OpenApi(tag = "ApiTags::Customer")]
@@ -515,7 +550,9 @@ impl CustomerApi {
     }
 
     /// Server-sent events, one per status change of your order, ending after the last one.
-    /// Resume with `Last-Event-ID` (the last `sequence` you saw).
+    /// Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+    /// order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+    /// Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`.
     #[oai(
         path = "/orders/:order_id/stream",
         method = "get",
@@ -532,39 +569,43 @@ impl CustomerApi {
     ) -> Result<EventStream<BoxStream<'static, StatusChange>>, ApiError> {
         let customer = user.require(Role::Customer)?;
         own_order(&state, order_id.0, customer).await?;
-        let db = state.db.clone();
+        let slot = state.live.open(customer)?;
         let order = order_id.0.to_string();
+        // Follow before the first read, so a change committed in between still wakes us.
+        let follow = state.live.hub.follow(Topic::order(&order));
+        let (db, live) = (state.db.clone(), state.live.clone());
         let start = last_event_id.0.unwrap_or(0).max(0);
-        let changes = futures::stream::unfold((start, false), move |(after, done)| {
-            let (db, order) = (db.clone(), order.clone());
+        let changes = futures::stream::unfold(Some((follow, start, slot)), move |following| {
+            let (db, order, closed) = (db.clone(), order.clone(), live.closed());
             async move {
-                if done {
-                    return None;
-                }
+                let (mut follow, after, slot) = following?;
+                tokio::pin!(closed);
                 loop {
-                    let timeline = audit::timeline(&db, &order).await.unwrap_or_default();
-                    let next: Vec<StatusChange> = timeline
-                        .into_iter()
-                        .filter(|e| e.aggregate_type == "Order" && e.sequence > after)
-                        .filter_map(|e| {
-                            status_of(&e.event_type).map(|status| StatusChange {
-                                sequence: e.sequence,
-                                status: status.to_string(),
-                                event_type: e.event_type,
-                                occurred_at: e.occurred_at,
-                            })
-                        })
-                        .collect();
-                    if let Some(first) = next.into_iter().min_by_key(|c| c.sequence) {
-                        let finished = terminal(&first.status);
-                        return Some((first.clone(), (first.sequence, finished)));
+                    match next_status_change(&db, &order, after).await {
+                        Ok(Some(change)) => {
+                            let next = (!terminal(&change.status)).then_some((
+                                follow,
+                                change.sequence,
+                                slot,
+                            ));
+                            return Some((change, next));
+                        }
+                        // Shutting down: end here, the client resumes elsewhere.
+                        Ok(None) => tokio::select! {
+                            () = follow.changed() => {}
+                            () = &mut closed => return None,
+                        },
+                        Err(error) => {
+                            // Ending the stream lets the client resume with Last-Event-ID.
+                            tracing::warn!(%error, %order, "reading an order's history for its stream failed");
+                            return None;
+                        }
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         });
         Ok(EventStream::new(changes.boxed())
-            .keep_alive(Duration::from_secs(15))
+            .keep_alive(state.live.heartbeat)
             .to_event(|change| {
                 Event::message(
                     serde_json::json!({

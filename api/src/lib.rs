@@ -7,6 +7,8 @@
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
 //! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
 //! - [`idempotency`]: `Idempotency-Key`: a retry reaches the same effect and the first answer.
+//! - [`hangup`]: an acceptor whose connections notice a client that left mid-stream.
+//! - [`live`]: open SSE streams, woken by the projectors' announcements, capped per user.
 //! - [`telemetry`]: request counts and latency by route template, and the request's span
 //!   (request id, correlation id, W3C trace) that the events it commits carry on.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
@@ -17,6 +19,8 @@
 pub mod admin;
 pub mod auth;
 pub mod customers;
+pub mod hangup;
+pub mod live;
 pub mod idempotency;
 pub mod middleware;
 mod paging;
@@ -32,6 +36,8 @@ use poem_openapi::{OpenApiService, Tags};
 
 pub use auth::{Auth, Role};
 pub use idempotency::IdempotencySettings;
+pub use hangup::HangupAware;
+pub use live::LiveStreams;
 pub use middleware::RateLimitSettings;
 pub use problem::{ApiError, Classified, Problem, ProblemKind};
 pub use state::{ApiState, LagBoard};

@@ -29,7 +29,7 @@ impl LagBoard {
     }
 }
 
-/// The database, the command handlers and the lag board.
+/// The database, the command handlers, the lag board and the live streams.
 #[derive(Clone)]
 pub struct ApiState {
     /// Read models and the event store.
@@ -40,6 +40,8 @@ pub struct ApiState {
     pub lag: LagBoard,
     /// How long `Idempotency-Key`s live.
     pub idempotency: crate::IdempotencySettings,
+    /// Open SSE streams and the hub that wakes them.
+    pub live: crate::live::LiveStreams,
 }
 
 impl ApiState {

@@ -35,6 +35,11 @@ async fn harness(kind: Kind) -> Harness {
         aggregates: scenario::aggregates(&test.db),
         lag: LagBoard::default(),
         idempotency: Default::default(),
+        live: eats_api::LiveStreams::new(
+            Default::default(),
+            10,
+            std::time::Duration::from_secs(15),
+        ),
     };
     let limits = RateLimitSettings {
         per_second: 100_000,

@@ -14,10 +14,12 @@
 //! - [`audit`]: everything that happened because of one order.
 //! - [`verify`]: every row checked against the event store.
 //! - [`page`]: keyset pages, so lists read one page and never skip or repeat a row.
+//! - [`live`]: projectors announce what they changed, so live streams wake instead of polling.
 
 pub mod audit;
 pub mod customer_profile;
 pub mod delivery_board;
+pub mod live;
 pub mod order_view;
 pub mod page;
 pub mod position;
@@ -80,5 +82,23 @@ pub fn all(db: &Database) -> Vec<Arc<dyn EventHandler>> {
     read_models(db)
         .into_iter()
         .map(|model| -> Arc<dyn EventHandler> { model })
+        .collect()
+}
+
+/// Every projection over `db`, as feed consumers, those that clients watch live announcing
+/// each change through `announcer` once it is written.
+pub fn announcing(db: &Database, announcer: &live::Announcer) -> Vec<Arc<dyn EventHandler>> {
+    all(db)
+        .into_iter()
+        .map(|handler| -> Arc<dyn EventHandler> {
+            match handler.name() {
+                order_view::OrderViewProjection::NAME => Arc::new(live::Announcing::new(
+                    handler,
+                    announcer.clone(),
+                    order_view::topic,
+                )),
+                _ => handler,
+            }
+        })
         .collect()
 }

@@ -13,6 +13,7 @@ use eats_store::Database;
 use serde::Serialize;
 
 use crate::page::{OrderKey, Page, ACTIVE};
+use crate::live::Topic;
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
@@ -20,6 +21,15 @@ use eats_store::on_pool;
 
 /// The order view projection.
 pub struct OrderViewProjection;
+
+/// The order whose view `event` changes: Order events are the order's own, Payment and
+/// Delivery events carry it as their correlation id.
+pub fn topic(event: &FeedEvent) -> Option<Topic> {
+    Some(match event.aggregate_type.as_str() {
+        "Order" => Topic::order(&event.aggregate_id),
+        _ => Topic::order(event.correlation_id()),
+    })
+}
 
 const PLACED: &str =
     "INSERT INTO order_view (order_id, customer_id, store_id, status, lines, total, \

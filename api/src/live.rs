@@ -1,0 +1,171 @@
+//! Open live streams: the hub they wait on, how many each user may hold, and how often
+//! they send a heartbeat.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eats_projections::live::Hub;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::problem::{ApiError, Problem, ProblemKind};
+
+/// Streams one user may hold open unless configured otherwise: a few tabs and devices
+/// following a few orders each, while a script that opens streams in a loop is stopped early.
+pub const DEFAULT_STREAMS_PER_USER: usize = 10;
+
+/// Seconds between heartbeats unless configured otherwise: well under the idle timeouts of
+/// common proxies and load balancers (60 s), so they keep the connection open.
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 15;
+
+/// What a `429 too-many-streams` tells the client to wait before trying again.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// The live streams of this process.
+#[derive(Clone)]
+pub struct LiveStreams {
+    /// Wakes streams when the projectors announce a change of what they follow.
+    pub hub: Hub,
+    /// Most streams one user may hold open at once.
+    pub per_user: usize,
+    /// Interval of the SSE heartbeat comments.
+    pub heartbeat: Duration,
+    open: Arc<Mutex<HashMap<Uuid, usize>>>,
+    closing: Arc<watch::Sender<bool>>,
+}
+
+impl LiveStreams {
+    /// Streams on `hub`, capped at `per_user` per user, with a heartbeat every `heartbeat`.
+    pub fn new(hub: Hub, per_user: usize, heartbeat: Duration) -> Self {
+        Self {
+            hub,
+            per_user,
+            heartbeat,
+            open: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Ends every stream, open or opened from now on, after the change it is sending: on
+    /// shutdown, so the server need not wait for streams that never end by themselves. The
+    /// clients resume elsewhere with `Last-Event-ID`.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`LiveStreams::close_all`] has been called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            // An error means the sender is gone, which also means shutting down.
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// A slot for one more stream of `user`, or 429 when they hold `per_user` already. The
+    /// slot is given back when it is dropped, i.e. when the stream ends or its client leaves.
+    pub fn open(&self, user: Uuid) -> Result<StreamSlot, ApiError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let held = open.entry(user).or_insert(0);
+        if *held >= self.per_user {
+            metrics::counter!("eats_streams_refused_total").increment(1);
+            return Err(Problem {
+                retry_after_secs: Some(RETRY_AFTER_SECS),
+                ..Problem::new(
+                    ProblemKind {
+                        status: 429,
+                        slug: "too-many-streams",
+                        title: "Too many open streams",
+                        field: None,
+                    },
+                    format!(
+                        "you already have {} live streams open; close one first",
+                        self.per_user
+                    ),
+                )
+            }
+            .into());
+        }
+        *held += 1;
+        metrics::gauge!("eats_open_streams").increment(1.0);
+        Ok(StreamSlot {
+            streams: self.clone(),
+            user,
+        })
+    }
+
+    /// How many streams `user` holds open.
+    pub fn held_by(&self, user: Uuid) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&user).copied().unwrap_or(0)
+    }
+}
+
+impl Default for LiveStreams {
+    fn default() -> Self {
+        Self::new(
+            Hub::default(),
+            DEFAULT_STREAMS_PER_USER,
+            Duration::from_secs(DEFAULT_HEARTBEAT_SECS),
+        )
+    }
+}
+
+/// One open stream of one user, counted until dropped.
+pub struct StreamSlot {
+    streams: LiveStreams,
+    user: Uuid,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = open.get_mut(&self.user) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.user);
+            }
+        }
+        metrics::gauge!("eats_open_streams").decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closing_all_ends_the_wait_of_every_stream() {
+        let streams = LiveStreams::default();
+        let waiting = tokio::spawn(streams.closed());
+        tokio::task::yield_now().await;
+        streams.close_all();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("woken")
+            .expect("joined");
+        tokio::time::timeout(Duration::from_secs(10), streams.closed())
+            .await
+            .expect("a stream opened after closing ends at once");
+    }
+
+    #[test]
+    fn a_user_at_the_cap_is_refused_until_a_stream_closes() {
+        let streams = LiveStreams::new(Hub::default(), 2, Duration::from_secs(15));
+        let user = Uuid::new_v4();
+        let first = streams.open(user).expect("first");
+        let _second = streams.open(user).expect("second");
+        assert!(matches!(
+            streams.open(user),
+            Err(ApiError::TooManyRequests(_, RETRY_AFTER_SECS))
+        ));
+        assert!(
+            streams.open(Uuid::new_v4()).is_ok(),
+            "others are not capped"
+        );
+        drop(first);
+        assert_eq!(streams.held_by(user), 1);
+        assert!(streams.open(user).is_ok());
+    }
+}

@@ -1,0 +1,316 @@
+//! Live change announcements: a projector says which topics its writes changed, and one hub
+//! per process wakes whoever follows those topics (the API's SSE streams).
+//!
+//! A topic names a thing a client may watch: an order today, a store's queue or the jobs of
+//! an area tomorrow. Followers re-read their source when woken, so a wake-up carries no data
+//! and several collapse into one. In embedded mode the projectors announce straight into the
+//! hub; in distributed mode the API process may not run the projectors, so they announce with
+//! a Postgres `NOTIFY` on [`CHANNEL`] and each API process forwards it to its hub with one
+//! shared `LISTEN` connection ([`listen`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eats_feed::{EventHandler, FeedEvent, HandlerError};
+use eats_store::{Backend, Database};
+use sqlx::postgres::{PgListener, PgPool};
+use tokio::sync::watch;
+
+/// The Postgres notification channel projectors announce on.
+pub const CHANNEL: &str = "eats_live";
+
+/// Something clients can watch for changes, e.g. `order:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Topic(String);
+
+impl Topic {
+    /// An order: its status or its view changed.
+    pub fn order(order_id: &str) -> Self {
+        Self(format!("order:{order_id}"))
+    }
+
+    /// A store: its order queue changed.
+    pub fn store(store_id: &str) -> Self {
+        Self(format!("store:{store_id}"))
+    }
+
+    /// The topic as announced on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+struct Followed {
+    changes: watch::Sender<u64>,
+    followers: usize,
+}
+
+/// One process's register of followed topics. Only followed topics take memory: an
+/// announcement nobody follows costs a map lookup.
+#[derive(Clone, Default)]
+pub struct Hub(Arc<Mutex<HashMap<Topic, Followed>>>);
+
+impl Hub {
+    /// Starts following `topic`. Announcements from now on wake [`Follow::changed`], so a
+    /// follower subscribes first and reads its source after, and misses nothing in between.
+    pub fn follow(&self, topic: Topic) -> Follow {
+        let mut topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let followed = topics.entry(topic.clone()).or_insert_with(|| Followed {
+            changes: watch::channel(0).0,
+            followers: 0,
+        });
+        followed.followers += 1;
+        Follow {
+            changes: followed.changes.subscribe(),
+            hub: self.clone(),
+            topic,
+        }
+    }
+
+    /// Wakes every follower of the topic spelled `topic`.
+    pub fn announce(&self, topic: &str) {
+        let topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(followed) = topics.get(&Topic(topic.to_string())) {
+            followed.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Wakes every follower of every topic: after announcements may have been lost (the
+    /// listening connection dropped), each re-reads its source.
+    pub fn announce_all(&self) {
+        let topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for followed in topics.values() {
+            followed.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// How many topics have at least one follower.
+    pub fn followed_topics(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A follower of one topic; it stops following when dropped.
+pub struct Follow {
+    changes: watch::Receiver<u64>,
+    hub: Hub,
+    topic: Topic,
+}
+
+impl Follow {
+    /// Waits until the topic is announced after the last call (or since following began).
+    pub async fn changed(&mut self) {
+        // The sender lives as long as this follower is counted, so this cannot fail; if it
+        // ever did, returning lets the caller re-read rather than hang.
+        let _ = self.changes.changed().await;
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let mut topics = self.hub.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(followed) = topics.get_mut(&self.topic) {
+            followed.followers -= 1;
+            if followed.followers == 0 {
+                topics.remove(&self.topic);
+            }
+        }
+    }
+}
+
+/// How this process's projectors announce: into the local hub (embedded: the API is here),
+/// or by `NOTIFY` (distributed: the API may be another process).
+#[derive(Clone)]
+pub enum Announcer {
+    /// Straight into the hub.
+    Local(Hub),
+    /// `pg_notify` on [`CHANNEL`], heard by every API process's [`listen`].
+    Postgres(PgPool),
+}
+
+impl Announcer {
+    /// The announcer that reaches the API processes of `db`'s deployment.
+    pub fn for_database(db: &Database, hub: &Hub) -> Self {
+        match db.backend() {
+            Backend::Postgres(pool) => Self::Postgres(pool.clone()),
+            Backend::Sqlite(_) => Self::Local(hub.clone()),
+        }
+    }
+
+    /// Announces `topics`; on Postgres one notification carries them all, one per line.
+    pub async fn announce(&self, topics: &[Topic]) -> Result<(), sqlx::Error> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Local(hub) => topics.iter().for_each(|t| hub.announce(t.as_str())),
+            Self::Postgres(pool) => {
+                let payload = topics
+                    .iter()
+                    .map(Topic::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Forwards every announcement on [`CHANNEL`] to `hub` until `shutdown` resolves, over one
+/// connection of `pool` for the whole process. When the connection drops, notifications sent
+/// meanwhile are lost, so every follower is woken once it is back to re-read its source.
+pub async fn listen(pool: PgPool, hub: Hub, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            () = &mut shutdown => return,
+            connected = connected => match connected {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "live announcements: cannot listen");
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            },
+        };
+        pause = Duration::from_millis(100);
+        // Whatever was announced before this connection listened went unheard.
+        hub.announce_all();
+        loop {
+            let next = tokio::select! {
+                () = &mut shutdown => return,
+                next = listener.try_recv() => next,
+            };
+            match next {
+                Ok(Some(notification)) => notification
+                    .payload()
+                    .lines()
+                    .for_each(|topic| hub.announce(topic)),
+                Ok(None) => {
+                    tracing::warn!("live announcements: connection lost and re-established");
+                    hub.announce_all();
+                }
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "live announcements: listening failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A feed consumer that, once `inner` has applied events, announces the topics they changed,
+/// so followers re-read what `inner` just wrote.
+pub struct Announcing {
+    inner: Arc<dyn EventHandler>,
+    announcer: Announcer,
+    topics: fn(&FeedEvent) -> Option<Topic>,
+}
+
+impl Announcing {
+    /// `inner`, announcing `topics(event)` for every event it applies.
+    pub fn new(
+        inner: Arc<dyn EventHandler>,
+        announcer: Announcer,
+        topics: fn(&FeedEvent) -> Option<Topic>,
+    ) -> Self {
+        Self {
+            inner,
+            announcer,
+            topics,
+        }
+    }
+
+    async fn announce(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
+        let mut topics: Vec<Topic> = Vec::new();
+        for topic in events.iter().filter_map(self.topics) {
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        self.announcer.announce(&topics).await.map_err(|error| {
+            // The events stay unacknowledged: the feed offers them again, the projection skips
+            // them as applied, and the announcement is retried.
+            HandlerError::new(self.inner.name(), &events[0], error)
+        })
+    }
+}
+
+#[async_trait]
+impl EventHandler for Announcing {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aggregate_types(&self) -> &[&'static str] {
+        self.inner.aggregate_types()
+    }
+
+    async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
+        self.inner.handle(event).await?;
+        self.announce(std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.inner.handle_batch(events).await?;
+        self.announce(events).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_follower_is_woken_by_an_announcement_made_before_it_waits() {
+        let hub = Hub::default();
+        let mut follow = hub.follow(Topic::order("o1"));
+        hub.announce("order:o1");
+        tokio::time::timeout(Duration::from_secs(10), follow.changed())
+            .await
+            .expect("woken");
+    }
+
+    #[tokio::test]
+    async fn an_announcement_of_another_topic_does_not_wake_a_follower() {
+        let hub = Hub::default();
+        let mut follow = hub.follow(Topic::order("o1"));
+        hub.announce("order:o2");
+        hub.announce(Topic::store("o1").as_str());
+        assert!(futures::FutureExt::now_or_never(follow.changed()).is_none());
+    }
+
+    #[test]
+    fn a_topic_is_forgotten_when_its_last_follower_leaves() {
+        let hub = Hub::default();
+        let first = hub.follow(Topic::order("o1"));
+        let second = hub.follow(Topic::order("o1"));
+        assert_eq!(hub.followed_topics(), 1);
+        drop(first);
+        assert_eq!(hub.followed_topics(), 1);
+        drop(second);
+        assert_eq!(hub.followed_topics(), 0);
+    }
+}
