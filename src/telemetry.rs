@@ -84,6 +84,14 @@ fn register() {
         counter!("eats_http_headers_too_large_total", "kind" => kind).increment(0);
     }
 
+    describe_gauge!("eats_open_streams", "Live SSE streams open in this process");
+    gauge!("eats_open_streams").set(0.0);
+    describe_counter!(
+        "eats_streams_refused_total",
+        "Live streams refused with 429 because the user held EATS_STREAMS_PER_USER already"
+    );
+    counter!("eats_streams_refused_total").increment(0);
+
     describe_counter!(
         "eats_dead_letters_total",
         "Events a consumer gave up on and parked for an operator, by consumer"

@@ -12,8 +12,8 @@ use eats_feed::{DecodeError, FeedEvent};
 use eats_store::Database;
 use serde::Serialize;
 
-use crate::page::{OrderKey, Page, ACTIVE};
 use crate::live::Topic;
+use crate::page::{OrderKey, Page, ACTIVE};
 use crate::row;
 use crate::runner::Projection;
 use crate::sql::{Arg, Write};
