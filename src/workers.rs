@@ -1,5 +1,5 @@
 //! The background roles of `eats serve`: the outbox relay, the projectors, the process
-//! managers and the deadline runner, with consumer lag exported as metrics.
+//! managers, the deadline runner and the notifier, with consumer lag exported as metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,7 @@ fn consumers(
     config: &ServeConfig,
     db: &Database,
     aggregates: &Aggregates,
+    notifier: Option<&(Arc<dyn eats_notify::Provider>, Arc<tokio::sync::Notify>)>,
 ) -> Vec<Arc<dyn EventHandler>> {
     let mut handlers = Vec::new();
     if config.fanout.runs(Role::Projectors) {
@@ -46,6 +47,13 @@ fn consumers(
             aggregates.clone(),
             db.clone(),
             config.saga.settings(),
+        )));
+    }
+    if let Some((provider, wake)) = notifier {
+        handlers.push(Arc::new(eats_notify::Notifier::new(
+            db.clone(),
+            provider.clone(),
+            wake.clone(),
         )));
     }
     handlers
@@ -67,7 +75,22 @@ impl Workers {
         };
         let fanout = &config.fanout;
         let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
-        let handlers = consumers(config, db, aggregates);
+        let notifier = match fanout.runs(Role::Notifier) {
+            true => Some((
+                config.notify.provider()?,
+                Arc::new(tokio::sync::Notify::new()),
+            )),
+            false => None,
+        };
+        let handlers = consumers(config, db, aggregates, notifier.as_ref());
+        if let Some((provider, wake)) = notifier {
+            let dispatcher =
+                eats_notify::Dispatcher::new(db.clone(), provider, config.notify.settings(), wake);
+            let shutdown = workers.shutdown.clone();
+            workers
+                .tasks
+                .spawn(async move { dispatcher.run(shutdown).await });
+        }
         if fanout.runs(Role::Sagas) {
             let runner = DeadlineRunner::new(
                 aggregates.clone(),
