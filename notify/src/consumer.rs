@@ -47,7 +47,12 @@ enum PlanError {
 }
 
 /// A message before it has a channel: what, to whom, with which parameters, about which order.
-type Planned = (Template, Recipient, BTreeMap<String, String>, Option<String>);
+type Planned = (
+    Template,
+    Recipient,
+    BTreeMap<String, String>,
+    Option<String>,
+);
 
 /// Who receives a message.
 struct Recipient {

@@ -7,7 +7,7 @@
 //! shed (`breaker_open`) and critical ones go back to the queue until it closes. Memory is
 //! bounded by one claimed batch: the backlog stays in the table.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -222,7 +222,9 @@ impl Dispatcher {
         )
         .await?;
         let n = claimed.len();
-        let mut by_order: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        // Each order's messages one after another, orders in the order of their oldest message.
+        let mut groups: Vec<Vec<Record>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for record in claimed {
             let key = format!(
                 "{}|{}|{}",
@@ -230,9 +232,13 @@ impl Dispatcher {
                 record.recipient,
                 record.channel
             );
-            by_order.entry(key).or_default().push(record);
+            let slot = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[slot].push(record);
         }
-        let results: Vec<Result<(), sqlx::Error>> = futures::stream::iter(by_order.into_values())
+        let results: Vec<Result<(), sqlx::Error>> = futures::stream::iter(groups)
             .map(|records| async move {
                 for record in records {
                     self.send_one(record).await?;

@@ -229,8 +229,9 @@ pub async fn shed_superseded(db: &Database) -> Result<u64, sqlx::Error> {
         .rows_affected()))
 }
 
-/// Sheds queued messages whose event is older than their freshness deadline (`fresh_before`
-/// for most, `money_fresh_before` for money messages; critical ones are never stale).
+/// Sheds queued messages whose event is older than their freshness deadline: `fresh_before`
+/// for most, `money_fresh_before` for money and critical messages (which wait out a provider
+/// outage, but a notifier started on an old log still says nothing about the past).
 pub async fn shed_stale(
     db: &Database,
     fresh_before: i64,
@@ -248,7 +249,7 @@ pub async fn shed_stale(
         .join(", ");
     let sql = format!(
         "UPDATE notifications SET state = 'shed', reason = 'stale' \
-         WHERE state = 'queued' AND NOT critical AND \
+         WHERE state = 'queued' AND \
          ((template IN ({list}) AND occurred_at < $2) OR (template NOT IN ({list}) AND occurred_at < $1))"
     );
     on_pool!(db, |pool| Ok(sqlx::query(&sql)
