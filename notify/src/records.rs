@@ -382,3 +382,46 @@ pub async fn all(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Error> 
         .fetch_all(pool)
         .await)
 }
+
+/// Records newest first, optionally only in `state` or about `order_id`; at most `limit`.
+pub async fn list(
+    db: &Database,
+    state: Option<&str>,
+    order_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications WHERE ($1 IS NULL OR state = $1) \
+         AND ($2 IS NULL OR order_id = $2) ORDER BY created_at DESC, id LIMIT $3"
+    );
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(state)
+        .bind(order_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// One record.
+pub async fn get(db: &Database, id: &str) -> Result<Option<Record>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = $1");
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Queues a failed, shed or skipped message again, as fresh as now (an operator's decision,
+/// so the freshness deadline counts from it). Returns whether it was requeued; a message that
+/// is queued, being sent or sent is left alone.
+pub async fn resend(db: &Database, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE notifications SET state = 'queued', reason = 'resend', occurred_at = $2, \
+        next_attempt_at = $2, claimed_until = NULL WHERE id = $1 AND state IN ('failed', 'shed', 'skipped')";
+    on_pool!(db, |pool| Ok(sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1))
+}
