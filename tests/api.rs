@@ -918,6 +918,27 @@ async fn an_orders_notifications_are_shown_to_its_customer_and_operators_can_res
         .await;
     assert_eq!(s, 404);
     assert_eq!(customer.get("/admin/notifications").await.0, 403);
+
+    let (s, mine) = customer.get("/customers/me/notifications").await;
+    assert_eq!((s, mine), (200, json!({"kakao": true, "sms": true})));
+    let quiet = json!({"kakao": false, "sms": true, "quiet_hours": {"start": 22, "end": 8}});
+    assert_eq!(
+        customer
+            .put("/customers/me/notifications", quiet.clone())
+            .await,
+        (200, quiet.clone())
+    );
+    assert_eq!(
+        customer.get("/customers/me/notifications").await,
+        (200, quiet)
+    );
+    let (s, _) = customer
+        .put(
+            "/customers/me/notifications",
+            json!({"kakao": true, "sms": true, "quiet_hours": {"start": 24, "end": 8}}),
+        )
+        .await;
+    assert!(s == 400 || s == 422, "an hour past 23 is refused: {s}");
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }

@@ -121,6 +121,45 @@ impl From<Record> for Notification {
     }
 }
 
+/// Quiet hours: no non-critical messages from `start` up to `end` (whole hours, Asia/Seoul;
+/// `22` to `8` spans the night).
+#[derive(Object, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    /// First quiet hour, 0-23.
+    #[oai(validator(maximum(value = "23")))]
+    pub start: u8,
+    /// First hour that is no longer quiet, 0-23.
+    #[oai(validator(maximum(value = "23")))]
+    pub end: u8,
+}
+
+/// Which messages you get. Critical ones (a cancellation, a rejection, a refund) come
+/// regardless.
+#[derive(Object, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotificationPreferences {
+    /// KakaoTalk (AlimTalk) messages.
+    pub kakao: bool,
+    /// SMS: the KakaoTalk fallback, or instead of KakaoTalk when that is off (where the
+    /// provider can send plain SMS).
+    pub sms: bool,
+    /// When not to send; absent for never.
+    #[oai(skip_serializing_if_is_none)]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+impl From<eats_notify::preferences::Preferences> for NotificationPreferences {
+    fn from(p: eats_notify::preferences::Preferences) -> Self {
+        Self {
+            kakao: p.kakao,
+            sms: p.sms,
+            quiet_hours: p.quiet.map(|q| QuietHours {
+                start: q.start,
+                end: q.end,
+            }),
+        }
+    }
+}
+
 /// Outcomes of a resend.
 #[derive(ApiResponse)]
 pub enum Resent {
@@ -131,6 +170,50 @@ pub enum Resent {
 
 #[OpenApi(tag = "ApiTags::Customer")]
 impl NotificationApi {
+    /// Your notification settings (everything on, no quiet hours, until you choose).
+    #[oai(
+        path = "/customers/me/notifications",
+        method = "get",
+        operation_id = "getNotificationPreferences"
+    )]
+    async fn preferences(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+    ) -> Result<Json<NotificationPreferences>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let current = eats_notify::preferences::get(&state.db, &customer.to_string()).await?;
+        Ok(Json(current.into()))
+    }
+
+    /// Chooses channels and quiet hours; applies to messages recorded from now on.
+    #[oai(
+        path = "/customers/me/notifications",
+        method = "put",
+        operation_id = "setNotificationPreferences"
+    )]
+    async fn set_preferences(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        body: Json<NotificationPreferences>,
+    ) -> Result<Json<NotificationPreferences>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        let chosen = eats_notify::preferences::Preferences {
+            kakao: body.0.kakao,
+            sms: body.0.sms,
+            quiet: body
+                .0
+                .quiet_hours
+                .map(|q| eats_notify::preferences::QuietHours {
+                    start: q.start,
+                    end: q.end,
+                }),
+        };
+        eats_notify::preferences::put(&state.db, &customer.to_string(), chosen).await?;
+        Ok(Json(chosen.into()))
+    }
+
     /// What was sent to you about one of your orders, oldest first, with each message's
     /// state. At most one message per status change, so the list is short and not paged.
     #[oai(

@@ -21,6 +21,7 @@ use eats_feed::{EventHandler, FeedEvent, HandlerError};
 use eats_store::{on_pool, Database};
 use tokio::sync::Notify;
 
+use crate::preferences;
 use crate::provider::{domestic_number, Provider, Unreachable};
 use crate::records::{self, NewRecord};
 use crate::template::{self, Template};
@@ -224,28 +225,45 @@ impl Notifier {
         let occurred_at = event
             .occurred_at()
             .map_or_else(records::now_ms, |t| t.timestamp_millis());
-        Ok(planned
-            .into_iter()
-            .map(|(template, recipient, parameters, order_id)| {
-                let (channel, skip) = match self.provider.channel(recipient.phone.as_deref()) {
-                    Ok(channel) => (channel.to_string(), None),
-                    Err(Unreachable::NoPhone) => {
-                        ("none".to_string(), Some(Unreachable::NoPhone.to_string()))
-                    }
-                };
-                NewRecord {
-                    event_key: event.key(),
-                    order_id,
-                    recipient: recipient.key,
-                    phone: recipient.phone,
-                    channel,
-                    template,
-                    parameters,
-                    occurred_at,
-                    skip,
+        let mut records = Vec::with_capacity(planned.len());
+        for (template, recipient, parameters, order_id) in planned {
+            let (mut channel, mut skip) = match self.provider.channel(recipient.phone.as_deref()) {
+                Ok(channel) => (channel.to_string(), None),
+                Err(Unreachable::NoPhone) => {
+                    ("none".to_string(), Some(Unreachable::NoPhone.to_string()))
                 }
-            })
-            .collect())
+            };
+            if let (false, None, Some(customer)) = (
+                template.critical,
+                &skip,
+                recipient.key.strip_prefix("customer:"),
+            ) {
+                let choice = preferences::get(&self.db, customer).await?;
+                let kakao_channel = matches!(channel.as_str(), "alimtalk" | "kakao");
+                if choice.quiet.is_some_and(|q| q.contains(chrono::Utc::now())) {
+                    skip = Some("quiet_hours".into());
+                } else if !choice.kakao && !choice.sms {
+                    skip = Some("opted_out".into());
+                } else if !choice.kakao && kakao_channel {
+                    match (choice.sms, self.provider.sms_channel()) {
+                        (true, Some(sms)) => channel = sms.to_string(),
+                        _ => skip = Some("opted_out".into()),
+                    }
+                }
+            }
+            records.push(NewRecord {
+                event_key: event.key(),
+                order_id,
+                recipient: recipient.key,
+                phone: recipient.phone,
+                channel,
+                template,
+                parameters,
+                occurred_at,
+                skip,
+            });
+        }
+        Ok(records)
     }
 }
 

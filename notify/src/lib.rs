@@ -5,6 +5,7 @@
 //! - [`consumer`]: [`Notifier`], the event consumer that records messages (never sends).
 //! - [`records`]: the `notifications` table, unique per event, recipient and channel, and
 //!   the claims that keep replicas from sending one message twice.
+//! - [`preferences`]: the customer's channels and quiet hours (Asia/Seoul).
 //! - [`dispatcher`]: [`Dispatcher`], which claims and sends, and sheds under load.
 //! - [`provider`]: the outbound adapters (NHN AlimTalk and SMS, Solapi, a signed webhook,
 //!   the log) behind [`Provider`].
@@ -15,6 +16,7 @@
 
 pub mod consumer;
 pub mod dispatcher;
+pub mod preferences;
 pub mod provider;
 pub mod records;
 pub mod template;

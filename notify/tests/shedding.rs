@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{ok, status, StandIn};
-use eats_feed::{EmbeddedFeed, EventHandler};
+use eats_feed::EmbeddedFeed;
 use eats_notify::provider::webhook::WebhookSender;
 use eats_notify::records::{self, NewRecord, Record};
-use eats_notify::{template, Dispatcher, Notifier, NotifySettings, Provider};
+use eats_notify::{template, Dispatcher, NotifySettings, Provider};
 use eats_store::testing::scenario;
 use eats_store::testing::{Kind, TestDatabase};
 use eats_store::Database;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 fn webhook(hook: &StandIn) -> Arc<dyn Provider> {
     Arc::new(WebhookSender::new(&hook.url, "s", Duration::from_secs(5)).expect("client"))
@@ -232,37 +231,8 @@ async fn an_open_breaker_sheds_the_non_critical_and_keeps_the_critical_until_the
     test.cleanup().await;
 }
 
-/// Runs the notifier (consumer and dispatcher) on `db` until every event is recorded and
-/// nothing is queued.
 async fn run_notifier_until_idle(db: &Database, hook: &StandIn, settings: NotifySettings) {
-    let provider = webhook(hook);
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let notifier = Notifier::new(db.clone(), provider.clone(), wake.clone());
-    let dispatcher = Dispatcher::new(db.clone(), provider, settings, wake);
-    let feed = EmbeddedFeed::new(db)
-        .expect("sqlite")
-        .with_poll(Duration::from_millis(50));
-    let shutdown = CancellationToken::new();
-    let (f, n, s) = (feed.clone(), notifier, shutdown.clone());
-    let consumer = tokio::spawn(async move { f.run(&n, s).await });
-    let s = shutdown.clone();
-    let sender = tokio::spawn(async move { dispatcher.run(s).await });
-    let probe = Notifier::new(
-        db.clone(),
-        webhook(hook),
-        Arc::new(tokio::sync::Notify::new()),
-    );
-    wait_until(|| async {
-        let lag = feed
-            .lag(probe.name(), probe.aggregate_types())
-            .await
-            .expect("lag");
-        lag.events == 0 && records::queue_depth(db).await.expect("depth") == 0
-    })
-    .await;
-    shutdown.cancel();
-    let _ = consumer.await;
-    let _ = sender.await;
+    common::run_notifier_until_idle(db, webhook(hook), settings).await;
 }
 
 #[tokio::test]

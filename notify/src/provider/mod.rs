@@ -94,6 +94,12 @@ pub trait Provider: Send + Sync {
     /// Decided when the message is recorded, so the record is unique per channel.
     fn channel(&self, phone: Option<&str>) -> Result<&'static str, Unreachable>;
 
+    /// The channel for customers who turned KakaoTalk off but want SMS, if this provider has
+    /// one (NHN's direct SMS); without it such a customer gets nothing non-critical.
+    fn sms_channel(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Sends one message. Must not log secrets.
     async fn send(&self, message: &Outgoing) -> Result<Accepted, SendError>;
 }

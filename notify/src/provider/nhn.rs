@@ -254,6 +254,10 @@ impl Provider for NhnSender {
         phone.map(|_| "alimtalk").ok_or(Unreachable::NoPhone)
     }
 
+    fn sms_channel(&self) -> Option<&'static str> {
+        Some("sms")
+    }
+
     async fn send(&self, message: &Outgoing) -> Result<Accepted, SendError> {
         let phone = message.phone.as_deref().ok_or_else(|| SendError::Refused {
             code: "no_phone".into(),

@@ -159,3 +159,44 @@ pub fn status(status: u16, body: Value) -> Answer {
         delay: Duration::ZERO,
     }
 }
+
+/// Runs the notifier (consumer and dispatcher) through `provider` on the embedded `db` until
+/// every event is recorded and nothing is queued.
+pub async fn run_notifier_until_idle(
+    db: &eats_store::Database,
+    provider: Arc<dyn eats_notify::Provider>,
+    settings: eats_notify::NotifySettings,
+) {
+    use eats_feed::EventHandler;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let notifier = eats_notify::Notifier::new(db.clone(), provider.clone(), wake.clone());
+    let (name, types) = (
+        notifier.name().to_string(),
+        notifier.aggregate_types().to_vec(),
+    );
+    let dispatcher = eats_notify::Dispatcher::new(db.clone(), provider, settings, wake);
+    let feed = eats_feed::EmbeddedFeed::new(db)
+        .expect("sqlite")
+        .with_poll(Duration::from_millis(50));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (f, s) = (feed.clone(), shutdown.clone());
+    let consumer = tokio::spawn(async move { f.run(&notifier, s).await });
+    let s = shutdown.clone();
+    let sender = tokio::spawn(async move { dispatcher.run(s).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let lag = feed.lag(&name, &types).await.expect("lag");
+        let depth = eats_notify::records::queue_depth(db).await.expect("depth");
+        if lag.events == 0 && depth == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notifier did not finish: {lag:?}, {depth} queued"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    let _ = consumer.await;
+    let _ = sender.await;
+}

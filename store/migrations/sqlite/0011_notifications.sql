@@ -29,3 +29,14 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
 CREATE INDEX notifications_by_order ON notifications (order_id, recipient, channel, occurred_at);
+
+-- Each customer's choice: channels on or off, and quiet hours (whole hours, Asia/Seoul, from
+-- quiet_start up to quiet_end, wrapping midnight). Critical messages ignore both.
+CREATE TABLE notification_preferences (
+    customer_id text PRIMARY KEY,
+    kakao integer NOT NULL,
+    sms integer NOT NULL,
+    quiet_start integer,
+    quiet_end integer,
+    updated_at integer NOT NULL
+);
