@@ -65,6 +65,8 @@ pub enum Role {
     Projectors,
     /// The process managers and the deadline runner.
     Sagas,
+    /// The notifier: records and sends KakaoTalk / SMS messages.
+    Notifier,
 }
 
 /// How committed events fan out.
@@ -78,7 +80,7 @@ pub struct FanoutConfig {
     #[arg(long, env = "EATS_NATS_NAMESPACE")]
     pub nats_namespace: Option<String>,
 
-    /// Roles this process runs, comma-separated: all, api, relay, projectors, sagas.
+    /// Roles this process runs, comma-separated: all, api, relay, projectors, sagas, notifier.
     #[arg(
         long,
         env = "EATS_ROLES",
@@ -422,6 +424,9 @@ pub struct ServeConfig {
     /// Live streams.
     #[command(flatten)]
     pub streams: StreamConfig,
+    /// The notification provider and shedding.
+    #[command(flatten)]
+    pub notify: NotifyConfig,
 }
 
 /// Limits on request heads, which poem leaves open: a slow-header client or a huge header
@@ -467,6 +472,191 @@ impl ServeConfig {
                 grades: self.grade_thresholds,
             },
         ))
+    }
+}
+
+/// Which notification provider sends.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyProvider {
+    /// Write messages to the log (the embedded default).
+    Log,
+    /// NHN Cloud AlimTalk with SMS fallback.
+    Nhn,
+    /// Solapi KakaoTalk with SMS fallback.
+    Solapi,
+    /// A signed JSON webhook.
+    Webhook,
+}
+
+/// The notifier: provider, secrets (never logged) and shedding limits.
+#[derive(Args, Clone, Debug)]
+pub struct NotifyConfig {
+    /// Which provider sends: log, nhn, solapi, webhook.
+    #[arg(long, env = "EATS_NOTIFY_PROVIDER", value_enum, default_value = "log")]
+    pub notify_provider: NotifyProvider,
+
+    /// NHN AlimTalk base URL.
+    #[arg(
+        long,
+        env = "EATS_NOTIFY_NHN_ALIMTALK_URL",
+        default_value = "https://kakaotalk-bizmessage.api.nhncloudservice.com"
+    )]
+    pub notify_nhn_alimtalk_url: String,
+
+    /// NHN SMS base URL.
+    #[arg(
+        long,
+        env = "EATS_NOTIFY_NHN_SMS_URL",
+        default_value = "https://sms.api.nhncloudservice.com"
+    )]
+    pub notify_nhn_sms_url: String,
+
+    /// NHN AlimTalk app key.
+    #[arg(long, env = "EATS_NOTIFY_NHN_APP_KEY", hide_env_values = true)]
+    pub notify_nhn_app_key: Option<String>,
+
+    /// NHN SMS app key.
+    #[arg(long, env = "EATS_NOTIFY_NHN_SMS_APP_KEY", hide_env_values = true)]
+    pub notify_nhn_sms_app_key: Option<String>,
+
+    /// NHN `X-Secret-Key`.
+    #[arg(long, env = "EATS_NOTIFY_NHN_SECRET_KEY", hide_env_values = true)]
+    pub notify_nhn_secret_key: Option<String>,
+
+    /// NHN Kakao sender key.
+    #[arg(long, env = "EATS_NOTIFY_NHN_SENDER_KEY", hide_env_values = true)]
+    pub notify_nhn_sender_key: Option<String>,
+
+    /// Registered sending number for SMS (NHN and Solapi).
+    #[arg(long, env = "EATS_NOTIFY_SMS_SENDER_NO")]
+    pub notify_sms_sender_no: Option<String>,
+
+    /// Solapi base URL.
+    #[arg(
+        long,
+        env = "EATS_NOTIFY_SOLAPI_URL",
+        default_value = "https://api.solapi.com"
+    )]
+    pub notify_solapi_url: String,
+
+    /// Solapi API key.
+    #[arg(long, env = "EATS_NOTIFY_SOLAPI_API_KEY", hide_env_values = true)]
+    pub notify_solapi_api_key: Option<String>,
+
+    /// Solapi API secret.
+    #[arg(long, env = "EATS_NOTIFY_SOLAPI_API_SECRET", hide_env_values = true)]
+    pub notify_solapi_api_secret: Option<String>,
+
+    /// Solapi Kakao channel id.
+    #[arg(long, env = "EATS_NOTIFY_SOLAPI_PF_ID")]
+    pub notify_solapi_pf_id: Option<String>,
+
+    /// Webhook URL.
+    #[arg(long, env = "EATS_NOTIFY_WEBHOOK_URL")]
+    pub notify_webhook_url: Option<String>,
+
+    /// Webhook HMAC-SHA256 secret.
+    #[arg(long, env = "EATS_NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+
+    /// Longest wait for one provider call, in milliseconds.
+    #[arg(long, env = "EATS_NOTIFY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub notify_timeout_ms: u64,
+
+    /// Seconds after which a non-critical message is shed as stale.
+    #[arg(long, env = "EATS_NOTIFY_FRESHNESS_SECS", default_value_t = 60)]
+    pub notify_freshness_secs: u64,
+
+    /// The same for payment and refund confirmations.
+    #[arg(
+        long,
+        env = "EATS_NOTIFY_MONEY_FRESHNESS_SECS",
+        default_value_t = 3_600
+    )]
+    pub notify_money_freshness_secs: u64,
+
+    /// Messages per second to the provider (token bucket).
+    #[arg(long, env = "EATS_NOTIFY_RATE_PER_SEC", default_value_t = 50)]
+    pub notify_rate_per_sec: u32,
+
+    /// Messages the token bucket lets through at once.
+    #[arg(long, env = "EATS_NOTIFY_BURST", default_value_t = 100)]
+    pub notify_burst: u32,
+
+    /// Consecutive provider failures that open its circuit breaker.
+    #[arg(long, env = "EATS_NOTIFY_BREAKER_FAILURES", default_value_t = 5)]
+    pub notify_breaker_failures: u32,
+
+    /// Seconds the breaker stays open before one trial call.
+    #[arg(long, env = "EATS_NOTIFY_BREAKER_OPEN_SECS", default_value_t = 30)]
+    pub notify_breaker_open_secs: u64,
+
+    /// Calls per message before it is recorded as failed.
+    #[arg(long, env = "EATS_NOTIFY_MAX_ATTEMPTS", default_value_t = 5)]
+    pub notify_max_attempts: u32,
+}
+
+impl NotifyConfig {
+    /// The configured provider; a missing secret is an error naming its variable.
+    pub fn provider(&self) -> anyhow::Result<std::sync::Arc<dyn eats_notify::Provider>> {
+        use eats_notify::provider::{log::LogSender, nhn, solapi, webhook::WebhookSender};
+        fn need<'a>(value: &'a Option<String>, name: &str) -> anyhow::Result<&'a str> {
+            value
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("{name} is required with this EATS_NOTIFY_PROVIDER"))
+        }
+        let timeout = std::time::Duration::from_millis(self.notify_timeout_ms.max(1));
+        Ok(match self.notify_provider {
+            NotifyProvider::Log => std::sync::Arc::new(LogSender),
+            NotifyProvider::Nhn => std::sync::Arc::new(nhn::NhnSender::new(nhn::NhnSettings {
+                alimtalk_url: self.notify_nhn_alimtalk_url.clone(),
+                sms_url: self.notify_nhn_sms_url.clone(),
+                app_key: need(&self.notify_nhn_app_key, "EATS_NOTIFY_NHN_APP_KEY")?.into(),
+                sms_app_key: need(&self.notify_nhn_sms_app_key, "EATS_NOTIFY_NHN_SMS_APP_KEY")?
+                    .into(),
+                secret_key: need(&self.notify_nhn_secret_key, "EATS_NOTIFY_NHN_SECRET_KEY")?.into(),
+                sender_key: need(&self.notify_nhn_sender_key, "EATS_NOTIFY_NHN_SENDER_KEY")?.into(),
+                sms_sender_no: need(&self.notify_sms_sender_no, "EATS_NOTIFY_SMS_SENDER_NO")?
+                    .into(),
+                timeout,
+            })?),
+            NotifyProvider::Solapi => {
+                std::sync::Arc::new(solapi::SolapiSender::new(solapi::SolapiSettings {
+                    url: self.notify_solapi_url.clone(),
+                    api_key: need(&self.notify_solapi_api_key, "EATS_NOTIFY_SOLAPI_API_KEY")?
+                        .into(),
+                    api_secret: need(
+                        &self.notify_solapi_api_secret,
+                        "EATS_NOTIFY_SOLAPI_API_SECRET",
+                    )?
+                    .into(),
+                    pf_id: need(&self.notify_solapi_pf_id, "EATS_NOTIFY_SOLAPI_PF_ID")?.into(),
+                    sender_no: need(&self.notify_sms_sender_no, "EATS_NOTIFY_SMS_SENDER_NO")?
+                        .into(),
+                    timeout,
+                })?)
+            }
+            NotifyProvider::Webhook => std::sync::Arc::new(WebhookSender::new(
+                need(&self.notify_webhook_url, "EATS_NOTIFY_WEBHOOK_URL")?,
+                need(&self.notify_webhook_secret, "EATS_NOTIFY_WEBHOOK_SECRET")?,
+                timeout,
+            )?),
+        })
+    }
+
+    /// The dispatcher's shedding limits.
+    pub fn settings(&self) -> eats_notify::NotifySettings {
+        use std::time::Duration;
+        eats_notify::NotifySettings {
+            freshness: Duration::from_secs(self.notify_freshness_secs),
+            money_freshness: Duration::from_secs(self.notify_money_freshness_secs),
+            rate_per_sec: self.notify_rate_per_sec.max(1),
+            burst: self.notify_burst.max(1),
+            breaker_failures: self.notify_breaker_failures.max(1),
+            breaker_open: Duration::from_secs(self.notify_breaker_open_secs.max(1)),
+            max_attempts: self.notify_max_attempts.max(1),
+            ..eats_notify::NotifySettings::default()
+        }
     }
 }
 

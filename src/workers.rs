@@ -1,6 +1,6 @@
 //! The background roles of `eats serve`: the outbox relay, the projectors, the process
-//! managers and the deadline runner, with consumer lag exported as metrics; and, next to the
-//! API, the listener that brings the projectors' live announcements to its streams.
+//! managers, the deadline runner and the notifier, with consumer lag exported as metrics; and,
+//! next to the API, the listener that brings the projectors' live announcements to its streams.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,7 @@ fn consumers(
     db: &Database,
     aggregates: &Aggregates,
     hub: &Hub,
+    notifier: Option<&(Arc<dyn eats_notify::Provider>, Arc<tokio::sync::Notify>)>,
 ) -> Vec<Arc<dyn EventHandler>> {
     let mut handlers = Vec::new();
     if config.fanout.runs(Role::Projectors) {
@@ -50,6 +51,13 @@ fn consumers(
             aggregates.clone(),
             db.clone(),
             config.saga.settings(),
+        )));
+    }
+    if let Some((provider, wake)) = notifier {
+        handlers.push(Arc::new(eats_notify::Notifier::new(
+            db.clone(),
+            provider.clone(),
+            wake.clone(),
         )));
     }
     handlers
@@ -73,7 +81,22 @@ impl Workers {
         };
         let fanout = &config.fanout;
         let interval = Duration::from_secs(fanout.lag_interval_secs.max(1));
-        let handlers = consumers(config, db, aggregates, hub);
+        let notifier = match fanout.runs(Role::Notifier) {
+            true => Some((
+                config.notify.provider()?,
+                Arc::new(tokio::sync::Notify::new()),
+            )),
+            false => None,
+        };
+        let handlers = consumers(config, db, aggregates, hub, notifier.as_ref());
+        if let Some((provider, wake)) = notifier {
+            let dispatcher =
+                eats_notify::Dispatcher::new(db.clone(), provider, config.notify.settings(), wake);
+            let shutdown = workers.shutdown.clone();
+            workers
+                .tasks
+                .spawn(async move { dispatcher.run(shutdown).await });
+        }
         // Listed from the start (as 0 until the first measurement, one lag interval at most).
         for handler in &handlers {
             let consumer = handler.name().to_string();

@@ -818,3 +818,127 @@ async fn paying_while_the_gateway_fails_opens_the_breaker_and_answers_503_at_onc
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_notifications_are_shown_to_its_customer_and_operators_can_resend_failed_ones() {
+    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
+    let server = Server::start(&[("EATS_DATA_DIR", data.to_str().expect("path"))]);
+    let (owner, store, item) = open_store(&server).await;
+    let customer = registered_customer(&server).await;
+    let (_, order) = customer
+        .post(
+            "/orders",
+            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 2}]}),
+        )
+        .await;
+    let order = order["id"].as_str().expect("id").to_string();
+    customer
+        .post(
+            &format!("/orders/{order}/payment"),
+            json!({"payment_key": "tgen_1"}),
+        )
+        .await;
+    order_status(&customer, &order, "paid").await;
+    let (s, _) = owner
+        .post(&format!("/stores/{store}/orders/{order}/accept"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+
+    // One record per status change; an older one may be shed as superseded when a newer one
+    // overtook it, the newest is always sent.
+    let path = format!("/orders/{order}/notifications");
+    let list = eventually("the acceptance message", || async {
+        let (_, list) = customer.get(&path).await;
+        let last = list.as_array()?.last()?.clone();
+        (last["template"] == "EATS_ORDER_ACCEPTED" && last["state"] == "sent").then_some(list)
+    })
+    .await;
+    let templates: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|n| n["template"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        templates,
+        [
+            "EATS_ORDER_PLACED",
+            "EATS_ORDER_PAID",
+            "EATS_ORDER_ACCEPTED"
+        ]
+    );
+    assert!(
+        list[2]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("김밥천국 시청점에서 주문을 수락했습니다.")),
+        "{list}"
+    );
+    assert!(list
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|n| n["recipient"] == format!("customer:{}", customer.id)));
+    assert!(
+        list.as_array()
+            .expect("array")
+            .iter()
+            .all(|n| n["state"] == "sent" || n["reason"] == "superseded"),
+        "{list}"
+    );
+
+    let stranger = registered_customer(&server).await;
+    assert_eq!(stranger.get(&path).await.0, 404);
+
+    let admin = Caller::new(&server, Role::Admin);
+    let (s, all) = admin
+        .get(&format!("/admin/notifications?order_id={order}"))
+        .await;
+    assert_eq!(s, 200);
+    let owner_message = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|n| n["template"] == "EATS_STORE_NEW_ORDER")
+        .cloned()
+        .expect("the store owner's message");
+    assert_eq!(
+        owner_message["recipient"],
+        format!("store_owner:{}", owner.id)
+    );
+    let sent_id = list[2]["id"].as_str().expect("id");
+    let (s, body) = admin
+        .post(&format!("/admin/notifications/{sent_id}/resend"), json!({}))
+        .await;
+    assert_eq!(
+        (s, body["type"].as_str()),
+        (409, Some("urn:eats:problem:notification-not-resendable"))
+    );
+    let (s, _) = admin
+        .post("/admin/notifications/nope/resend", json!({}))
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(customer.get("/admin/notifications").await.0, 403);
+
+    let (s, mine) = customer.get("/customers/me/notifications").await;
+    assert_eq!((s, mine), (200, json!({"kakao": true, "sms": true})));
+    let quiet = json!({"kakao": false, "sms": true, "quiet_hours": {"start": 22, "end": 8}});
+    assert_eq!(
+        customer
+            .put("/customers/me/notifications", quiet.clone())
+            .await,
+        (200, quiet.clone())
+    );
+    assert_eq!(
+        customer.get("/customers/me/notifications").await,
+        (200, quiet)
+    );
+    let (s, _) = customer
+        .put(
+            "/customers/me/notifications",
+            json!({"kakao": true, "sms": true, "quiet_hours": {"start": 24, "end": 8}}),
+        )
+        .await;
+    assert!(s == 400 || s == 422, "an hour past 23 is refused: {s}");
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
+}

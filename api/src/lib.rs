@@ -3,6 +3,7 @@
 //! - [`customers`], [`stores`], [`riders`], [`admin`]: the endpoints of each role. Writes go
 //!   through the aggregates and answer with the id and new status; reads come from the read
 //!   models.
+//! - [`notifications`]: what was sent about an order; operators list and resend records.
 //! - [`auth`]: bearer JWTs (HS256 secret or RS256 public key) and role checks.
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
 //! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
@@ -23,6 +24,7 @@ pub mod hangup;
 pub mod idempotency;
 pub mod live;
 pub mod middleware;
+pub mod notifications;
 mod paging;
 pub mod problem;
 pub mod riders;
@@ -66,6 +68,7 @@ pub fn service() -> OpenApiService<
         stores::StoreApi,
         riders::RiderApi,
         admin::AdminApi,
+        notifications::NotificationApi,
     ),
     (),
 > {
@@ -75,6 +78,7 @@ pub fn service() -> OpenApiService<
             stores::StoreApi,
             riders::RiderApi,
             admin::AdminApi,
+            notifications::NotificationApi,
         ),
         "eats",
         env!("CARGO_PKG_VERSION"),

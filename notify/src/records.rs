@@ -1,0 +1,427 @@
+//! The `notifications` table: every message is a row before it is sent.
+//!
+//! A row is unique per event, recipient and channel, so recording the same event twice (a
+//! redelivery, a restart, a second replica) adds nothing. Sending starts with a claim: queued
+//! rows move to `sending` with a lease, taken with `FOR UPDATE SKIP LOCKED` on Postgres so two
+//! replicas never hold one row (SQLite serialises writers and is one process). A lease that
+//! runs out (the sender died mid-call) is claimed again and re-sent with the same idempotency
+//! key. Times are milliseconds since the epoch on both backends.
+
+use std::collections::BTreeMap;
+
+use eats_store::{on_pool, Backend, Database};
+use serde::Serialize;
+
+use crate::provider::Outgoing;
+use crate::template::Template;
+
+/// The record's life: `queued` → `sending` → `sent` | `failed`, or `shed` / `skipped`.
+pub mod state {
+    /// Waiting to be sent (or re-sent after a transient failure).
+    pub const QUEUED: &str = "queued";
+    /// Claimed by a sender until its lease runs out.
+    pub const SENDING: &str = "sending";
+    /// The provider accepted it.
+    pub const SENT: &str = "sent";
+    /// The provider refused it, or it kept failing.
+    pub const FAILED: &str = "failed";
+    /// Dropped under load (superseded, stale, breaker open), counted.
+    pub const SHED: &str = "shed";
+    /// Never to be sent (no phone, the customer's choice).
+    pub const SKIPPED: &str = "skipped";
+}
+
+/// A message to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRecord {
+    /// The event it is about.
+    pub event_key: String,
+    /// The order it is about, if any.
+    pub order_id: Option<String>,
+    /// `customer:<uuid>` or `store_owner:<uuid>`.
+    pub recipient: String,
+    /// Domestic mobile number, when known.
+    pub phone: Option<String>,
+    /// The channel (from the provider).
+    pub channel: String,
+    /// What is said.
+    pub template: Template,
+    /// Its parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// When the event happened, ms.
+    pub occurred_at: i64,
+    /// Recorded as skipped with this reason instead of queued.
+    pub skip: Option<String>,
+}
+
+impl NewRecord {
+    /// The record's id: stable for the same event, recipient and channel, so the id given to
+    /// providers as an idempotency key is the same on every attempt and every replica.
+    pub fn id(&self) -> String {
+        const NAMESPACE: uuid::Uuid =
+            uuid::Uuid::from_u128(0x6e0f_1c2a_7b3d_4e5f_8a9b_0c1d_2e3f_4a5b);
+        let name = format!("{}|{}|{}", self.event_key, self.recipient, self.channel);
+        uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+    }
+}
+
+/// A recorded message.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Record {
+    /// Its id (the idempotency key).
+    pub id: String,
+    /// The event it is about.
+    pub event_key: String,
+    /// The order it is about, if any.
+    pub order_id: Option<String>,
+    /// Who gets it.
+    pub recipient: String,
+    /// Their number, when known.
+    pub phone: Option<String>,
+    /// The channel.
+    pub channel: String,
+    /// The template code.
+    pub template: String,
+    /// The parameters as a JSON object.
+    pub parameters: String,
+    /// Whether it is critical.
+    pub critical: bool,
+    /// Its place in the lifecycle.
+    pub rank: i64,
+    /// See [`state`].
+    pub state: String,
+    /// Why it is in that state (for all but sent).
+    pub reason: Option<String>,
+    /// The provider that took it.
+    pub provider: Option<String>,
+    /// The provider's request id.
+    pub request_id: Option<String>,
+    /// Calls made to the provider.
+    pub attempts: i64,
+    /// When the event happened, ms.
+    pub occurred_at: i64,
+    /// When it was recorded, ms.
+    pub created_at: i64,
+    /// Not before this, ms.
+    pub next_attempt_at: i64,
+    /// When the provider accepted it, ms.
+    pub sent_at: Option<i64>,
+    /// The provider's final verdict (`delivered` / `undelivered`), once known.
+    pub delivery: Option<String>,
+}
+
+/// A record could not be read back as a message.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The database failed.
+    #[error("notifications table: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row names a template this build does not know.
+    #[error("record {id} names the unknown template {code}")]
+    UnknownTemplate {
+        /// The record.
+        id: String,
+        /// The code.
+        code: String,
+    },
+    /// A row's parameters are not a JSON object of strings.
+    #[error("record {id} has unreadable parameters: {source}")]
+    Parameters {
+        /// The record.
+        id: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+impl Record {
+    /// The message to hand to a provider.
+    pub fn outgoing(&self) -> Result<Outgoing, RecordError> {
+        let template =
+            Template::by_code(&self.template).ok_or_else(|| RecordError::UnknownTemplate {
+                id: self.id.clone(),
+                code: self.template.clone(),
+            })?;
+        let parameters =
+            serde_json::from_str(&self.parameters).map_err(|source| RecordError::Parameters {
+                id: self.id.clone(),
+                source,
+            })?;
+        Ok(Outgoing {
+            id: self.id.clone(),
+            event_key: self.event_key.clone(),
+            recipient: self.recipient.clone(),
+            phone: self.phone.clone(),
+            channel: self.channel.clone(),
+            order_id: self.order_id.clone(),
+            template,
+            parameters,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, event_key, order_id, recipient, phone, channel, template, parameters, \
+    critical, rank, state, reason, provider, request_id, attempts, occurred_at, created_at, \
+    next_attempt_at, sent_at, delivery";
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Records `records` (those already recorded are left as they are); returns how many are new.
+pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u64, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, channel, \
+        template, parameters, critical, rank, state, reason, attempts, occurred_at, created_at, \
+        next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14) \
+        ON CONFLICT (event_key, recipient, channel) DO NOTHING";
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let mut added = 0;
+        for record in records {
+            let parameters =
+                serde_json::to_string(&record.parameters).expect("a string map serializes");
+            let state = if record.skip.is_some() {
+                state::SKIPPED
+            } else {
+                state::QUEUED
+            };
+            added += sqlx::query(sql)
+                .bind(record.id())
+                .bind(&record.event_key)
+                .bind(&record.order_id)
+                .bind(&record.recipient)
+                .bind(&record.phone)
+                .bind(&record.channel)
+                .bind(record.template.code)
+                .bind(parameters)
+                .bind(record.template.critical)
+                .bind(record.template.rank)
+                .bind(state)
+                .bind(&record.skip)
+                .bind(record.occurred_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    })
+}
+
+/// Sheds queued, non-critical messages of an order that a newer message to the same
+/// recipient on the same channel has overtaken: the customer gets the freshest status, not a
+/// backlog. Returns how many.
+pub async fn shed_superseded(db: &Database) -> Result<u64, sqlx::Error> {
+    let sql = "UPDATE notifications SET state = 'shed', reason = 'superseded' \
+        WHERE state = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
+          SELECT 1 FROM notifications newer WHERE newer.order_id = notifications.order_id \
+          AND newer.recipient = notifications.recipient AND newer.channel = notifications.channel \
+          AND (newer.occurred_at > notifications.occurred_at \
+               OR (newer.occurred_at = notifications.occurred_at AND newer.rank > notifications.rank)))";
+    on_pool!(db, |pool| Ok(sqlx::query(sql)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+}
+
+/// Sheds queued messages whose event is older than their freshness deadline: `fresh_before`
+/// for most, `money_fresh_before` for money and critical messages (which wait out a provider
+/// outage, but a notifier started on an old log still says nothing about the past).
+pub async fn shed_stale(
+    db: &Database,
+    fresh_before: i64,
+    money_fresh_before: i64,
+) -> Result<u64, sqlx::Error> {
+    let money: Vec<&str> = crate::template::ALL
+        .iter()
+        .filter(|t| t.money)
+        .map(|t| t.code)
+        .collect();
+    let list = money
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE notifications SET state = 'shed', reason = 'stale' \
+         WHERE state = 'queued' AND \
+         ((template IN ({list}) AND occurred_at < $2) OR (template NOT IN ({list}) AND occurred_at < $1))"
+    );
+    on_pool!(db, |pool| Ok(sqlx::query(&sql)
+        .bind(fresh_before)
+        .bind(money_fresh_before)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+}
+
+/// Claims up to `limit` due messages (queued and due, or sending with a lapsed lease) until
+/// `now + lease_ms`, oldest event first. Only queued messages whose order has no older
+/// message still queued or being sent are claimed, so each order's messages leave in order.
+pub async fn claim(
+    db: &Database,
+    now: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let lock = match db.backend() {
+        Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE notifications SET state = 'sending', claimed_until = $2 WHERE id IN ( \
+           SELECT id FROM notifications n WHERE \
+             ((n.state = 'queued' AND n.next_attempt_at <= $1) OR (n.state = 'sending' AND n.claimed_until < $1)) \
+             AND NOT EXISTS (SELECT 1 FROM notifications older WHERE older.order_id = n.order_id \
+               AND older.recipient = n.recipient AND older.channel = n.channel AND older.id <> n.id \
+               AND older.state IN ('queued', 'sending') \
+               AND (older.occurred_at < n.occurred_at OR (older.occurred_at = n.occurred_at AND older.rank < n.rank))) \
+           ORDER BY n.occurred_at, n.rank LIMIT $3 {lock}) \
+         RETURNING {COLUMNS}"
+    );
+    let mut claimed: Vec<Record> = on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    claimed.sort_by_key(|r| (r.occurred_at, r.rank));
+    Ok(claimed)
+}
+
+/// How a claimed message ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted by `provider`.
+    Sent {
+        /// The provider's request id.
+        request_id: Option<String>,
+        /// Set when the provider reported it already had the message.
+        reason: Option<String>,
+    },
+    /// Refused or given up.
+    Failed(String),
+    /// Dropped under load.
+    Shed(String),
+    /// Back to the queue, due at the given time.
+    Retry {
+        /// When, ms.
+        at: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Ends a claim. `attempted` says whether the provider was called this time.
+pub async fn finish(
+    db: &Database,
+    id: &str,
+    provider: &str,
+    outcome: &Outcome,
+    attempted: bool,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let (state, reason, request_id, next, sent_at) = match outcome {
+        Outcome::Sent { request_id, reason } => (
+            state::SENT,
+            reason.clone(),
+            request_id.clone(),
+            now,
+            Some(now),
+        ),
+        Outcome::Failed(reason) => (state::FAILED, Some(reason.clone()), None, now, None),
+        Outcome::Shed(reason) => (state::SHED, Some(reason.clone()), None, now, None),
+        Outcome::Retry { at, reason } => (state::QUEUED, Some(reason.clone()), None, *at, None),
+    };
+    let sql = "UPDATE notifications SET state = $2, reason = $3, provider = $4, request_id = $5, \
+        attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL \
+        WHERE id = $1 AND state = 'sending'";
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(state)
+        .bind(reason)
+        .bind(provider)
+        .bind(request_id)
+        .bind(i64::from(attempted))
+        .bind(next)
+        .bind(sent_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Messages waiting to be sent.
+pub async fn queue_depth(db: &Database) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT count(*) FROM notifications WHERE state IN ('queued', 'sending')";
+    on_pool!(db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await)
+}
+
+/// Every message about `order_id`, oldest first.
+pub async fn for_order(db: &Database, order_id: &str) -> Result<Vec<Record>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications WHERE order_id = $1 ORDER BY occurred_at, rank, recipient"
+    );
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(order_id)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Every message, oldest first (for tests and the admin listing; `limit` bounds it).
+pub async fn all(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications ORDER BY occurred_at, rank, recipient LIMIT $1"
+    );
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Records newest first, optionally only in `state` or about `order_id`; at most `limit`.
+pub async fn list(
+    db: &Database,
+    state: Option<&str>,
+    order_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications WHERE ($1 IS NULL OR state = $1) \
+         AND ($2 IS NULL OR order_id = $2) ORDER BY created_at DESC, id LIMIT $3"
+    );
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(state)
+        .bind(order_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// One record.
+pub async fn get(db: &Database, id: &str) -> Result<Option<Record>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = $1");
+    on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Queues a failed, shed or skipped message again, as fresh as now (an operator's decision,
+/// so the freshness deadline counts from it). Returns whether it was requeued; a message that
+/// is queued, being sent or sent is left alone.
+pub async fn resend(db: &Database, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE notifications SET state = 'queued', reason = 'resend', occurred_at = $2, \
+        next_attempt_at = $2, claimed_until = NULL WHERE id = $1 AND state IN ('failed', 'shed', 'skipped')";
+    on_pool!(db, |pool| Ok(sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1))
+}

@@ -1,0 +1,154 @@
+//! The customer's choice, applied when messages are recorded: quiet hours and opting out hold
+//! back everything but critical messages, and KakaoTalk off with SMS on sends plain SMS.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Timelike;
+use common::{ok, run_notifier_until_idle, StandIn};
+use eats_notify::preferences::{self, Preferences, QuietHours};
+use eats_notify::provider::nhn::{NhnSender, NhnSettings};
+use eats_notify::provider::webhook::WebhookSender;
+use eats_notify::{records, NotifySettings, Provider};
+use eats_store::testing::scenario::{self, Stage};
+use eats_store::testing::{Kind, TestDatabase};
+use serde_json::json;
+
+fn states(rows: &[records::Record]) -> Vec<(String, String, Option<String>)> {
+    rows.iter()
+        .filter(|r| r.recipient.starts_with("customer:"))
+        .map(|r| (r.template.clone(), r.state.clone(), r.reason.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn quiet_hours_and_opting_out_hold_back_all_but_critical_messages() {
+    for (choice, reason) in [
+        (
+            Preferences {
+                quiet: {
+                    let seoul_hour = ((chrono::Utc::now().hour() + 9) % 24) as u8;
+                    Some(QuietHours {
+                        start: seoul_hour,
+                        end: (seoul_hour + 2) % 24,
+                    })
+                },
+                ..Preferences::default()
+            },
+            "quiet_hours",
+        ),
+        (
+            Preferences {
+                kakao: false,
+                sms: false,
+                quiet: None,
+            },
+            "opted_out",
+        ),
+    ] {
+        let test = TestDatabase::new(Kind::Sqlite).await;
+        let hook = StandIn::start(ok(json!({}))).await;
+        let aggregates = scenario::aggregates(&test.db);
+        let store = scenario::open_store(&aggregates).await;
+        let customer = scenario::register_customer(&aggregates).await;
+        preferences::put(&test.db, &customer.to_string(), choice)
+            .await
+            .expect("put");
+        assert_eq!(
+            preferences::get(&test.db, &customer.to_string())
+                .await
+                .expect("get"),
+            choice
+        );
+        scenario::drive_order(&aggregates, store, customer, 1, Stage::Cancelled).await;
+        let provider: Arc<dyn Provider> =
+            Arc::new(WebhookSender::new(&hook.url, "s", Duration::from_secs(5)).expect("client"));
+        run_notifier_until_idle(&test.db, provider, NotifySettings::default()).await;
+        let rows = records::all(&test.db, 100).await.expect("rows");
+        let skipped = Some(reason.to_string());
+        assert_eq!(
+            states(&rows),
+            [
+                (
+                    "EATS_ORDER_PLACED".into(),
+                    "skipped".into(),
+                    skipped.clone()
+                ),
+                ("EATS_ORDER_PAID".into(), "skipped".into(), skipped.clone()),
+                ("EATS_CANCEL_REFUND".into(), "sent".into(), None),
+                ("EATS_REFUND_DONE".into(), "sent".into(), None),
+            ],
+            "{reason}"
+        );
+        let customer_requests = hook
+            .seen()
+            .iter()
+            .filter(|s| {
+                s.body["recipient"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("customer:"))
+            })
+            .count();
+        assert_eq!(
+            customer_requests, 2,
+            "only the critical messages reached the provider ({reason})"
+        );
+        test.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn kakaotalk_off_with_sms_on_sends_plain_sms_through_nhn() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let nhn = StandIn::start(ok(json!({
+        "header": {"isSuccessful": true, "resultCode": 0, "resultMessage": "SUCCESS"},
+        "body": {"data": {"requestId": "sms-1", "statusCode": "2", "sendResultList": [
+            {"recipientNo": "01012345678", "resultCode": 0, "resultMessage": "SUCCESS", "recipientSeq": 1}]}}
+    })))
+    .await;
+    let aggregates = scenario::aggregates(&test.db);
+    let store = scenario::open_store(&aggregates).await;
+    let customer = scenario::register_customer(&aggregates).await;
+    preferences::put(
+        &test.db,
+        &customer.to_string(),
+        Preferences {
+            kakao: false,
+            sms: true,
+            quiet: None,
+        },
+    )
+    .await
+    .expect("put");
+    scenario::drive_order(&aggregates, store, customer, 1, Stage::Placed).await;
+    let provider: Arc<dyn Provider> = Arc::new(
+        NhnSender::new(NhnSettings {
+            alimtalk_url: nhn.url.clone(),
+            sms_url: nhn.url.clone(),
+            app_key: "at".into(),
+            sms_app_key: "sms".into(),
+            secret_key: "k".into(),
+            sender_key: "s".repeat(40),
+            sms_sender_no: "0212345678".into(),
+            timeout: Duration::from_secs(5),
+        })
+        .expect("client"),
+    );
+    run_notifier_until_idle(&test.db, provider, NotifySettings::default()).await;
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].channel.as_str(), rows[0].state.as_str()),
+        ("sms", "sent")
+    );
+    assert_eq!(rows[0].request_id.as_deref(), Some("sms-1"));
+    let paths: Vec<String> = nhn.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/sms/v3.0/appKeys/sms/sender/mms"],
+        "the placed message is long: LMS"
+    );
+    test.cleanup().await;
+}

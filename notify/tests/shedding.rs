@@ -1,0 +1,305 @@
+//! Shedding and replays, one dispatcher round at a time against a stand-in webhook: a newer
+//! status supersedes a queued one, a stale message is dropped, an open breaker sheds the
+//! non-critical and keeps the critical queued until the provider is back, and neither a
+//! replay of the feed nor a projection rebuild nor a notifier started on an old log sends
+//! anything.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{ok, status, StandIn};
+use eats_feed::EmbeddedFeed;
+use eats_notify::provider::webhook::WebhookSender;
+use eats_notify::records::{self, NewRecord, Record};
+use eats_notify::{template, Dispatcher, NotifySettings, Provider};
+use eats_store::testing::scenario;
+use eats_store::testing::{Kind, TestDatabase};
+use eats_store::Database;
+use serde_json::json;
+
+fn webhook(hook: &StandIn) -> Arc<dyn Provider> {
+    Arc::new(WebhookSender::new(&hook.url, "s", Duration::from_secs(5)).expect("client"))
+}
+
+fn dispatcher(db: &Database, hook: &StandIn, settings: NotifySettings) -> Dispatcher {
+    Dispatcher::new(
+        db.clone(),
+        webhook(hook),
+        settings,
+        Arc::new(tokio::sync::Notify::new()),
+    )
+}
+
+fn record(order: &str, template: template::Template, occurred_at: i64) -> NewRecord {
+    NewRecord {
+        event_key: format!("Order-{order}-{}", template.rank),
+        order_id: Some(order.into()),
+        recipient: "customer:c".into(),
+        phone: Some("01012345678".into()),
+        channel: "webhook".into(),
+        template,
+        parameters: BTreeMap::new(),
+        occurred_at,
+        skip: None,
+    }
+}
+
+fn by_template(rows: &[Record], code: &str) -> Record {
+    rows.iter()
+        .find(|r| r.template == code)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {code} in {rows:#?}"))
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(mut done: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_newer_status_of_the_same_order_supersedes_a_queued_one() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let hook = StandIn::start(ok(json!({}))).await;
+    let now = records::now_ms();
+    records::insert(
+        &test.db,
+        &[
+            record("o1", template::ORDER_PLACED, now),
+            record("o1", template::ORDER_PAID, now + 1),
+            record("o1", template::ORDER_ACCEPTED, now + 2),
+            record("o2", template::ORDER_PLACED, now),
+        ],
+        now,
+    )
+    .await
+    .expect("insert");
+    dispatcher(&test.db, &hook, NotifySettings::default())
+        .round()
+        .await
+        .expect("round");
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    let o1: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .filter(|r| r.order_id.as_deref() == Some("o1"))
+        .map(|r| (r.template.as_str(), r.state.as_str(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        o1,
+        [
+            ("EATS_ORDER_PLACED", "shed", Some("superseded")),
+            ("EATS_ORDER_PAID", "shed", Some("superseded")),
+            ("EATS_ORDER_ACCEPTED", "sent", None),
+        ]
+    );
+    let sent: Vec<String> = hook
+        .seen()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s.body["order_id"].as_str().unwrap_or(""),
+                s.body["template"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.contains(&"o1:EATS_ORDER_ACCEPTED".to_string())
+            && sent.contains(&"o2:EATS_ORDER_PLACED".to_string())
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn messages_past_their_freshness_deadline_are_shed_money_ones_later() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let hook = StandIn::start(ok(json!({}))).await;
+    let now = records::now_ms();
+    let two_minutes_ago = now - 120_000;
+    records::insert(
+        &test.db,
+        &[
+            record("o1", template::COOKING_STARTED, two_minutes_ago),
+            record("o2", template::ORDER_PAID, two_minutes_ago),
+            record("o3", template::REFUND_DONE, two_minutes_ago),
+            record("o4", template::ORDER_REJECTED, now - 7_200_000),
+        ],
+        now,
+    )
+    .await
+    .expect("insert");
+    dispatcher(&test.db, &hook, NotifySettings::default())
+        .round()
+        .await
+        .expect("round");
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    let state = |code: &str| {
+        let r = by_template(&rows, code);
+        (r.state, r.reason)
+    };
+    assert_eq!(
+        state("EATS_COOKING_STARTED"),
+        ("shed".into(), Some("stale".into()))
+    );
+    assert_eq!(state("EATS_ORDER_PAID"), ("sent".into(), None));
+    assert_eq!(state("EATS_REFUND_DONE"), ("sent".into(), None));
+    assert_eq!(
+        state("EATS_ORDER_REJECTED"),
+        ("shed".into(), Some("stale".into())),
+        "two hours is past even the money deadline"
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_open_breaker_sheds_the_non_critical_and_keeps_the_critical_until_the_provider_recovers()
+{
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let hook = StandIn::start(status(503, json!({"message": "overloaded"}))).await;
+    let now = records::now_ms();
+    records::insert(
+        &test.db,
+        &[
+            record("o1", template::COOKING_STARTED, now),
+            record("o2", template::ORDER_READY, now + 1),
+            record("o3", template::REFUND_DONE, now + 2),
+        ],
+        now,
+    )
+    .await
+    .expect("insert");
+    let settings = NotifySettings {
+        breaker_failures: 1,
+        breaker_open: Duration::from_millis(300),
+        // The retry comes after the breaker has closed again.
+        first_backoff: Duration::from_secs(1),
+        concurrency: 1,
+        ..NotifySettings::default()
+    };
+    let dispatcher = dispatcher(&test.db, &hook, settings);
+    dispatcher.round().await.expect("round");
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    let state = |code: &str| {
+        let r = by_template(&rows, code);
+        (
+            r.state,
+            r.reason
+                .map(|r| r.split(':').next().unwrap_or("").to_string()),
+            r.attempts,
+        )
+    };
+    assert_eq!(
+        state("EATS_COOKING_STARTED"),
+        ("queued".into(), Some("unavailable".into()), 1),
+        "the failure that opened the breaker is retried"
+    );
+    assert_eq!(
+        state("EATS_ORDER_READY"),
+        ("shed".into(), Some("breaker_open".into()), 0)
+    );
+    assert_eq!(
+        state("EATS_REFUND_DONE"),
+        ("queued".into(), Some("breaker_open".into()), 0),
+        "critical: kept"
+    );
+    assert_eq!(
+        hook.seen().len(),
+        1,
+        "an open breaker does not call the provider"
+    );
+
+    hook.answer_by_default(ok(json!({})));
+    wait_until(|| async {
+        dispatcher.round().await.expect("round");
+        let rows = records::all(&test.db, 100).await.expect("rows");
+        rows.iter().filter(|r| r.state == "sent").count() == 2
+    })
+    .await;
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    assert_eq!(by_template(&rows, "EATS_REFUND_DONE").state, "sent");
+    assert_eq!(by_template(&rows, "EATS_COOKING_STARTED").state, "sent");
+    assert_eq!(by_template(&rows, "EATS_ORDER_READY").state, "shed");
+    test.cleanup().await;
+}
+
+async fn run_notifier_until_idle(db: &Database, hook: &StandIn, settings: NotifySettings) {
+    common::run_notifier_until_idle(db, webhook(hook), settings).await;
+}
+
+#[tokio::test]
+async fn a_replay_of_the_feed_and_a_projection_rebuild_send_nothing() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let hook = StandIn::start(ok(json!({}))).await;
+    scenario::history(&test.db, 5).await;
+    run_notifier_until_idle(&test.db, &hook, NotifySettings::default()).await;
+    let first = hook.seen().len();
+    assert!(first > 5, "the history was notified: {first}");
+
+    EmbeddedFeed::new(&test.db)
+        .expect("sqlite")
+        .reset(eats_notify::consumer::NAME)
+        .await
+        .expect("reset");
+    run_notifier_until_idle(&test.db, &hook, NotifySettings::default()).await;
+    assert_eq!(
+        hook.seen().len(),
+        first,
+        "a replay from the first event sends nothing"
+    );
+
+    let models = eats_projections::read_models(&test.db);
+    assert!(
+        models
+            .iter()
+            .all(|m| m.name() != eats_notify::consumer::NAME),
+        "the notifier is no read model"
+    );
+    for model in &models {
+        model.rebuild(500).await.expect("rebuild");
+    }
+    run_notifier_until_idle(&test.db, &hook, NotifySettings::default()).await;
+    assert_eq!(
+        hook.seen().len(),
+        first,
+        "a projection rebuild sends nothing"
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_notifier_started_on_an_old_log_says_nothing_about_the_past() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let hook = StandIn::start(ok(json!({}))).await;
+    scenario::history(&test.db, 5).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let settings = NotifySettings {
+        freshness: Duration::from_millis(10),
+        money_freshness: Duration::from_millis(10),
+        ..NotifySettings::default()
+    };
+    run_notifier_until_idle(&test.db, &hook, settings).await;
+    assert_eq!(hook.seen().len(), 0);
+    let rows = records::all(&test.db, 1_000).await.expect("rows");
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r.state == "shed"
+                && matches!(r.reason.as_deref(), Some("stale" | "superseded"))),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.critical && r.reason.as_deref() == Some("stale")),
+        "critical ones are stale too"
+    );
+    test.cleanup().await;
+}
