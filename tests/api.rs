@@ -5,19 +5,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, NATS_URL, SECRET};
+use common::api::{
+    delete_nats_stream, distributed, embedded, eventually, here, namespace, open_store,
+    order_status, registered_customer, scratch_folder, token, Caller, LIFECYCLE,
+};
+use common::{Server, SECRET};
 use eats_api::auth::Claims;
 use eats_api::{Auth, Role};
 use eats_store::testing::TestDatabase;
+use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-fn token(role: Role, sub: Uuid) -> String {
-    Auth::hs256(SECRET.as_bytes())
-        .expect("key")
-        .mint(sub, role, chrono::Duration::minutes(30))
-        .expect("token")
-}
 
 /// The caller's token is refused with 401 because it expired (not as forged).
 async fn assert_refused_as_expired(caller: &Caller) {
@@ -25,156 +23,6 @@ async fn assert_refused_as_expired(caller: &Caller) {
     assert_eq!(s, 401);
     let detail = body["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("expired"), "{detail}");
-}
-
-/// A user of the API with their own token.
-struct Caller {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-    id: Uuid,
-}
-
-impl Caller {
-    fn new(server: &Server, role: Role) -> Self {
-        let id = Uuid::new_v4();
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.base),
-            token: Some(token(role, id)),
-            id,
-        }
-    }
-
-    fn anonymous(server: &Server) -> Self {
-        Self {
-            token: None,
-            ..Self::new(server, Role::Customer)
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        if status != 204 {
-            let content_type = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            if status >= 400 {
-                assert!(
-                    content_type.starts_with("application/problem+json"),
-                    "{status} with {content_type}"
-                );
-            }
-        }
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            headers,
-        )
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let (s, v, _) = self
-            .send(reqwest::Method::POST, path, Some(body), &[])
-            .await;
-        (s, v)
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let (s, v, _) = self.send(reqwest::Method::PUT, path, Some(body), &[]).await;
-        (s, v)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let (s, v, _) = self.send(reqwest::Method::GET, path, None, &[]).await;
-        (s, v)
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn here() -> Value {
-    json!({"lat": 37.5665, "lng": 126.978})
-}
-
-/// A store owner's open store with one ₩4,500 item: (owner, store id, item id).
-async fn open_store(server: &Server) -> (Caller, String, String) {
-    let owner = Caller::new(server, Role::StoreOwner);
-    let (s, store) = owner
-        .post("/stores", json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": here()}))
-        .await;
-    assert_eq!(s, 201, "{store}");
-    let store_id = store["id"].as_str().expect("id").to_string();
-    let (s, item) = owner
-        .post(
-            &format!("/stores/{store_id}/menu/items"),
-            json!({"name": "참치김밥", "price": 4500}),
-        )
-        .await;
-    assert_eq!(s, 201, "{item}");
-    let (s, _) = owner
-        .post(&format!("/stores/{store_id}/open"), json!({}))
-        .await;
-    assert_eq!(s, 200);
-    (
-        owner,
-        store_id,
-        item["id"].as_str().expect("id").to_string(),
-    )
-}
-
-async fn registered_customer(server: &Server) -> Caller {
-    let customer = Caller::new(server, Role::Customer);
-    let (s, body) = customer
-        .post(
-            "/customers",
-            json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": {"lat": 37.566, "lng": 126.991}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    customer
-}
-
-async fn order_status(customer: &Caller, order: &str, status: &str) -> Value {
-    eventually(&format!("order {status}"), || async {
-        let (s, view) = customer.get(&format!("/orders/{order}")).await;
-        (s == 200 && view["status"] == status).then_some(view)
-    })
-    .await
 }
 
 /// Every step of an order, by the role that takes it; returns the customer and order id.
@@ -290,28 +138,13 @@ async fn whole_lifecycle(server: &Server) -> (Caller, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_lifecycle_runs_through_the_api_embedded() {
-    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
-    let server = Server::start(&[
-        ("EATS_DATA_DIR", data.to_str().expect("path")),
-        ("EATS_GRADE_THRESHOLDS", "1,2,3"),
-    ]);
+    let (server, data) = embedded(&[("EATS_GRADE_THRESHOLDS", "1,2,3")]);
     let (customer, order) = whole_lifecycle(&server).await;
 
     // The live stream replays every status change, and resumes after Last-Event-ID.
     let all = sse(&customer, &order, None).await;
     let statuses: Vec<&str> = all.iter().map(|(_, s)| s.as_str()).collect();
-    assert_eq!(
-        statuses,
-        [
-            "awaiting_payment",
-            "paid",
-            "accepted",
-            "cooking",
-            "ready_for_pickup",
-            "in_delivery",
-            "delivered"
-        ]
-    );
+    assert_eq!(statuses, LIFECYCLE);
     let resumed = sse(&customer, &order, Some(5)).await;
     assert_eq!(resumed, all[5..].to_vec());
     assert!(server.terminate());
@@ -321,28 +154,21 @@ async fn the_whole_lifecycle_runs_through_the_api_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_lifecycle_runs_through_the_api_distributed() {
     let test = TestDatabase::postgres().await;
-    let namespace = format!("api{}", Uuid::new_v4().simple());
-    let server = Server::start(&[
-        ("EATS_DATABASE_URL", test.url.as_deref().expect("url")),
-        ("EATS_NATS_URL", NATS_URL),
-        ("EATS_NATS_NAMESPACE", &namespace),
-        ("EATS_GRADE_THRESHOLDS", "1,2,3"),
-    ]);
+    let namespace = namespace("api");
+    let server = distributed(
+        test.url.as_deref().expect("url"),
+        &namespace,
+        &[("EATS_GRADE_THRESHOLDS", "1,2,3")],
+    );
     whole_lifecycle(&server).await;
     assert!(server.terminate());
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    delete_nats_stream(&namespace).await;
     test.cleanup().await;
 }
 
 /// Reads the order's SSE stream to its end: (event id, status) pairs.
 async fn sse(customer: &Caller, order: &str, last_event_id: Option<i64>) -> Vec<(String, String)> {
-    let mut request = customer
-        .http
-        .get(format!("{}/orders/{order}/stream", customer.base))
-        .bearer_auth(customer.token.as_deref().expect("token"));
+    let mut request = customer.request(Method::GET, &format!("/orders/{order}/stream"));
     if let Some(id) = last_event_id {
         request = request.header("Last-Event-ID", id.to_string());
     }
@@ -369,14 +195,6 @@ async fn sse(customer: &Caller, order: &str, last_event_id: Option<i64>) -> Vec<
         }
     }
     events
-}
-
-fn embedded(extra: &[(&'static str, &'static str)]) -> (Server, std::path::PathBuf) {
-    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
-    let path = data.to_str().expect("path").to_string();
-    let mut env: Vec<(&str, &str)> = vec![("EATS_DATA_DIR", path.as_str())];
-    env.extend_from_slice(extra);
-    (Server::start(&env), data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,7 +316,7 @@ fn rsa_key_pair() -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_rs256_public_key_only_tokens_signed_by_its_private_key_get_in() {
-    let data = std::env::temp_dir().join(format!("eats_api_{}", Uuid::new_v4().simple()));
+    let data = scratch_folder();
     std::fs::create_dir_all(&data).expect("data folder");
     let (private, public) = rsa_key_pair();
     let public_file = data.join("issuer.pub.pem");
@@ -515,11 +333,7 @@ async fn with_an_rs256_public_key_only_tokens_signed_by_its_private_key_get_in()
         role: Role::Customer,
         exp: (chrono::Utc::now() + exp).timestamp(),
     };
-    let with_token = |token: String| {
-        let mut caller = Caller::anonymous(&server);
-        caller.token = Some(token);
-        caller
-    };
+    let with_token = |token: String| Caller::with_token(&server, token);
 
     let signed = with_token(rs256_token(&private, &claims(chrono::Duration::minutes(5))));
     let (s, body) = signed.get("/orders").await;
@@ -610,9 +424,7 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
     // Malformed JSON, a wrong media type, an oversized body.
     let raw = |body: String, content_type: &'static str| {
         customer
-            .http
-            .post(format!("{}/orders", customer.base))
-            .bearer_auth(customer.token.as_deref().expect("token"))
+            .request(Method::POST, "/orders")
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -658,9 +470,7 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
     assert_eq!((s, problem["field"].as_str()), (422, Some("lng")));
     // A method the path does not have.
     let trace = customer
-        .http
-        .request(reqwest::Method::TRACE, format!("{}/orders", customer.base))
-        .bearer_auth(customer.token.as_deref().expect("token"))
+        .request(Method::TRACE, "/orders")
         .send()
         .await
         .expect("send");
@@ -685,10 +495,10 @@ async fn the_same_idempotency_key_and_body_returns_the_first_result() {
     let body = json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}]});
     let key = [("Idempotency-Key", "order-2026-11-26-001")];
     let (s1, first, _) = customer
-        .send(reqwest::Method::POST, "/orders", Some(body.clone()), &key)
+        .send(Method::POST, "/orders", Some(body.clone()), &key)
         .await;
     let (s2, second, headers) = customer
-        .send(reqwest::Method::POST, "/orders", Some(body.clone()), &key)
+        .send(Method::POST, "/orders", Some(body.clone()), &key)
         .await;
     assert_eq!((s1, s2), (201, 201));
     assert_eq!(first, second);
@@ -700,7 +510,7 @@ async fn the_same_idempotency_key_and_body_returns_the_first_result() {
     );
     let other = json!({"store_id": store, "lines": [{"item_id": item, "quantity": 2}]});
     let (s, problem, _) = customer
-        .send(reqwest::Method::POST, "/orders", Some(other), &key)
+        .send(Method::POST, "/orders", Some(other), &key)
         .await;
     assert_eq!(
         (s, problem["type"].as_str()),
@@ -734,9 +544,7 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..6 {
-        let (s, _, headers) = customer
-            .send(reqwest::Method::GET, "/orders", None, &[])
-            .await;
+        let (s, _, headers) = customer.send(Method::GET, "/orders", None, &[]).await;
         statuses.push(s);
         if s == 429 {
             retry_after = headers
@@ -776,7 +584,7 @@ async fn paying_while_the_gateway_fails_opens_the_breaker_and_answers_503_at_onc
     let path = format!("/orders/{order}/payment");
     let pay = || {
         customer.send(
-            reqwest::Method::POST,
+            Method::POST,
             &path,
             Some(json!({"payment_key": "tgen_1"})),
             &[],

@@ -27,7 +27,8 @@ fn json_lines(stdout: Vec<u8>) -> Vec<serde_json::Value> {
         .collect()
 }
 
-use common::{Server, EATS, NATS_URL};
+use common::api::{delete_nats_stream, distributed, embedded, namespace};
+use common::{Server, EATS};
 
 /// Drives one order to delivery in `db` (issuing the process managers' follow-ups itself, so
 /// the server runs without its sagas) and waits until `eats serve` has projected it.
@@ -59,10 +60,7 @@ async fn an_order_reaches_the_running_servers_views(db: &eats_store::Database) {
 
 #[tokio::test]
 async fn serve_runs_embedded_with_no_configuration_and_stops_cleanly_on_sigterm() {
-    let data = std::env::temp_dir().join(format!("eats_bin_{}", uuid::Uuid::new_v4().simple()));
-    let data_dir = data.to_str().expect("utf-8 path");
-    let server = Server::start(&[
-        ("EATS_DATA_DIR", data_dir),
+    let (server, data) = embedded(&[
         ("EATS_LAG_INTERVAL_SECS", "1"),
         ("EATS_ROLES", "api,projectors"),
     ]);
@@ -93,20 +91,12 @@ async fn serve_runs_embedded_with_no_configuration_and_stops_cleanly_on_sigterm(
 async fn serve_runs_distributed_on_postgres_and_nats() {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("postgres url");
-    let namespace = format!("bin{}", uuid::Uuid::new_v4().simple());
-    let server = Server::start(&[
-        ("EATS_DATABASE_URL", &url),
-        ("EATS_NATS_URL", NATS_URL),
-        ("EATS_NATS_NAMESPACE", &namespace),
-        ("EATS_ROLES", "api,relay,projectors"),
-    ]);
+    let namespace = namespace("bin");
+    let server = distributed(&url, &namespace, &[("EATS_ROLES", "api,relay,projectors")]);
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     an_order_reaches_the_running_servers_views(&test.db).await;
     assert!(server.terminate());
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    delete_nats_stream(&namespace).await;
     test.cleanup().await;
 }
 

@@ -1,19 +1,15 @@
 //! The admin commands as a shell user runs them: command output alone on stdout, logs on
 //! stderr, and the embedded JWT secret created once however many processes race for it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::api::{scratch_folder, Caller};
 use common::{Server, EATS};
 use eats_api::Auth;
 use eats_store::testing::{scenario, TestDatabase};
-use uuid::Uuid;
 
 mod common;
-
-fn fresh_folder() -> PathBuf {
-    std::env::temp_dir().join(format!("eats-cli-{}", Uuid::new_v4().simple()))
-}
 
 fn token(data_dir: &Path, role: &str) -> Command {
     let mut command = Command::new(EATS);
@@ -35,7 +31,7 @@ fn stdout(output: &Output) -> String {
 
 #[tokio::test]
 async fn a_token_minted_on_a_fresh_folder_is_all_of_stdout_and_the_server_accepts_it() {
-    let data = fresh_folder();
+    let data = scratch_folder();
     let output = token(&data, "customer").output().expect("run eats token");
     let printed = stdout(&output);
     // What `TOKEN=$(eats token ...)` captures: one line, a JWT.
@@ -56,20 +52,17 @@ async fn a_token_minted_on_a_fresh_folder_is_all_of_stdout_and_the_server_accept
 
     let data_dir = data.to_str().expect("utf-8 path");
     let server = Server::start_with(&[("EATS_DATA_DIR", data_dir)]);
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/orders", server.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 200);
+    let (status, body) = Caller::with_token(&server, token.to_string())
+        .get("/orders")
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }
 
 #[test]
 fn processes_creating_the_secret_at_once_all_sign_with_the_one_that_won() {
-    let data = fresh_folder();
+    let data = scratch_folder();
     let racers: Vec<_> = (0..8)
         .map(|_| {
             token(&data, "rider")

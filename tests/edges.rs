@@ -6,143 +6,26 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::api::{
+    answer, embedded, here, open_store, order_status, place, registered_customer, Caller,
+};
 use common::{Server, SECRET};
-use eats_api::{Auth, Role};
-use serde_json::{json, Value};
+use eats_api::Role;
+use reqwest::Method;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-fn embedded(extra: &[(&str, &str)]) -> Server {
-    let data = std::env::temp_dir().join(format!("eats_edges_{}", Uuid::new_v4().simple()));
-    let path = data.to_str().expect("path").to_string();
-    let mut env: Vec<(&str, &str)> = vec![("EATS_DATA_DIR", path.as_str())];
-    env.extend_from_slice(extra);
-    Server::start(&env)
-}
-
-fn token(role: Role, sub: Uuid) -> String {
-    Auth::hs256(SECRET.as_bytes())
-        .expect("key")
-        .mint(sub, role, chrono::Duration::minutes(30))
-        .expect("token")
-}
-
-/// A user of the API with their own token.
-struct Caller {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Caller {
-    fn new(server: &Server, role: Role) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.base),
-            token: token(role, Uuid::new_v4()),
-        }
-    }
-
-    /// Sends `request`, checks that refusals are problem+json, and reads the body.
-    async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = response.text().await.expect("body");
-        if status >= 400 {
-            assert_eq!(
-                content_type.as_deref(),
-                Some("application/problem+json"),
-                "{status}: {text}"
-            );
-        }
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        Self::send(self.request(reqwest::Method::POST, path).json(&body)).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        Self::send(self.request(reqwest::Method::GET, path)).await
-    }
-}
-
-fn here() -> Value {
-    json!({"lat": 37.5665, "lng": 126.978})
-}
-
 /// An open store with one item, and a registered customer: (owner, store, item, customer).
 async fn store_and_customer(server: &Server) -> (Caller, String, String, Caller) {
-    let owner = Caller::new(server, Role::StoreOwner);
-    let (s, store) = owner
-        .post(
-            "/stores",
-            json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": here()}),
-        )
-        .await;
-    assert_eq!(s, 201, "{store}");
-    let store = store["id"].as_str().expect("id").to_string();
-    let (s, item) = owner
-        .post(
-            &format!("/stores/{store}/menu/items"),
-            json!({"name": "참치김밥", "price": 4500}),
-        )
-        .await;
-    assert_eq!(s, 201, "{item}");
-    let item = item["id"].as_str().expect("id").to_string();
-    let (s, body) = owner
-        .post(&format!("/stores/{store}/open"), json!({}))
-        .await;
-    assert_eq!(s, 200, "{body}");
-    let customer = Caller::new(server, Role::Customer);
-    let (s, body) = customer
-        .post(
-            "/customers",
-            json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": here()}),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
+    let (owner, store, item) = open_store(server).await;
+    let customer = registered_customer(server).await;
     (owner, store, item, customer)
-}
-
-async fn place(customer: &Caller, store: &str, item: &str) -> String {
-    let (s, order) = customer
-        .post(
-            "/orders",
-            json!({"store_id": store, "lines": [{"item_id": item, "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{order}");
-    order["id"].as_str().expect("id").to_string()
-}
-
-async fn until_status(customer: &Caller, order: &str, status: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (s, view) = customer.get(&format!("/orders/{order}")).await;
-        if s == 200 && view["status"] == status {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never {status}: {view}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_dribbling_header_lines_is_disconnected_within_the_header_timeout() {
-    let server = embedded(&[("EATS_HEADER_READ_TIMEOUT_SECS", "2")]);
+    let (server, _data) = embedded(&[("EATS_HEADER_READ_TIMEOUT_SECS", "2")]);
     let addr = server.base.trim_start_matches("http://").to_string();
     let stream = tokio::net::TcpStream::connect(&addr)
         .await
@@ -230,9 +113,9 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_header_or_a_huge_bearer_token_is_refused_with_431() {
-    let server = embedded(&[]);
+    let (server, _data) = embedded(&[]);
     let http = reqwest::Client::new();
-    let (s, body) = Caller::send(
+    let (s, body, _) = answer(
         http.get(format!("{}/api/v1/stores", server.base))
             .header("x-padding", "a".repeat(32 * 1024)),
     )
@@ -240,7 +123,7 @@ async fn a_huge_header_or_a_huge_bearer_token_is_refused_with_431() {
     assert_eq!(s, 431, "{body}");
     assert_eq!(body["type"], "urn:eats:problem:headers-too-large");
 
-    let (s, body) = Caller::send(
+    let (s, body, _) = answer(
         http.get(format!("{}/api/v1/orders", server.base))
             .bearer_auth("a".repeat(8 * 1024)),
     )
@@ -249,15 +132,14 @@ async fn a_huge_header_or_a_huge_bearer_token_is_refused_with_431() {
     assert_eq!(body["type"], "urn:eats:problem:token-too-large");
 
     // Ordinary requests pass.
-    let (s, body) =
-        Caller::send(Caller::new(&server, Role::Customer).request(reqwest::Method::GET, "/stores"))
-            .await;
+    let (s, body, _) =
+        answer(Caller::new(&server, Role::Customer).request(Method::GET, "/stores")).await;
     assert_eq!(s, 200, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_whose_nbf_is_in_the_future_is_refused_with_401() {
-    let server = embedded(&[]);
+    let (server, _data) = embedded(&[]);
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
         "sub": Uuid::new_v4(), "role": "customer", "exp": now + 3_600, "nbf": now + 600,
@@ -268,7 +150,7 @@ async fn a_token_whose_nbf_is_in_the_future_is_refused_with_401() {
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("token");
-    let (s, body) = Caller::send(
+    let (s, body, _) = answer(
         reqwest::Client::new()
             .get(format!("{}/api/v1/orders", server.base))
             .bearer_auth(not_yet),
@@ -279,7 +161,7 @@ async fn a_token_whose_nbf_is_in_the_future_is_refused_with_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_field_is_refused_with_422_naming_it() {
-    let server = embedded(&[]);
+    let (server, _data) = embedded(&[]);
     let customer = Caller::new(&server, Role::Customer);
     let (s, body) = customer
         .post(
@@ -293,7 +175,7 @@ async fn an_unknown_field_is_refused_with_422_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_width_and_bidi_override_characters_in_names_and_addresses_are_422_naming_the_field() {
-    let server = embedded(&[]);
+    let (server, _data) = embedded(&[]);
     let customer = Caller::new(&server, Role::Customer);
     let register = |name: &str, address: &str| json!({"name": name, "phone": "010-1234-5678", "address": address, "location": here()});
     for (body, field) in [
@@ -324,7 +206,7 @@ async fn zero_width_and_bidi_override_characters_in_names_and_addresses_are_422_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pay_that_loses_to_a_cancel_says_the_payment_is_refunded() {
     // The gateway takes long enough for the customer to cancel while it decides.
-    let server = embedded(&[("EATS_PAYMENT_SIM_LATENCY_MS", "2000")]);
+    let (server, _data) = embedded(&[("EATS_PAYMENT_SIM_LATENCY_MS", "2000")]);
     let (_owner, store, item, customer) = store_and_customer(&server).await;
     let order = place(&customer, &store, &item).await;
     let customer = std::sync::Arc::new(customer);
@@ -356,24 +238,23 @@ async fn a_pay_that_loses_to_a_cancel_says_the_payment_is_refunded() {
         (Some("refunded"), Some("cancelled")),
         "{paid}"
     );
-    until_status(&customer, &order, "cancelled").await;
+    order_status(&customer, &order, "cancelled").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_reject_work_with_no_body_or_an_empty_one() {
-    let server = embedded(&[]);
+    let (server, _data) = embedded(&[]);
     let (owner, store, item, customer) = store_and_customer(&server).await;
 
     let bare = place(&customer, &store, &item).await;
-    let (s, body) =
-        Caller::send(customer.request(reqwest::Method::POST, &format!("/orders/{bare}/cancel")))
-            .await;
+    let (s, body, _) =
+        answer(customer.request(Method::POST, &format!("/orders/{bare}/cancel"))).await;
     assert_eq!(s, 200, "cancel with no body: {body}");
 
     let empty = place(&customer, &store, &item).await;
-    let (s, body) = Caller::send(
+    let (s, body, _) = answer(
         customer
-            .request(reqwest::Method::POST, &format!("/orders/{empty}/cancel"))
+            .request(Method::POST, &format!("/orders/{empty}/cancel"))
             .header("content-type", "application/json"),
     )
     .await;
@@ -387,9 +268,9 @@ async fn cancel_and_reject_work_with_no_body_or_an_empty_one() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    until_status(&customer, &paid, "paid").await;
-    let (s, body) = Caller::send(owner.request(
-        reqwest::Method::POST,
+    order_status(&customer, &paid, "paid").await;
+    let (s, body, _) = answer(owner.request(
+        Method::POST,
         &format!("/stores/{store}/orders/{paid}/reject"),
     ))
     .await;

@@ -4,21 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use common::{Server, SECRET};
-use eats_api::{Auth, Role};
+use common::api::{embedded, token, Caller};
+use common::Server;
+use eats_api::Role;
 use eats_store::testing::{scenario, TestDatabase};
 use eats_store::{on_pool, Database};
+use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 mod common;
 
 /// A customer calling the API with raw bodies, so tests control every byte.
-struct Customer {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
+struct Customer(Caller);
 
 /// What came back: status, content type, body text, and whether it was a replay.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,26 +35,18 @@ impl Answer {
 
 impl Customer {
     fn new(server: &Server) -> Self {
-        let token = Auth::hs256(SECRET.as_bytes())
-            .expect("key")
-            .mint(
-                Uuid::new_v4(),
-                Role::Customer,
-                chrono::Duration::minutes(30),
-            )
-            .expect("token");
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.base),
-            token,
-        }
+        Self(Caller::new(server, Role::Customer))
+    }
+
+    /// The same user (the same token) calling another server.
+    fn with_token(server: &Server, token: String) -> Self {
+        Self(Caller::with_token(server, token))
     }
 
     async fn post(&self, path: &str, key: &str, content_type: &str, body: &str) -> Answer {
         let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+            .0
+            .request(Method::POST, path)
             .header("Idempotency-Key", key)
             .header("content-type", content_type)
             .body(body.to_string())
@@ -187,14 +177,7 @@ async fn crash_then_retry(
 }
 
 fn customer_token() -> String {
-    Auth::hs256(SECRET.as_bytes())
-        .expect("key")
-        .mint(
-            Uuid::new_v4(),
-            Role::Customer,
-            chrono::Duration::minutes(30),
-        )
-        .expect("token")
+    token(Role::Customer, Uuid::new_v4())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,25 +250,6 @@ async fn a_crash_after_a_payment_committed_lets_the_retry_answer_with_that_payme
     );
     drop(server);
     test.cleanup().await;
-}
-
-impl Customer {
-    /// The same user (the same token) calling another server.
-    fn with_token(server: &Server, token: String) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.base),
-            token,
-        }
-    }
-}
-
-fn embedded(extra: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
-    let data = std::env::temp_dir().join(format!("eats-idem-{}", Uuid::new_v4().simple()));
-    let data_str = data.to_str().expect("utf-8 path").to_string();
-    let mut env = vec![("EATS_DATA_DIR", data_str.as_str())];
-    env.extend_from_slice(extra);
-    (Server::start(&env), data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

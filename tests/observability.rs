@@ -5,11 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, NATS_URL, SECRET};
-use eats_api::{Auth, Role};
+use common::api::{delete_nats_stream, distributed, embedded, eventually, here, namespace, Caller};
+use common::Server;
+use eats_api::Role;
 use eats_store::testing::TestDatabase;
+use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -65,21 +67,6 @@ fn samples<'a>(metrics: &'a str, metric: &str) -> Vec<&'a str> {
         .collect()
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_list_every_eats_metric_right_after_start_and_http_by_route_template() {
     let names = metric_names_in_the_code();
@@ -89,13 +76,8 @@ async fn metrics_list_every_eats_metric_right_after_start_and_http_by_route_temp
     );
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("postgres url");
-    let namespace = format!("obs{}", Uuid::new_v4().simple());
-    let server = Server::start(&[
-        ("EATS_DATABASE_URL", &url),
-        ("EATS_NATS_URL", NATS_URL),
-        ("EATS_NATS_NAMESPACE", &namespace),
-        ("EATS_ROLES", "all"),
-    ]);
+    let namespace = namespace("obs");
+    let server = distributed(&url, &namespace, &[("EATS_ROLES", "all")]);
 
     let (status, metrics) = server.get("/metrics").await;
     assert_eq!(status, 200);
@@ -159,52 +141,27 @@ async fn metrics_list_every_eats_metric_right_after_start_and_http_by_route_temp
     );
 
     assert!(server.terminate());
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    delete_nats_stream(&namespace).await;
     test.cleanup().await;
 }
 
-fn token(role: Role) -> String {
-    Auth::hs256(SECRET.as_bytes())
-        .expect("key")
-        .mint(Uuid::new_v4(), role, chrono::Duration::minutes(30))
-        .expect("token")
-}
-
+/// POSTs `body` with `headers` as `caller`, whose answers here are all JSON.
 async fn post(
-    server: &Server,
-    token: &str,
+    caller: &Caller,
     path: &str,
     body: Value,
     headers: &[(&str, &str)],
 ) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}/api/v1{path}", server.base))
-        .bearer_auth(token)
-        .json(&body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, response.json().await.expect("JSON body"), headers)
-}
-
-fn embedded(log: &str) -> (Server, PathBuf) {
-    let data = std::env::temp_dir().join(format!("eats_obs_{}", Uuid::new_v4().simple()));
-    let path = data.to_str().expect("path").to_string();
-    let server = Server::start(&[("EATS_DATA_DIR", path.as_str()), ("EATS_LOG", log)]);
-    (server, data)
+    let (status, body, headers) = caller.send(Method::POST, path, Some(body), headers).await;
+    assert!(!body.is_string(), "JSON body: {body}");
+    (status, body, headers)
 }
 
 const CONSUMER_LOGS: &str = "info,eats_projections=debug,eats_saga=debug";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_and_the_consumers_of_its_events_log_under_one_trace_embedded() {
-    let (server, data) = embedded(CONSUMER_LOGS);
+    let (server, data) = embedded(&[("EATS_LOG", CONSUMER_LOGS)]);
     one_trace_from_the_request_to_the_consumers(&server).await;
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
@@ -214,39 +171,32 @@ async fn a_request_and_the_consumers_of_its_events_log_under_one_trace_embedded(
 async fn a_request_and_the_consumers_of_its_events_log_under_one_trace_through_jetstream() {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("postgres url");
-    let namespace = format!("obs{}", Uuid::new_v4().simple());
-    let server = Server::start(&[
-        ("EATS_DATABASE_URL", &url),
-        ("EATS_NATS_URL", NATS_URL),
-        ("EATS_NATS_NAMESPACE", &namespace),
-        ("EATS_ROLES", "all"),
-        ("EATS_LOG", CONSUMER_LOGS),
-    ]);
+    let namespace = namespace("obs");
+    let server = distributed(
+        &url,
+        &namespace,
+        &[("EATS_ROLES", "all"), ("EATS_LOG", CONSUMER_LOGS)],
+    );
     one_trace_from_the_request_to_the_consumers(&server).await;
     assert!(server.terminate());
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    delete_nats_stream(&namespace).await;
     test.cleanup().await;
 }
 
 /// Places an order with the caller's trace and finds that trace on the request's log line
 /// and on the lines of two consumers handling the order's first event.
 async fn one_trace_from_the_request_to_the_consumers(server: &Server) {
-    let owner = token(Role::StoreOwner);
+    let owner = Caller::new(server, Role::StoreOwner);
     let (s, store, _) = post(
-        server,
         &owner,
         "/stores",
-        json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": {"lat": 37.5665, "lng": 126.978}}),
+        json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": here()}),
         &[],
     )
     .await;
     assert_eq!(s, 201, "{store}");
     let store = store["id"].as_str().expect("id").to_string();
     let (s, item, _) = post(
-        server,
         &owner,
         &format!("/stores/{store}/menu/items"),
         json!({"name": "참치김밥", "price": 4500}),
@@ -254,18 +204,10 @@ async fn one_trace_from_the_request_to_the_consumers(server: &Server) {
     )
     .await;
     assert_eq!(s, 201, "{item}");
-    let (s, _, _) = post(
-        server,
-        &owner,
-        &format!("/stores/{store}/open"),
-        json!({}),
-        &[],
-    )
-    .await;
+    let (s, _, _) = post(&owner, &format!("/stores/{store}/open"), json!({}), &[]).await;
     assert_eq!(s, 200);
-    let customer = token(Role::Customer);
+    let customer = Caller::new(server, Role::Customer);
     let (s, body, _) = post(
-        server,
         &customer,
         "/customers",
         json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": {"lat": 37.566, "lng": 126.991}}),
@@ -277,7 +219,6 @@ async fn one_trace_from_the_request_to_the_consumers(server: &Server) {
     let trace_id = Uuid::new_v4().simple().to_string();
     let caller_span = "00f067aa0ba902b7";
     let (s, order, headers) = post(
-        server,
         &customer,
         "/orders",
         json!({"store_id": store, "lines": [{"item_id": item["id"], "quantity": 2}]}),
@@ -338,7 +279,7 @@ async fn one_trace_from_the_request_to_the_consumers(server: &Server) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_embedded_start_logs_no_warning() {
-    let (server, data) = embedded("info");
+    let (server, data) = embedded(&[("EATS_LOG", "info")]);
     assert_eq!(server.get("/readyz").await, (200, "ready".into()));
     // Long enough for every consumer to start and the first lag measurements to run.
     tokio::time::sleep(Duration::from_millis(1_500)).await;

@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::api::{scratch_folder, LIFECYCLE};
 use common::EATS;
 
 mod common;
@@ -46,7 +47,7 @@ fn the_readme_walkthrough_runs_a_whole_order_lifecycle_as_written() {
     );
     let script = format!("set -euo pipefail\neats() {{ \"$EATS_BIN\" \"$@\"; }}\n{rest}\n");
 
-    let folder = std::env::temp_dir().join(format!("eats-readme-{}", uuid::Uuid::new_v4()));
+    let folder = scratch_folder();
     std::fs::create_dir_all(&folder).expect("a scratch folder");
     let mut child = Command::new("bash")
         .arg("-c")
@@ -92,16 +93,7 @@ fn the_readme_walkthrough_runs_a_whole_order_lifecycle_as_written() {
         })
         .collect();
     assert_eq!(
-        statuses,
-        [
-            "awaiting_payment",
-            "paid",
-            "accepted",
-            "cooking",
-            "ready_for_pickup",
-            "in_delivery",
-            "delivered"
-        ],
+        statuses, LIFECYCLE,
         "the stream showed every step:\n{stream}"
     );
     let _ = std::fs::remove_dir_all(folder);

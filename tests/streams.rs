@@ -7,60 +7,38 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, NATS_URL, SECRET};
-use eats_api::{Auth, Role};
+use common::api::{
+    delete_nats_stream, distributed, embedded, namespace, open_store, place, registered_customer,
+    Caller,
+};
+use common::Server;
 use eats_store::testing::TestDatabase;
+use reqwest::Method;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 /// Longest wait for anything pushed: generous, only there so a broken push fails instead of
 /// hanging forever.
 const LIVENESS: Duration = Duration::from_secs(30);
 
-/// A user of the API with their own token.
-struct Caller {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+/// Opening an order's live stream, three ways.
+trait Streams {
+    /// The response to a stream request, whatever its status.
+    async fn open_stream(&self, order: &str) -> reqwest::Response;
+    /// The order's stream over a socket of its own, read up to its first change: dropping it
+    /// closes the connection the way a closed browser tab does.
+    async fn raw_stream(&self, order: &str) -> tokio::net::TcpStream;
+    /// The order's stream, accepted, to read block by block.
+    async fn stream(&self, order: &str) -> Stream;
 }
 
-impl Caller {
-    fn new(server: &Server, role: Role) -> Self {
-        let token = Auth::hs256(SECRET.as_bytes())
-            .expect("key")
-            .mint(Uuid::new_v4(), role, chrono::Duration::minutes(30))
-            .expect("token");
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.base),
-            token,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
+impl Streams for Caller {
     async fn open_stream(&self, order: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}/orders/{order}/stream", self.base))
-            .bearer_auth(&self.token)
+        self.request(Method::GET, &format!("/orders/{order}/stream"))
             .send()
             .await
             .expect("stream request")
     }
 
-    /// The order's stream over a socket of its own, read up to its first change: dropping it
-    /// closes the connection the way a closed browser tab does.
     async fn raw_stream(&self, order: &str) -> tokio::net::TcpStream {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let url = reqwest::Url::parse(&self.base).expect("base");
@@ -76,7 +54,7 @@ impl Caller {
             "GET {}/orders/{order}/stream HTTP/1.1\r\nHost: {host}\r\n\
              Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
             url.path(),
-            self.token
+            self.token.as_deref().expect("token")
         );
         socket.write_all(request.as_bytes()).await.expect("send");
         let mut seen = Vec::new();
@@ -178,40 +156,9 @@ fn change(id: u32, status: &str) -> Block {
 /// An open store with one item, a registered customer and their order awaiting payment:
 /// (owner, store id, customer, order id).
 async fn placed_order(server: &Server) -> (Caller, String, Caller, String) {
-    let owner = Caller::new(server, Role::StoreOwner);
-    let here = json!({"lat": 37.5665, "lng": 126.978});
-    let (s, store) = owner
-        .post("/stores", json!({"name": "김밥천국 시청점", "address": "서울 중구 세종대로 110", "location": here}))
-        .await;
-    assert_eq!(s, 201, "{store}");
-    let store = store["id"].as_str().expect("id").to_string();
-    let (s, item) = owner
-        .post(
-            &format!("/stores/{store}/menu/items"),
-            json!({"name": "참치김밥", "price": 4500}),
-        )
-        .await;
-    assert_eq!(s, 201, "{item}");
-    let (s, _) = owner
-        .post(&format!("/stores/{store}/open"), json!({}))
-        .await;
-    assert_eq!(s, 200);
-    let customer = Caller::new(server, Role::Customer);
-    let (s, body) = customer
-        .post(
-            "/customers",
-            json!({"name": "김민지", "phone": "010-1234-5678", "address": "서울 중구 을지로 12", "location": {"lat": 37.566, "lng": 126.991}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    let (s, order) = customer
-        .post(
-            "/orders",
-            json!({"store_id": store, "lines": [{"item_id": item["id"], "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{order}");
-    let order = order["id"].as_str().expect("id").to_string();
+    let (owner, store, item) = open_store(server).await;
+    let customer = registered_customer(server).await;
+    let order = place(&customer, &store, &item).await;
     (owner, store, customer, order)
 }
 
@@ -249,13 +196,6 @@ async fn each_change_is_pushed_as_it_happens(api: &Server) {
     );
 }
 
-fn embedded(extra: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
-    let data = std::env::temp_dir().join(format!("eats_streams_{}", Uuid::new_v4().simple()));
-    let mut env = vec![("EATS_DATA_DIR", data.to_str().expect("path"))];
-    env.extend_from_slice(extra);
-    (Server::start(&env), data)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_is_pushed_each_status_change_as_it_happens_embedded() {
     let (server, data) = embedded(&[]);
@@ -268,22 +208,18 @@ async fn a_stream_is_pushed_each_status_change_as_it_happens_embedded() {
 async fn a_stream_is_pushed_each_status_change_across_processes_when_the_api_runs_no_projectors() {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("url");
-    let namespace = format!("streams{}", Uuid::new_v4().simple());
+    let namespace = namespace("streams");
     // The API process has no NATS and runs no consumer: every wake-up comes from the other one.
     let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
-    let workers = Server::start(&[
-        ("EATS_DATABASE_URL", &url),
-        ("EATS_NATS_URL", NATS_URL),
-        ("EATS_NATS_NAMESPACE", &namespace),
-        ("EATS_ROLES", "relay,projectors,sagas"),
-    ]);
+    let workers = distributed(
+        &url,
+        &namespace,
+        &[("EATS_ROLES", "relay,projectors,sagas")],
+    );
     each_change_is_pushed_as_it_happens(&api).await;
     assert!(api.terminate());
     assert!(workers.terminate());
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    delete_nats_stream(&namespace).await;
     test.cleanup().await;
 }
 

@@ -1,6 +1,8 @@
 //! A running `eats serve` process, shared by the binary's test files.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
