@@ -396,6 +396,37 @@ pub struct ServeConfig {
     /// The HTTP server's limits on slow and oversized request heads.
     #[command(flatten)]
     pub http: HttpConfig,
+
+    /// How a stop (SIGTERM) is carried out.
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// A stop in two phases, so an orchestrator loses no request: first not ready while still
+/// serving (the load balancer stops routing here), then in-flight work finishes or is cut.
+#[derive(Args, Clone, Debug)]
+pub struct ShutdownConfig {
+    /// Seconds /readyz answers 503 after SIGTERM while requests are still served, so the
+    /// gateway takes this replica out of rotation before its listener closes.
+    #[arg(long, env = "EATS_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+
+    /// Seconds in-flight requests and events get to finish after the listener closes; then
+    /// the process exits anyway (unacknowledged events are redelivered to another replica).
+    #[arg(long, env = "EATS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ShutdownConfig {
+    /// How long readiness reports draining before the listener closes.
+    pub fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_delay_secs)
+    }
+
+    /// How long in-flight work may take after the listener closes.
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_secs)
+    }
 }
 
 /// Limits on request heads, which poem leaves open: a slow-header client or a huge header

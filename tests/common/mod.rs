@@ -79,6 +79,11 @@ impl Server {
         }
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every log line (stderr, JSON) so far, oldest first.
     pub fn logs(&self) -> Vec<serde_json::Value> {
         self.logs.lock().expect("logs").clone()
