@@ -88,6 +88,12 @@ pub struct FanoutConfig {
     )]
     pub roles: Vec<Role>,
 
+    /// Copies of the event stream across the NATS cluster when eats creates it (3 on a
+    /// three-server cluster: a publish is acknowledged once a majority stored it, so one
+    /// server's crash loses no acknowledged event). An existing stream is left as it is.
+    #[arg(long, env = "EATS_NATS_STREAM_REPLICAS", default_value_t = 1)]
+    pub nats_stream_replicas: usize,
+
     /// Seconds between lag measurements exported on /metrics.
     #[arg(long, env = "EATS_LAG_INTERVAL_SECS", default_value_t = 5)]
     pub lag_interval_secs: u64,

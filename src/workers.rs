@@ -114,7 +114,11 @@ impl Workers {
                     .with_context(|| format!("connecting to NATS at {url}"))?;
                 let jetstream = async_nats::jetstream::new(client.clone());
                 let topology = fanout.topology()?;
-                ensure_stream(&jetstream, &topology, &StreamSettings::default())
+                let settings = StreamSettings {
+                    replicas: fanout.nats_stream_replicas.max(1),
+                    ..StreamSettings::default()
+                };
+                ensure_stream(&jetstream, &topology, &settings)
                     .await
                     .with_context(|| format!("creating JetStream stream {}", topology.stream))?;
                 if relay {

