@@ -46,12 +46,27 @@ impl Application {
     /// listener (port 0 picks a free one).
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         crate::telemetry::metrics();
+        let embedded = config.store.database_url.is_none();
+        let first_run = embedded
+            && !config
+                .store
+                .data_dir
+                .join(eats_store::database::SQLITE_FILE)
+                .exists();
         let db = config
             .store
             .open()
             .await
             .with_context(|| format!("opening the {} event store", config.store.mode()))?;
         let aggregates = config.aggregates(&db)?;
+        if first_run && config.demo_data {
+            let stores = crate::demo::seed(&aggregates).await?;
+            tracing::info!(
+                stores,
+                owner = %crate::demo::DEMO_OWNER,
+                "first run: demo stores seeded near Seoul City Hall (EATS_DEMO_DATA=0 to start empty)"
+            );
+        }
         let auth = config.auth.auth(&config.store)?;
         let board = eats_api::LagBoard::default();
         let workers = Workers::start(config, &db, &aggregates, board.clone()).await?;
@@ -77,6 +92,14 @@ impl Application {
             .and_then(|a| a.as_socket_addr().copied())
             .context("reading the bound address")?;
         tracing::info!(%addr, mode = config.store.mode(), roles = ?config.fanout.roles, "eats is listening");
+        if first_run {
+            tracing::info!(
+                api = %format!("http://{addr}/api/v1"),
+                docs = %format!("http://{addr}/docs"),
+                token = "eats token --role customer (store_owner, rider, admin)",
+                "first run: where to start"
+            );
+        }
         Ok(Self {
             api,
             acceptor: HeaderTimeoutAcceptor::new(acceptor, config.http.header_read_timeout()),

@@ -379,6 +379,11 @@ pub struct ServeConfig {
     #[arg(long, env = "EATS_GRADE_THRESHOLDS", default_value = "5,20,50", value_parser = parse_grades)]
     pub grade_thresholds: GradePolicy,
 
+    /// Seed a few demo stores near Seoul City Hall on the first embedded start (a data
+    /// folder without a database yet); `0` to start empty.
+    #[arg(long, env = "EATS_DEMO_DATA", default_value = "1", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo_data: bool,
+
     /// Where events live.
     #[command(flatten)]
     pub store: StoreConfig,
