@@ -25,7 +25,7 @@ fn orders() -> usize {
     std::env::var("EATS_TEST_ROLES_ORDERS")
         .ok()
         .map(|n| n.parse().expect("EATS_TEST_ROLES_ORDERS is a number"))
-        .unwrap_or(300)
+        .unwrap_or(200)
 }
 
 /// Orders placed while the store-management API is down.
