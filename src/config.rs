@@ -90,6 +90,12 @@ pub struct FanoutConfig {
     )]
     pub roles: Vec<Role>,
 
+    /// Copies of the event stream across the NATS cluster when eats creates it (3 on a
+    /// three-server cluster: a publish is acknowledged once a majority stored it, so one
+    /// server's crash loses no acknowledged event). An existing stream is left as it is.
+    #[arg(long, env = "EATS_NATS_STREAM_REPLICAS", default_value_t = 1)]
+    pub nats_stream_replicas: usize,
+
     /// Seconds between lag measurements exported on /metrics.
     #[arg(long, env = "EATS_LAG_INTERVAL_SECS", default_value_t = 5)]
     pub lag_interval_secs: u64,
@@ -398,6 +404,11 @@ pub struct ServeConfig {
     #[arg(long, env = "EATS_GRADE_THRESHOLDS", default_value = "5,20,50", value_parser = parse_grades)]
     pub grade_thresholds: GradePolicy,
 
+    /// Seed a few demo stores near Seoul City Hall on the first embedded start (a data
+    /// folder without a database yet); `0` to start empty.
+    #[arg(long, env = "EATS_DEMO_DATA", default_value = "1", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo_data: bool,
+
     /// Where events live.
     #[command(flatten)]
     pub store: StoreConfig,
@@ -427,6 +438,37 @@ pub struct ServeConfig {
     /// The notification provider and shedding.
     #[command(flatten)]
     pub notify: NotifyConfig,
+
+    /// How a stop (SIGTERM) is carried out.
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// A stop in two phases, so an orchestrator loses no request: first not ready while still
+/// serving (the load balancer stops routing here), then in-flight work finishes or is cut.
+#[derive(Args, Clone, Debug)]
+pub struct ShutdownConfig {
+    /// Seconds /readyz answers 503 after SIGTERM while requests are still served, so the
+    /// gateway takes this replica out of rotation before its listener closes.
+    #[arg(long, env = "EATS_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+
+    /// Seconds in-flight requests and events get to finish after the listener closes; then
+    /// the process exits anyway (unacknowledged events are redelivered to another replica).
+    #[arg(long, env = "EATS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ShutdownConfig {
+    /// How long readiness reports draining before the listener closes.
+    pub fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_delay_secs)
+    }
+
+    /// How long in-flight work may take after the listener closes.
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_secs)
+    }
 }
 
 /// Limits on request heads, which poem leaves open: a slow-header client or a huge header

@@ -6,6 +6,7 @@
 //! - [`config`]: every setting, from `EATS_*` environment variables or the mirroring flags.
 //! - [`app`]: opens the event store for the configured mode and serves HTTP until shutdown.
 //! - [`edge`]: the server's outer defences (request head timeout, header and token caps).
+//! - [`demo`]: the first embedded run's demo stores (`EATS_DEMO_DATA`).
 //! - [`admin`]: one-shot operator commands (an aggregate's audit trail).
 //! - [`workers`]: the background roles (outbox relay, projectors) and their lag metrics.
 //! - [`telemetry`]: structured logs through `tracing`, Prometheus metrics.
@@ -13,6 +14,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod edge;
 pub mod telemetry;
 pub mod workers;

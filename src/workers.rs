@@ -2,6 +2,8 @@
 //! managers, the deadline runner and the notifier, with consumer lag exported as metrics; and,
 //! next to the API, the listener that brings the projectors' live announcements to its streams.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,8 @@ use crate::config::{Role, ServeConfig};
 pub struct Workers {
     board: eats_api::LagBoard,
     tasks: JoinSet<()>,
+    /// What each task runs, to say which one died.
+    names: HashMap<tokio::task::Id, String>,
     shutdown: CancellationToken,
     /// The NATS connection, when distributed (for readiness).
     pub nats: Option<async_nats::Client>,
@@ -76,6 +80,7 @@ impl Workers {
         let mut workers = Self {
             board,
             tasks: JoinSet::new(),
+            names: HashMap::new(),
             shutdown: CancellationToken::new(),
             nats: None,
         };
@@ -111,9 +116,9 @@ impl Workers {
                 Duration::from_secs(1),
             );
             let shutdown = workers.shutdown.clone();
-            workers
-                .tasks
-                .spawn(async move { runner.run(shutdown).await });
+            workers.spawn("the deadline runner".into(), async move {
+                runner.run(shutdown).await
+            });
         }
         if fanout.runs(Role::Api) {
             workers.start_idempotency_purge(db.clone(), config.auth.idempotency().ttl);
@@ -138,7 +143,11 @@ impl Workers {
                     .with_context(|| format!("connecting to NATS at {url}"))?;
                 let jetstream = async_nats::jetstream::new(client.clone());
                 let topology = fanout.topology()?;
-                ensure_stream(&jetstream, &topology, &StreamSettings::default())
+                let settings = StreamSettings {
+                    replicas: fanout.nats_stream_replicas.max(1),
+                    ..StreamSettings::default()
+                };
+                ensure_stream(&jetstream, &topology, &settings)
                     .await
                     .with_context(|| format!("creating JetStream stream {}", topology.stream))?;
                 if relay {
@@ -165,7 +174,7 @@ impl Workers {
     fn start_idempotency_purge(&mut self, db: Database, ttl: Duration) {
         let shutdown = self.shutdown.clone();
         let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
-        self.tasks.spawn(async move {
+        self.spawn("the idempotency key purge".into(), async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
@@ -201,11 +210,12 @@ impl Workers {
         let feed = EmbeddedFeed::new(db)?;
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
-            self.tasks
-                .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
+            self.spawn(format!("consumer {}", handler.name()), async move {
+                feed.run(handler.as_ref(), shutdown).await
+            });
         }
         let (shutdown, board) = (self.shutdown.clone(), self.board.clone());
-        self.tasks.spawn(async move {
+        self.spawn("the lag export".into(), async move {
             loop {
                 for handler in &handlers {
                     if let Ok(lag) = feed.lag(handler.name(), handler.aggregate_types()).await {
@@ -226,9 +236,9 @@ impl Workers {
         metrics::gauge!("eats_outbox_oldest_seconds").set(0.0);
         let shutdown = self.shutdown.clone();
         let lag = relay.clone();
-        self.tasks.spawn(async move { relay.run(shutdown).await });
+        self.spawn("the relay".into(), async move { relay.run(shutdown).await });
         let shutdown = self.shutdown.clone();
-        self.tasks.spawn(async move {
+        self.spawn("the outbox lag export".into(), async move {
             loop {
                 if let Ok(lag) = lag.lag().await {
                     metrics::gauge!("eats_outbox_pending_events").set(lag.events as f64);
@@ -250,11 +260,12 @@ impl Workers {
     ) {
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
-            self.tasks
-                .spawn(async move { feed.run(handler.as_ref(), shutdown).await });
+            self.spawn(format!("consumer {}", handler.name()), async move {
+                feed.run(handler.as_ref(), shutdown).await
+            });
         }
         let (shutdown, board) = (self.shutdown.clone(), self.board.clone());
-        self.tasks.spawn(async move {
+        self.spawn("the lag export".into(), async move {
             loop {
                 for handler in &handlers {
                     if let Ok(lag) = feed.lag(handler.as_ref()).await {
@@ -269,9 +280,78 @@ impl Workers {
         });
     }
 
+    fn spawn(&mut self, name: String, task: impl Future<Output = ()> + Send + 'static) {
+        let id = self.tasks.spawn(task).id();
+        self.names.insert(id, name);
+    }
+
+    /// Resolves when a role's task ends before [`Workers::stop`] (each runs until shutdown,
+    /// so ending is dying: it returned or panicked), naming it; never when none runs. The
+    /// process must then exit non-zero so the orchestrator restarts it.
+    pub async fn died(&mut self) -> String {
+        let Some(ended) = self.tasks.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        let (id, how) = match ended {
+            Ok((id, ())) => (id, "returned".to_string()),
+            Err(error) if error.is_panic() => (error.id(), "panicked".to_string()),
+            Err(error) => (error.id(), error.to_string()),
+        };
+        let name = self
+            .names
+            .remove(&id)
+            .unwrap_or_else(|| format!("task {id}"));
+        tracing::error!(role = %name, how, "a background role stopped before shutdown");
+        format!("{name} ({how})")
+    }
+
     /// Asks every role to stop and waits until each has finished its in-flight work.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_workers() -> Workers {
+        Workers {
+            board: eats_api::LagBoard::default(),
+            tasks: JoinSet::new(),
+            names: HashMap::new(),
+            shutdown: CancellationToken::new(),
+            nats: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_role_that_panics_is_noticed_by_name() {
+        let mut workers = idle_workers();
+        let shutdown = workers.shutdown.clone();
+        workers.spawn("the steady one".into(), async move {
+            shutdown.cancelled().await
+        });
+        workers.spawn("consumer order_view".into(), async { panic!("boom") });
+        let died = tokio::time::timeout(Duration::from_secs(10), workers.died())
+            .await
+            .expect("the panic is noticed");
+        assert_eq!(died, "consumer order_view (panicked)");
+        workers.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_role_that_returns_before_shutdown_is_noticed_too() {
+        let mut workers = idle_workers();
+        workers.spawn("the relay".into(), async {});
+        assert_eq!(workers.died().await, "the relay (returned)");
+    }
+
+    #[tokio::test]
+    async fn no_role_running_is_not_a_death() {
+        let mut workers = idle_workers();
+        let waited = tokio::time::timeout(Duration::from_millis(50), workers.died()).await;
+        assert!(waited.is_err(), "died() resolved with nothing running");
     }
 }

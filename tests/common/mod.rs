@@ -40,6 +40,8 @@ impl Server {
             .env_clear()
             .env("EATS_LISTEN", "127.0.0.1:0")
             .env("EATS_LOG_FORMAT", "json")
+            // Tests count what they create; the first-run demo stores would be in the way.
+            .env("EATS_DEMO_DATA", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in env {
@@ -81,6 +83,11 @@ impl Server {
         }
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every log line (stderr, JSON) so far, oldest first.
     pub fn logs(&self) -> Vec<serde_json::Value> {
         self.logs.lock().expect("logs").clone()
@@ -95,16 +102,23 @@ impl Server {
     }
 
     /// Sends SIGTERM, as Kubernetes does, and returns whether it exited cleanly in time.
-    pub fn terminate(mut self) -> bool {
+    pub fn terminate(self) -> bool {
+        self.terminate_within(Duration::from_secs(5))
+            .is_some_and(|status| status.success())
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for the exit: its status, `None` if still running.
+    pub fn terminate_within(mut self, bound: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        false
+        None
     }
 }
 
