@@ -71,6 +71,7 @@ test("full order lifecycle", async () => {
   const orderPath = { order_id: order.id };
   const paid = must(await customer.POST("/orders/{order_id}/payment", { params: { path: orderPath }, body: { payment_key: "tgen_x" } }), 200);
   assert.equal(paid.payment_status, "approved");
+  assert.ok(["awaiting_payment", "paid"].includes(paid.order_status));
   const view = await orderStatus(customer, order.id, "paid");
   assert.equal(view.total, 15000);
 

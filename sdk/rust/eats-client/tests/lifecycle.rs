@@ -123,6 +123,7 @@ async fn full_lifecycle() {
         .expect("pay")
         .into_inner();
     assert_eq!(paid.payment_status, types::PaymentStatus::Approved);
+    assert!(["awaiting_payment", "paid"].contains(&paid.order_status.as_str()));
     assert_eq!(order_status(&customer, order_id, "paid").await.total, 9000);
 
     owner.accept_order().store_id(store_id).order_id(order_id).send().await.expect("accept");
