@@ -1,4 +1,5 @@
 """ Contains all the data models used in inputs/outputs """
+from __future__ import annotations
 
 from .accepted import Accepted
 from .aggregate_type import AggregateType

@@ -86,7 +86,7 @@ class OrderViewPage:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         next_ = _parse_next_(d.pop("next", UNSET))
 

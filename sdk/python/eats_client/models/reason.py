@@ -61,7 +61,7 @@ class Reason:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         reason = _parse_reason(d.pop("reason", UNSET))
 

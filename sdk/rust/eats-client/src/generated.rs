@@ -4618,7 +4618,7 @@ an approved payment is being recorded.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.1.0*/
+Version: 0.2.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -4654,7 +4654,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.1.0"
+        "0.2.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
