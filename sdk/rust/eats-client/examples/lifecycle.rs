@@ -9,23 +9,26 @@
 //! EATS_RIDER_TOKEN=$(eats token --role rider --sub $(uuidgen)) \
 //! cargo run --example lifecycle
 //! ```
-use std::{error::Error, num::NonZeroU64, time::Duration};
+use std::{num::NonZeroU64, time::Duration};
 
-use eats_client::{authenticated, types, Client};
+use eats_client::{authenticated, types, Client, Error};
 use uuid::Uuid;
 
-type Result<T> = std::result::Result<T, Box<dyn Error>>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn env(name: &str) -> Result<String> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
 }
 
-/// Polls the order until it reaches `want`: read models follow the commands asynchronously.
+/// Polls the order until it reaches `want`: read models follow the commands asynchronously,
+/// so the order answers 404 until its view exists.
 async fn until_status(c: &Client, order_id: Uuid, want: &str) -> Result<types::OrderView> {
     for _ in 0..300 {
-        let view = c.get_order().order_id(order_id).send().await?.into_inner();
-        if view.status == want {
-            return Ok(view);
+        match c.get_order().order_id(order_id).send().await {
+            Ok(view) if view.status == want => return Ok(view.into_inner()),
+            Ok(_) => {}
+            Err(Error::ErrorResponse(answer)) if answer.status() == 404 => {}
+            Err(e) => return Err(e.into()),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
