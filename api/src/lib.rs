@@ -36,6 +36,13 @@ pub mod types;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+/// The API's version, the one source of `info.version` in `schemas/openapi.json` and of the
+/// three SDK packages' versions (sdk/generate.sh stamps it into each). It moves with the
+/// document, not with the crates: bump it whenever `schemas/openapi.json` changes, then record
+/// the new document with `scripts/api_version.py record` (CI fails on a changed document
+/// under an old version).
+pub const API_VERSION: &str = "0.2.0";
+
 pub use auth::{Auth, Role};
 pub use hangup::HangupAware;
 pub use idempotency::IdempotencySettings;
@@ -81,7 +88,7 @@ pub fn service() -> OpenApiService<
             notifications::NotificationApi,
         ),
         "eats",
-        env!("CARGO_PKG_VERSION"),
+        API_VERSION,
     )
     .description(
         "Event-sourced food delivery: customers order and pay, stores cook, riders deliver. \

@@ -1,5 +1,12 @@
+from __future__ import annotations
 import ssl
-from typing import Any, Self
+import sys
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
 
 from attrs import define, field, evolve
 import httpx

@@ -1,8 +1,9 @@
 """ Contains some shared types for properties """
+from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from http import HTTPStatus
-from typing import BinaryIO, Generic, TypeVar, Literal, IO
+from typing import BinaryIO, Generic, TypeVar, Literal, IO, Optional, Union
 
 from attrs import define
 
@@ -15,12 +16,12 @@ class Unset:
 UNSET: Unset = Unset()
 
 # The types that `httpx.Client(files=)` can accept, copied from that library.
-FileContent = IO[bytes] | bytes | str
+FileContent = Union[IO[bytes], bytes, str]
 FileTypes = (
     # (filename, file (or bytes), content_type)
-    tuple[str | None, FileContent, str | None]
+    Union[tuple[Optional[str], FileContent, Optional[str]],
     # (filename, file (or bytes), content_type, headers)
-    | tuple[str | None, FileContent, str | None, Mapping[str, str]]
+    tuple[Optional[str], FileContent, Optional[str], Mapping[str, str]]]
 )
 RequestFiles = list[tuple[str, FileTypes]]
 

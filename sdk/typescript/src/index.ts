@@ -1,4 +1,4 @@
-// The eats TypeScript SDK: generated types (src/schema.d.ts, by openapi-typescript via
+// The eats TypeScript SDK: generated types (src/schema.ts, by openapi-typescript via
 // sdk/generate.sh) + openapi-fetch as the runtime client.
 import createFetchClient from "openapi-fetch";
 import type { components, paths } from "./schema.js";

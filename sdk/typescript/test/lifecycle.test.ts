@@ -4,7 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createEatsClient, type EatsClient, type Schemas } from "../src/index.js";
+// Imports the package by its name: the installed one in a consumer project, the package itself
+// (self-reference through its exports map) here.
+import { createEatsClient, type EatsClient, type Schemas } from "eats-client";
 
 const STORE = { lat: 37.5665, lng: 126.978 };
 const HOME = { lat: 37.57, lng: 126.982 };
@@ -71,6 +73,7 @@ test("full order lifecycle", async () => {
   const orderPath = { order_id: order.id };
   const paid = must(await customer.POST("/orders/{order_id}/payment", { params: { path: orderPath }, body: { payment_key: "tgen_x" } }), 200);
   assert.equal(paid.payment_status, "approved");
+  assert.ok(["awaiting_payment", "paid"].includes(paid.order_status));
   const view = await orderStatus(customer, order.id, "paid");
   assert.equal(view.total, 15000);
 

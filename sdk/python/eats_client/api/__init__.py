@@ -1,1 +1,2 @@
 """ Contains methods for accessing the API """
+from __future__ import annotations

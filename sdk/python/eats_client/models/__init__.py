@@ -1,31 +1,37 @@
 """ Contains all the data models used in inputs/outputs """
+from __future__ import annotations
 
 from .accepted import Accepted
 from .aggregate_type import AggregateType
 from .consumer_lag import ConsumerLag
 from .customer_profile import CustomerProfile
 from .dead_letter import DeadLetter
+from .dead_letter_page import DeadLetterPage
 from .deliver_to import DeliverTo
 from .location import Location
 from .menu_item import MenuItem
 from .menu_item_change import MenuItemChange
 from .new_menu_item import NewMenuItem
 from .open_job import OpenJob
+from .open_job_page import OpenJobPage
 from .order_line import OrderLine
 from .order_line_input import OrderLineInput
 from .order_view import OrderView
+from .order_view_page import OrderViewPage
 from .pay_order import PayOrder
 from .payment_outcome import PaymentOutcome
 from .payment_status import PaymentStatus
 from .place_order import PlaceOrder
 from .problem import Problem
 from .queued_order import QueuedOrder
+from .queued_order_page import QueuedOrderPage
 from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
 from .rider_location import RiderLocation
 from .status_change import StatusChange
 from .store_summary import StoreSummary
+from .store_summary_page import StoreSummaryPage
 from .stored_event import StoredEvent
 
 __all__ = (
@@ -34,21 +40,25 @@ __all__ = (
     "ConsumerLag",
     "CustomerProfile",
     "DeadLetter",
+    "DeadLetterPage",
     "DeliverTo",
     "Location",
     "MenuItem",
     "MenuItemChange",
     "NewMenuItem",
     "OpenJob",
+    "OpenJobPage",
     "OrderLine",
     "OrderLineInput",
     "OrderView",
+    "OrderViewPage",
     "PaymentOutcome",
     "PaymentStatus",
     "PayOrder",
     "PlaceOrder",
     "Problem",
     "QueuedOrder",
+    "QueuedOrderPage",
     "Reason",
     "RegisterCustomer",
     "RegisterStore",
@@ -56,4 +66,5 @@ __all__ = (
     "StatusChange",
     "StoredEvent",
     "StoreSummary",
+    "StoreSummaryPage",
 )

@@ -1,4 +1,13 @@
-from enum import StrEnum
+from __future__ import annotations
+import sys
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        pass
 
 class AggregateType(StrEnum):
     CUSTOMER = "Customer"

@@ -30,7 +30,6 @@ class OrderLineInput:
 
     item_id: UUID
     quantity: int
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
 
@@ -43,7 +42,7 @@ class OrderLineInput:
 
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({
             "item_id": item_id,
             "quantity": quantity,
@@ -68,22 +67,5 @@ class OrderLineInput:
             quantity=quantity,
         )
 
-
-        order_line_input.additional_properties = d
         return order_line_input
 
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -290,7 +290,7 @@ class OrderView:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         payment_status = _parse_payment_status(d.pop("payment_status", UNSET))
 
@@ -300,7 +300,7 @@ class OrderView:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(int | None | Unset, data)
+            return cast("int | None | Unset", data)
 
         refund_owed = _parse_refund_owed(d.pop("refund_owed", UNSET))
 
@@ -310,7 +310,7 @@ class OrderView:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(int | None | Unset, data)
+            return cast("int | None | Unset", data)
 
         refunded = _parse_refunded(d.pop("refunded", UNSET))
 
@@ -320,7 +320,7 @@ class OrderView:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         rider_id = _parse_rider_id(d.pop("rider_id", UNSET))
 
@@ -330,7 +330,7 @@ class OrderView:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         reason = _parse_reason(d.pop("reason", UNSET))
 
@@ -350,7 +350,7 @@ class OrderView:
                 return placed_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         placed_at = _parse_placed_at(d.pop("placed_at", UNSET))
 
@@ -370,7 +370,7 @@ class OrderView:
                 return paid_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         paid_at = _parse_paid_at(d.pop("paid_at", UNSET))
 
@@ -390,7 +390,7 @@ class OrderView:
                 return accepted_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         accepted_at = _parse_accepted_at(d.pop("accepted_at", UNSET))
 
@@ -410,7 +410,7 @@ class OrderView:
                 return cooking_started_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         cooking_started_at = _parse_cooking_started_at(d.pop("cooking_started_at", UNSET))
 
@@ -430,7 +430,7 @@ class OrderView:
                 return ready_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         ready_at = _parse_ready_at(d.pop("ready_at", UNSET))
 
@@ -450,7 +450,7 @@ class OrderView:
                 return picked_up_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         picked_up_at = _parse_picked_up_at(d.pop("picked_up_at", UNSET))
 
@@ -470,7 +470,7 @@ class OrderView:
                 return delivered_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         delivered_at = _parse_delivered_at(d.pop("delivered_at", UNSET))
 
@@ -490,7 +490,7 @@ class OrderView:
                 return cancelled_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         cancelled_at = _parse_cancelled_at(d.pop("cancelled_at", UNSET))
 
@@ -510,7 +510,7 @@ class OrderView:
                 return rejected_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         rejected_at = _parse_rejected_at(d.pop("rejected_at", UNSET))
 
@@ -530,7 +530,7 @@ class OrderView:
                 return updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
 

@@ -28,11 +28,16 @@ class PaymentOutcome:
         Attributes:
             order_id (str): The order.
             payment_status (PaymentStatus): A payment's result.
-            message (None | str | Unset): The gateway's message when declined.
+            order_status (str): The order's status when this answered: `cancelled` or `rejected` when the order lost
+                a race to a cancel (the payment is then refunded); `awaiting_payment` or `paid` while
+                an approved payment is being recorded.
+            message (None | str | Unset): The gateway's message when declined, or what happened to an approved payment whose
+                order was cancelled meanwhile.
      """
 
     order_id: str
     payment_status: PaymentStatus
+    order_status: str
     message: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -44,6 +49,8 @@ class PaymentOutcome:
         order_id = self.order_id
 
         payment_status = self.payment_status.value
+
+        order_status = self.order_status
 
         message: None | str | Unset
         if isinstance(self.message, Unset):
@@ -57,6 +64,7 @@ class PaymentOutcome:
         field_dict.update({
             "order_id": order_id,
             "payment_status": payment_status,
+            "order_status": order_status,
         })
         if message is not UNSET:
             field_dict["message"] = message
@@ -75,12 +83,14 @@ class PaymentOutcome:
 
 
 
+        order_status = d.pop("order_status")
+
         def _parse_message(data: object) -> None | str | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         message = _parse_message(d.pop("message", UNSET))
 
@@ -88,6 +98,7 @@ class PaymentOutcome:
         payment_outcome = cls(
             order_id=order_id,
             payment_status=payment_status,
+            order_status=order_status,
             message=message,
         )
 

@@ -1,8 +1,18 @@
-from enum import StrEnum
+from __future__ import annotations
+import sys
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        pass
 
 class PaymentStatus(StrEnum):
     APPROVED = "approved"
     DECLINED = "declined"
+    REFUNDED = "refunded"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -37,7 +37,6 @@ class PlaceOrder:
     store_id: UUID
     lines: list[OrderLineInput]
     deliver_to: DeliverTo | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
 
@@ -61,7 +60,7 @@ class PlaceOrder:
 
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({
             "store_id": store_id,
             "lines": lines,
@@ -109,22 +108,5 @@ class PlaceOrder:
             deliver_to=deliver_to,
         )
 
-
-        place_order.additional_properties = d
         return place_order
 
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -100,7 +100,7 @@ class Problem:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast("None | str | Unset", data)
 
         field = _parse_field(d.pop("field", UNSET))
 
@@ -110,7 +110,7 @@ class Problem:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(int | None | Unset, data)
+            return cast("int | None | Unset", data)
 
         retry_after_secs = _parse_retry_after_secs(d.pop("retry_after_secs", UNSET))
 

@@ -120,7 +120,7 @@ class QueuedOrder:
                 return placed_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         placed_at = _parse_placed_at(d.pop("placed_at", UNSET))
 

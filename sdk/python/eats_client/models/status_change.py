@@ -96,7 +96,7 @@ class StatusChange:
                 return occurred_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
+            return cast("datetime.datetime | None | Unset", data)
 
         occurred_at = _parse_occurred_at(d.pop("occurred_at", UNSET))
 

@@ -199,8 +199,23 @@ pub mod types {
             Default::default()
         }
     }
+    ///A page of unreplayed dead letters.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DeadLetterPage {
+        ///This page's rows, in the list's documented order.
+        pub items: ::std::vec::Vec<DeadLetter>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl DeadLetterPage {
+        pub fn builder() -> builder::DeadLetterPage {
+            Default::default()
+        }
+    }
     ///Where to deliver.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct DeliverTo {
         ///Street address and door.
         pub address: DeliverToAddress,
@@ -240,13 +255,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -283,6 +298,7 @@ pub mod types {
     }
     ///A position on earth.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct Location {
         ///Latitude in degrees, -90 to 90.
         pub lat: f64,
@@ -313,6 +329,7 @@ pub mod types {
     }
     ///Change a menu item.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct MenuItemChange {
         ///Whether it can be ordered (false: sold out).
         pub available: bool,
@@ -355,13 +372,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -398,6 +415,7 @@ pub mod types {
     }
     ///Add an item to a menu.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct NewMenuItem {
         ///Display name, 1 to 80 characters.
         pub name: NewMenuItemName,
@@ -438,13 +456,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -498,6 +516,20 @@ pub mod types {
             Default::default()
         }
     }
+    ///A page of open delivery jobs near a rider.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct OpenJobPage {
+        ///This page's rows, in the list's documented order.
+        pub items: ::std::vec::Vec<OpenJob>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl OpenJobPage {
+        pub fn builder() -> builder::OpenJobPage {
+            Default::default()
+        }
+    }
     ///A priced line.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct OrderLine {
@@ -519,6 +551,7 @@ pub mod types {
     }
     ///A line of a new order: which item, how many. Prices come from the menu.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct OrderLineInput {
         ///The menu item.
         pub item_id: ::uuid::Uuid,
@@ -611,8 +644,23 @@ pub mod types {
             Default::default()
         }
     }
+    ///A page of the caller's orders.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct OrderViewPage {
+        ///This page's rows, in the list's documented order.
+        pub items: ::std::vec::Vec<OrderView>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl OrderViewPage {
+        pub fn builder() -> builder::OrderViewPage {
+            Default::default()
+        }
+    }
     ///Pay for an order with the key the payment widget returned.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct PayOrder {
         ///The gateway's payment key.
         pub payment_key: PayOrderPaymentKey,
@@ -708,13 +756,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -752,11 +800,16 @@ pub mod types {
     ///The outcome of a payment attempt.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct PaymentOutcome {
-        ///The gateway's message when declined.
+        /**The gateway's message when declined, or what happened to an approved payment whose
+order was cancelled meanwhile.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
         ///The order.
         pub order_id: ::std::string::String,
+        /**The order's status when this answered: `cancelled` or `rejected` when the order lost
+a race to a cancel (the payment is then refunded); `awaiting_payment` or `paid` while
+an approved payment is being recorded.*/
+        pub order_status: ::std::string::String,
         pub payment_status: PaymentStatus,
     }
     impl PaymentOutcome {
@@ -782,12 +835,15 @@ pub mod types {
         Approved,
         #[serde(rename = "declined")]
         Declined,
+        #[serde(rename = "refunded")]
+        Refunded,
     }
     impl ::std::fmt::Display for PaymentStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::Approved => f.write_str("approved"),
                 Self::Declined => f.write_str("declined"),
+                Self::Refunded => f.write_str("refunded"),
             }
         }
     }
@@ -799,6 +855,7 @@ pub mod types {
             match value {
                 "approved" => Ok(Self::Approved),
                 "declined" => Ok(Self::Declined),
+                "refunded" => Ok(Self::Refunded),
                 _ => Err("invalid value".into()),
             }
         }
@@ -821,6 +878,7 @@ pub mod types {
     }
     ///Place an order.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct PlaceOrder {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub deliver_to: ::std::option::Option<DeliverTo>,
@@ -935,8 +993,23 @@ pub mod types {
             Default::default()
         }
     }
+    ///A page of a store's order queue.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct QueuedOrderPage {
+        ///This page's rows, in the list's documented order.
+        pub items: ::std::vec::Vec<QueuedOrder>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl QueuedOrderPage {
+        pub fn builder() -> builder::QueuedOrderPage {
+            Default::default()
+        }
+    }
     ///Why you cancel or reject.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
     pub struct Reason {
         ///Told to the other party; 1 to 300 characters.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -976,13 +1049,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1019,6 +1092,7 @@ pub mod types {
     }
     ///Register yourself as a customer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct RegisterCustomer {
         ///Default delivery address.
         pub address: RegisterCustomerAddress,
@@ -1062,13 +1136,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1190,13 +1264,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1260,13 +1334,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1303,6 +1377,7 @@ pub mod types {
     }
     ///Register a store; you become its owner.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct RegisterStore {
         ///Street address, 1 to 200 characters.
         pub address: RegisterStoreAddress,
@@ -1344,13 +1419,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1471,13 +1546,13 @@ pub mod types {
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
-                        "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$",
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
                     )
                     .unwrap()
             });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$\""
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
                         .into(),
                 );
             }
@@ -1514,6 +1589,7 @@ pub mod types {
     }
     ///Where a rider is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct RiderLocation {
         ///Latitude.
         pub lat: f64,
@@ -1560,6 +1636,20 @@ pub mod types {
     }
     impl StoreSummary {
         pub fn builder() -> builder::StoreSummary {
+            Default::default()
+        }
+    }
+    ///A page of the store directory.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StoreSummaryPage {
+        ///This page's rows, in the list's documented order.
+        pub items: ::std::vec::Vec<StoreSummary>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl StoreSummaryPage {
+        pub fn builder() -> builder::StoreSummaryPage {
             Default::default()
         }
     }
@@ -1988,6 +2078,70 @@ pub mod types {
                     event_key: Ok(value.event_key),
                     failed_at: Ok(value.failed_at),
                     id: Ok(value.id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DeadLetterPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::DeadLetter>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DeadLetterPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl DeadLetterPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DeadLetter>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DeadLetterPage> for super::DeadLetterPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DeadLetterPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DeadLetterPage> for DeadLetterPage {
+            fn from(value: super::DeadLetterPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
                 }
             }
         }
@@ -2463,6 +2617,70 @@ pub mod types {
                     order_id: Ok(value.order_id),
                     pickup: Ok(value.pickup),
                     store_id: Ok(value.store_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct OpenJobPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::OpenJob>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OpenJobPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl OpenJobPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::OpenJob>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OpenJobPage> for super::OpenJobPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OpenJobPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::OpenJobPage> for OpenJobPage {
+            fn from(value: super::OpenJobPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
                 }
             }
         }
@@ -3096,6 +3314,70 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct OrderViewPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::OrderView>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OrderViewPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl OrderViewPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::OrderView>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OrderViewPage> for super::OrderViewPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OrderViewPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::OrderViewPage> for OrderViewPage {
+            fn from(value: super::OrderViewPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct PayOrder {
             payment_key: ::std::result::Result<
                 super::PayOrderPaymentKey,
@@ -3150,6 +3432,10 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
+            order_status: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             payment_status: ::std::result::Result<
                 super::PaymentStatus,
                 ::std::string::String,
@@ -3160,6 +3446,7 @@ pub mod types {
                 Self {
                     message: Ok(Default::default()),
                     order_id: Err("no value supplied for order_id".to_string()),
+                    order_status: Err("no value supplied for order_status".to_string()),
                     payment_status: Err(
                         "no value supplied for payment_status".to_string(),
                     ),
@@ -3191,6 +3478,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn order_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.order_status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for order_status: {e}")
+                    });
+                self
+            }
             pub fn payment_status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PaymentStatus>,
@@ -3214,6 +3513,7 @@ pub mod types {
                 Ok(Self {
                     message: value.message?,
                     order_id: value.order_id?,
+                    order_status: value.order_status?,
                     payment_status: value.payment_status?,
                 })
             }
@@ -3223,6 +3523,7 @@ pub mod types {
                 Self {
                     message: Ok(value.message),
                     order_id: Ok(value.order_id),
+                    order_status: Ok(value.order_status),
                     payment_status: Ok(value.payment_status),
                 }
             }
@@ -3551,6 +3852,70 @@ pub mod types {
                     placed_at: Ok(value.placed_at),
                     status: Ok(value.status),
                     total: Ok(value.total),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct QueuedOrderPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::QueuedOrder>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for QueuedOrderPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl QueuedOrderPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::QueuedOrder>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QueuedOrderPage> for super::QueuedOrderPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QueuedOrderPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QueuedOrderPage> for QueuedOrderPage {
+            fn from(value: super::QueuedOrderPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
                 }
             }
         }
@@ -4037,6 +4402,70 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct StoreSummaryPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::StoreSummary>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for StoreSummaryPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl StoreSummaryPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::StoreSummary>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StoreSummaryPage> for super::StoreSummaryPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StoreSummaryPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StoreSummaryPage> for StoreSummaryPage {
+            fn from(value: super::StoreSummaryPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct StoredEvent {
             event_type: ::std::result::Result<
                 ::std::string::String,
@@ -4189,7 +4618,7 @@ pub mod types {
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.1.0*/
+Version: 0.2.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -4225,7 +4654,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.1.0"
+        "0.2.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -4278,14 +4707,17 @@ let response = client.get_menu()
     pub fn get_menu(&self) -> builder::GetMenu<'_> {
         builder::GetMenu::new(self)
     }
-    /**Your orders, newest first
+    /**Your orders: active first (not yet delivered, rejected or cancelled), then newest
+placed, then by order id. Page with `limit` and the `next` cursor of the previous page
 
 Sends a `GET` request to `/orders`
 
 Arguments:
+- `cursor`: The `next` of the previous page.
 - `limit`: At most this many, 1 to 200 (default 50).
 ```ignore
 let response = client.list_my_orders()
+    .cursor(cursor)
     .limit(limit)
     .send()
     .await;
@@ -4378,12 +4810,18 @@ let response = client.stream_order()
     pub fn stream_order(&self) -> builder::StreamOrder<'_> {
         builder::StreamOrder::new(self)
     }
-    /**Stores, open ones first
+    /**Stores: open ones first, then by name, then by id. Page with `limit` and the `next`
+cursor of the previous page
 
 Sends a `GET` request to `/stores`
 
+Arguments:
+- `cursor`: The `next` of the previous page.
+- `limit`: At most this many, 1 to 200 (default 50).
 ```ignore
 let response = client.list_stores()
+    .cursor(cursor)
+    .limit(limit)
     .send()
     .await;
 ```*/
@@ -4474,16 +4912,25 @@ let response = client.remove_menu_item()
     pub fn remove_menu_item(&self) -> builder::RemoveMenuItem<'_> {
         builder::RemoveMenuItem::new(self)
     }
-    /**Your store's paid orders, oldest first, optionally of one status
+    /**Your store's paid orders. By default what the kitchen must act on (`paid`,
+`accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+by order id. Page with `limit` and the `next` cursor of the previous page (same
+`status`)
 
 Sends a `GET` request to `/stores/{store_id}/orders`
 
 Arguments:
 - `store_id`
-- `status`: Only orders in this status (`paid`, `accepted`, `cooking`, ...).
+- `cursor`: The `next` of the previous page.
+- `limit`: At most this many, 1 to 200 (default 50).
+- `status`: `all`, or one status (`paid`, `accepted`, `cooking`, `ready_for_pickup`,
+`in_delivery`, `delivered`, `rejected`, `cancelled`); default: the kitchen's four.
 ```ignore
 let response = client.list_store_orders()
     .store_id(store_id)
+    .cursor(cursor)
+    .limit(limit)
     .status(status)
     .send()
     .await;
@@ -4561,17 +5008,23 @@ let response = client.report_location()
     pub fn report_location(&self) -> builder::ReportLocation<'_> {
         builder::ReportLocation::new(self)
     }
-    /**Open delivery jobs near a point whose search radius reaches it, nearest first
+    /**Open delivery jobs near a point whose search radius reaches it: nearest first, then
+by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+from the same point and radius (from elsewhere the order differs: start again)
 
 Sends a `GET` request to `/deliveries/available`
 
 Arguments:
+- `cursor`: The `next` of the previous page.
 - `lat`: Your latitude.
+- `limit`: At most this many, 1 to 200 (default 50).
 - `lng`: Your longitude.
 - `radius_m`: How far to look, 1 to 20,000 metres (default 3,000).
 ```ignore
 let response = client.list_available_deliveries()
+    .cursor(cursor)
     .lat(lat)
+    .limit(limit)
     .lng(lng)
     .radius_m(radius_m)
     .send()
@@ -4633,12 +5086,18 @@ let response = client.get_order_timeline()
     pub fn get_order_timeline(&self) -> builder::GetOrderTimeline<'_> {
         builder::GetOrderTimeline::new(self)
     }
-    /**Messages the process managers gave up on and that no one has replayed yet
+    /**Messages the process managers gave up on and that no one has replayed yet: newest
+first (by id). Page with `limit` and the `next` cursor of the previous page
 
 Sends a `GET` request to `/admin/dead-letters`
 
+Arguments:
+- `cursor`: The `next` of the previous page.
+- `limit`: At most this many, 1 to 200 (default 50).
 ```ignore
 let response = client.list_dead_letters()
+    .cursor(cursor)
+    .limit(limit)
     .send()
     .await;
 ```*/
@@ -5164,14 +5623,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListMyOrders<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
     }
     impl<'a> ListMyOrders<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                cursor: Ok(None),
                 limit: Ok(None),
             }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
         }
         pub fn limit<V>(mut self, value: V) -> Self
         where
@@ -5189,11 +5663,9 @@ pub mod builder {
         ///Sends a `GET` request to `/orders`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::OrderView>>,
-            Error<types::Problem>,
-        > {
-            let Self { client, limit } = self;
+        ) -> Result<ResponseValue<types::OrderViewPage>, Error<types::Problem>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let url = format!("{}/orders", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
@@ -5212,6 +5684,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .headers(header_map)
                 .build()?;
@@ -6377,19 +6850,50 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListStores<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
     }
     impl<'a> ListStores<'a> {
         pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
         }
         ///Sends a `GET` request to `/stores`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::StoreSummary>>,
-            Error<types::Problem>,
-        > {
-            let Self { client } = self;
+        ) -> Result<ResponseValue<types::StoreSummaryPage>, Error<types::Problem>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
             let url = format!("{}/stores", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -6407,6 +6911,8 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -7604,6 +8110,8 @@ pub mod builder {
     pub struct ListStoreOrders<'a> {
         client: &'a super::Client,
         store_id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
         status: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListStoreOrders<'a> {
@@ -7611,6 +8119,8 @@ pub mod builder {
             Self {
                 client: client,
                 store_id: Err("store_id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
                 status: Ok(None),
             }
         }
@@ -7622,6 +8132,32 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for store_id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
                 });
             self
         }
@@ -7641,12 +8177,11 @@ pub mod builder {
         ///Sends a `GET` request to `/stores/{store_id}/orders`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::QueuedOrder>>,
-            Error<types::Problem>,
-        > {
-            let Self { client, store_id, status } = self;
+        ) -> Result<ResponseValue<types::QueuedOrderPage>, Error<types::Problem>> {
+            let Self { client, store_id, cursor, limit, status } = self;
             let store_id = store_id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
             let status = status.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/stores/{}/orders", client.baseurl, encode_path(& store_id
@@ -7668,6 +8203,8 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("status", &status))
                 .headers(header_map)
                 .build()?;
@@ -8664,7 +9201,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListAvailableDeliveries<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
         lat: Result<f64, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
         lng: Result<f64, String>,
         radius_m: Result<Option<::std::num::NonZeroU32>, String>,
     }
@@ -8672,10 +9211,25 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                cursor: Ok(None),
                 lat: Err("lat was not initialized".to_string()),
+                limit: Ok(None),
                 lng: Err("lng was not initialized".to_string()),
                 radius_m: Ok(None),
             }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
         }
         pub fn lat<V>(mut self, value: V) -> Self
         where
@@ -8684,6 +9238,19 @@ pub mod builder {
             self.lat = value
                 .try_into()
                 .map_err(|_| "conversion to `f64` for lat failed".to_string());
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
             self
         }
         pub fn lng<V>(mut self, value: V) -> Self
@@ -8711,12 +9278,11 @@ pub mod builder {
         ///Sends a `GET` request to `/deliveries/available`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::OpenJob>>,
-            Error<types::Problem>,
-        > {
-            let Self { client, lat, lng, radius_m } = self;
+        ) -> Result<ResponseValue<types::OpenJobPage>, Error<types::Problem>> {
+            let Self { client, cursor, lat, limit, lng, radius_m } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
             let lat = lat.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
             let lng = lng.map_err(Error::InvalidRequest)?;
             let radius_m = radius_m.map_err(Error::InvalidRequest)?;
             let url = format!("{}/deliveries/available", client.baseurl,);
@@ -8736,7 +9302,9 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("lat", &lat))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("lng", &lng))
                 .query(&progenitor_client::QueryParam::new("radius_m", &radius_m))
                 .headers(header_map)
@@ -9504,19 +10072,50 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListDeadLetters<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
     }
     impl<'a> ListDeadLetters<'a> {
         pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
         }
         ///Sends a `GET` request to `/admin/dead-letters`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::DeadLetter>>,
-            Error<types::Problem>,
-        > {
-            let Self { client } = self;
+        ) -> Result<ResponseValue<types::DeadLetterPage>, Error<types::Problem>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
             let url = format!("{}/admin/dead-letters", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -9534,6 +10133,8 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {

@@ -9,26 +9,26 @@ use uuid::Uuid;
 fn mint(role: &str) -> String {
     let bin = std::env::var("EATS_BIN").unwrap_or_else(|_| "../../target/debug/eats".to_string());
     let out = std::process::Command::new(bin)
-        .args(["token", "--role", role, "--sub", &Uuid::new_v4().to_string()])
+        .args([
+            "token",
+            "--role",
+            role,
+            "--sub",
+            &Uuid::new_v4().to_string(),
+        ])
         .output()
         .expect("run eats token");
-    assert!(out.status.success(), "eats token failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "eats token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn client(role: &str) -> Client {
     let url = std::env::var("EATS_URL").expect("EATS_URL is not set: run under sdk/run-server.sh");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", mint(role)).parse().unwrap(),
-    );
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    Client::new_with_client(&format!("{}/api/v1", url.trim_end_matches('/')), http)
+    eats_client::authenticated(&url, &mint(role)).expect("client")
 }
 
 async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
@@ -48,7 +48,13 @@ where
 
 async fn order_status(c: &Client, order_id: Uuid, want: &str) -> types::OrderView {
     poll(&format!("order {order_id} to be {want}"), || async {
-        let view = c.get_order().order_id(order_id).send().await.ok()?.into_inner();
+        let view = c
+            .get_order()
+            .order_id(order_id)
+            .send()
+            .await
+            .ok()?
+            .into_inner();
         (view.status == want).then_some(view)
     })
     .await
@@ -82,12 +88,20 @@ async fn full_lifecycle() {
     let item = owner
         .add_menu_item()
         .store_id(store_id)
-        .body(types::NewMenuItem { name: "Bibimbap".parse().expect("valid"), price: std::num::NonZeroU64::new(9000).expect("positive") })
+        .body(types::NewMenuItem {
+            name: "Bibimbap".parse().expect("valid"),
+            price: std::num::NonZeroU64::new(9000).expect("positive"),
+        })
         .send()
         .await
         .expect("add menu item")
         .into_inner();
-    owner.open_store().store_id(store_id).send().await.expect("open store");
+    owner
+        .open_store()
+        .store_id(store_id)
+        .send()
+        .await
+        .expect("open store");
 
     customer
         .register_customer()
@@ -105,8 +119,14 @@ async fn full_lifecycle() {
         .idempotency_key(Uuid::new_v4().to_string())
         .body(types::PlaceOrder {
             store_id,
-            lines: vec![types::OrderLineInput { item_id: id(&item.id), quantity: std::num::NonZeroU64::new(1).expect("positive") }],
-            deliver_to: Some(types::DeliverTo { address: "Home".parse().expect("valid"), location: loc(home.0, home.1) }),
+            lines: vec![types::OrderLineInput {
+                item_id: id(&item.id),
+                quantity: std::num::NonZeroU64::new(1).expect("positive"),
+            }],
+            deliver_to: Some(types::DeliverTo {
+                address: "Home".parse().expect("valid"),
+                location: loc(home.0, home.1),
+            }),
         })
         .send()
         .await
@@ -117,21 +137,45 @@ async fn full_lifecycle() {
     let paid = customer
         .pay_order()
         .order_id(order_id)
-        .body(types::PayOrder { payment_key: "tgen_x".parse().expect("valid") })
+        .body(types::PayOrder {
+            payment_key: "tgen_x".parse().expect("valid"),
+        })
         .send()
         .await
         .expect("pay")
         .into_inner();
     assert_eq!(paid.payment_status, types::PaymentStatus::Approved);
+    assert!(["awaiting_payment", "paid"].contains(&paid.order_status.as_str()));
     assert_eq!(order_status(&customer, order_id, "paid").await.total, 9000);
 
-    owner.accept_order().store_id(store_id).order_id(order_id).send().await.expect("accept");
-    owner.start_cooking().store_id(store_id).order_id(order_id).send().await.expect("start cooking");
-    owner.finish_cooking().store_id(store_id).order_id(order_id).send().await.expect("finish cooking");
+    owner
+        .accept_order()
+        .store_id(store_id)
+        .order_id(order_id)
+        .send()
+        .await
+        .expect("accept");
+    owner
+        .start_cooking()
+        .store_id(store_id)
+        .order_id(order_id)
+        .send()
+        .await
+        .expect("start cooking");
+    owner
+        .finish_cooking()
+        .store_id(store_id)
+        .order_id(order_id)
+        .send()
+        .await
+        .expect("finish cooking");
 
     rider
         .report_location()
-        .body(types::RiderLocation { lat: store_at.0, lng: store_at.1 })
+        .body(types::RiderLocation {
+            lat: store_at.0,
+            lng: store_at.1,
+        })
         .send()
         .await
         .expect("report location");
@@ -150,11 +194,26 @@ async fn full_lifecycle() {
     })
     .await;
     let delivery_id = id(&job.delivery_id);
-    rider.claim_delivery().delivery_id(delivery_id).send().await.expect("claim");
-    rider.pick_up_delivery().delivery_id(delivery_id).send().await.expect("pickup");
+    rider
+        .claim_delivery()
+        .delivery_id(delivery_id)
+        .send()
+        .await
+        .expect("claim");
+    rider
+        .pick_up_delivery()
+        .delivery_id(delivery_id)
+        .send()
+        .await
+        .expect("pickup");
 
     order_status(&customer, order_id, "in_delivery").await;
-    customer.confirm_delivery().order_id(order_id).send().await.expect("confirm delivery");
+    customer
+        .confirm_delivery()
+        .order_id(order_id)
+        .send()
+        .await
+        .expect("confirm delivery");
     let done = order_status(&customer, order_id, "delivered").await;
     assert!(done.rider_id.is_some());
 }

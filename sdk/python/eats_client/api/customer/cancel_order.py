@@ -1,3 +1,4 @@
+from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from ... import errors
 from ...models.accepted import Accepted
 from ...models.problem import Problem
 from ...models.reason import Reason
+from ...types import UNSET, Unset
 from typing import cast
 from uuid import UUID
 
@@ -19,7 +21,7 @@ from uuid import UUID
 def _get_kwargs(
     order_id: UUID,
     *,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -34,7 +36,9 @@ def _get_kwargs(
         "url": "/orders/{order_id}/cancel".format(order_id=quote(str(order_id), safe=""),),
     }
 
-    _kwargs["json"] = body.to_dict()
+    
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json; charset=utf-8"
 
@@ -161,14 +165,14 @@ def sync_detailed(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Response[Accepted | Problem]:
     """ Cancel your order before cooking starts; a paid order is refunded.
 
     Args:
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -195,14 +199,14 @@ def sync(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Accepted | Problem | None:
     """ Cancel your order before cooking starts; a paid order is refunded.
 
     Args:
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -224,14 +228,14 @@ async def asyncio_detailed(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Response[Accepted | Problem]:
     """ Cancel your order before cooking starts; a paid order is refunded.
 
     Args:
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -258,14 +262,14 @@ async def asyncio(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Accepted | Problem | None:
     """ Cancel your order before cooking starts; a paid order is refunded.
 
     Args:
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

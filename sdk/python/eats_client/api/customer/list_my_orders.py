@@ -1,3 +1,4 @@
+from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import quote
@@ -8,7 +9,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
-from ...models.order_view import OrderView
+from ...models.order_view_page import OrderViewPage
 from ...models.problem import Problem
 from ...types import UNSET, Unset
 from typing import cast
@@ -18,6 +19,7 @@ from typing import cast
 def _get_kwargs(
     *,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -27,6 +29,8 @@ def _get_kwargs(
     params: dict[str, Any] = {}
 
     params["limit"] = limit
+
+    params["cursor"] = cursor
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -43,16 +47,11 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[OrderView] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> OrderViewPage | Problem | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in (_response_200):
-            response_200_item = OrderView.from_dict(response_200_item_data)
+        response_200 = OrderViewPage.from_dict(response.json())
 
 
-
-            response_200.append(response_200_item)
 
         return response_200
 
@@ -153,7 +152,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | list[OrderView]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[OrderViewPage | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -166,24 +165,28 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[OrderView]]:
-    """ Your orders, newest first.
+) -> Response[OrderViewPage | Problem]:
+    """ Your orders: active first (not yet delivered, rejected or cancelled), then newest
+    placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
 
     Args:
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[OrderView]]
+        Response[OrderViewPage | Problem]
      """
 
 
     kwargs = _get_kwargs(
         limit=limit,
+cursor=cursor,
 
     )
 
@@ -197,25 +200,29 @@ def sync(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[OrderView] | None:
-    """ Your orders, newest first.
+) -> OrderViewPage | Problem | None:
+    """ Your orders: active first (not yet delivered, rejected or cancelled), then newest
+    placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
 
     Args:
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[OrderView]
+        OrderViewPage | Problem
      """
 
 
     return sync_detailed(
         client=client,
 limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -223,24 +230,28 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[OrderView]]:
-    """ Your orders, newest first.
+) -> Response[OrderViewPage | Problem]:
+    """ Your orders: active first (not yet delivered, rejected or cancelled), then newest
+    placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
 
     Args:
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[OrderView]]
+        Response[OrderViewPage | Problem]
      """
 
 
     kwargs = _get_kwargs(
         limit=limit,
+cursor=cursor,
 
     )
 
@@ -254,24 +265,28 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[OrderView] | None:
-    """ Your orders, newest first.
+) -> OrderViewPage | Problem | None:
+    """ Your orders: active first (not yet delivered, rejected or cancelled), then newest
+    placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
 
     Args:
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[OrderView]
+        OrderViewPage | Problem
      """
 
 
     return (await asyncio_detailed(
         client=client,
 limit=limit,
+cursor=cursor,
 
     )).parsed

@@ -1,3 +1,4 @@
+from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import quote
@@ -8,7 +9,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
-from ...models.open_job import OpenJob
+from ...models.open_job_page import OpenJobPage
 from ...models.problem import Problem
 from ...types import UNSET, Unset
 from typing import cast
@@ -20,6 +21,8 @@ def _get_kwargs(
     lat: float,
     lng: float,
     radius_m: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -33,6 +36,10 @@ def _get_kwargs(
     params["lng"] = lng
 
     params["radius_m"] = radius_m
+
+    params["limit"] = limit
+
+    params["cursor"] = cursor
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -49,16 +56,11 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[OpenJob] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> OpenJobPage | Problem | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in (_response_200):
-            response_200_item = OpenJob.from_dict(response_200_item_data)
+        response_200 = OpenJobPage.from_dict(response.json())
 
 
-
-            response_200.append(response_200_item)
 
         return response_200
 
@@ -159,7 +161,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | list[OpenJob]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[OpenJobPage | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -174,21 +176,27 @@ def sync_detailed(
     lat: float,
     lng: float,
     radius_m: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[OpenJob]]:
-    """ Open delivery jobs near a point whose search radius reaches it, nearest first.
+) -> Response[OpenJobPage | Problem]:
+    """ Open delivery jobs near a point whose search radius reaches it: nearest first, then
+    by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+    from the same point and radius (from elsewhere the order differs: start again).
 
     Args:
         lat (float):
         lng (float):
         radius_m (int | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[OpenJob]]
+        Response[OpenJobPage | Problem]
      """
 
 
@@ -196,6 +204,8 @@ def sync_detailed(
         lat=lat,
 lng=lng,
 radius_m=radius_m,
+limit=limit,
+cursor=cursor,
 
     )
 
@@ -211,21 +221,27 @@ def sync(
     lat: float,
     lng: float,
     radius_m: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[OpenJob] | None:
-    """ Open delivery jobs near a point whose search radius reaches it, nearest first.
+) -> OpenJobPage | Problem | None:
+    """ Open delivery jobs near a point whose search radius reaches it: nearest first, then
+    by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+    from the same point and radius (from elsewhere the order differs: start again).
 
     Args:
         lat (float):
         lng (float):
         radius_m (int | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[OpenJob]
+        OpenJobPage | Problem
      """
 
 
@@ -234,6 +250,8 @@ def sync(
 lat=lat,
 lng=lng,
 radius_m=radius_m,
+limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -243,21 +261,27 @@ async def asyncio_detailed(
     lat: float,
     lng: float,
     radius_m: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[OpenJob]]:
-    """ Open delivery jobs near a point whose search radius reaches it, nearest first.
+) -> Response[OpenJobPage | Problem]:
+    """ Open delivery jobs near a point whose search radius reaches it: nearest first, then
+    by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+    from the same point and radius (from elsewhere the order differs: start again).
 
     Args:
         lat (float):
         lng (float):
         radius_m (int | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[OpenJob]]
+        Response[OpenJobPage | Problem]
      """
 
 
@@ -265,6 +289,8 @@ async def asyncio_detailed(
         lat=lat,
 lng=lng,
 radius_m=radius_m,
+limit=limit,
+cursor=cursor,
 
     )
 
@@ -280,21 +306,27 @@ async def asyncio(
     lat: float,
     lng: float,
     radius_m: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[OpenJob] | None:
-    """ Open delivery jobs near a point whose search radius reaches it, nearest first.
+) -> OpenJobPage | Problem | None:
+    """ Open delivery jobs near a point whose search radius reaches it: nearest first, then
+    by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+    from the same point and radius (from elsewhere the order differs: start again).
 
     Args:
         lat (float):
         lng (float):
         radius_m (int | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[OpenJob]
+        OpenJobPage | Problem
      """
 
 
@@ -303,5 +335,7 @@ async def asyncio(
 lat=lat,
 lng=lng,
 radius_m=radius_m,
+limit=limit,
+cursor=cursor,
 
     )).parsed

@@ -1,3 +1,4 @@
+from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import quote
@@ -9,7 +10,7 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.problem import Problem
-from ...models.queued_order import QueuedOrder
+from ...models.queued_order_page import QueuedOrderPage
 from ...types import UNSET, Unset
 from typing import cast
 from uuid import UUID
@@ -20,6 +21,8 @@ def _get_kwargs(
     store_id: UUID,
     *,
     status: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -29,6 +32,10 @@ def _get_kwargs(
     params: dict[str, Any] = {}
 
     params["status"] = status
+
+    params["limit"] = limit
+
+    params["cursor"] = cursor
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -45,16 +52,11 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[QueuedOrder] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | QueuedOrderPage | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in (_response_200):
-            response_200_item = QueuedOrder.from_dict(response_200_item_data)
+        response_200 = QueuedOrderPage.from_dict(response.json())
 
 
-
-            response_200.append(response_200_item)
 
         return response_200
 
@@ -155,7 +157,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | list[QueuedOrder]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | QueuedOrderPage]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -169,26 +171,36 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     status: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[QueuedOrder]]:
-    """ Your store's paid orders, oldest first, optionally of one status.
+) -> Response[Problem | QueuedOrderPage]:
+    """ Your store's paid orders. By default what the kitchen must act on (`paid`,
+    `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+    status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+    by order id. Page with `limit` and the `next` cursor of the previous page (same
+    `status`).
 
     Args:
         store_id (UUID):
         status (str | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[QueuedOrder]]
+        Response[Problem | QueuedOrderPage]
      """
 
 
     kwargs = _get_kwargs(
         store_id=store_id,
 status=status,
+limit=limit,
+cursor=cursor,
 
     )
 
@@ -203,20 +215,28 @@ def sync(
     *,
     client: AuthenticatedClient,
     status: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[QueuedOrder] | None:
-    """ Your store's paid orders, oldest first, optionally of one status.
+) -> Problem | QueuedOrderPage | None:
+    """ Your store's paid orders. By default what the kitchen must act on (`paid`,
+    `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+    status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+    by order id. Page with `limit` and the `next` cursor of the previous page (same
+    `status`).
 
     Args:
         store_id (UUID):
         status (str | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[QueuedOrder]
+        Problem | QueuedOrderPage
      """
 
 
@@ -224,6 +244,8 @@ def sync(
         store_id=store_id,
 client=client,
 status=status,
+limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -232,26 +254,36 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     status: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[QueuedOrder]]:
-    """ Your store's paid orders, oldest first, optionally of one status.
+) -> Response[Problem | QueuedOrderPage]:
+    """ Your store's paid orders. By default what the kitchen must act on (`paid`,
+    `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+    status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+    by order id. Page with `limit` and the `next` cursor of the previous page (same
+    `status`).
 
     Args:
         store_id (UUID):
         status (str | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[QueuedOrder]]
+        Response[Problem | QueuedOrderPage]
      """
 
 
     kwargs = _get_kwargs(
         store_id=store_id,
 status=status,
+limit=limit,
+cursor=cursor,
 
     )
 
@@ -266,20 +298,28 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     status: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[QueuedOrder] | None:
-    """ Your store's paid orders, oldest first, optionally of one status.
+) -> Problem | QueuedOrderPage | None:
+    """ Your store's paid orders. By default what the kitchen must act on (`paid`,
+    `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+    status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+    by order id. Page with `limit` and the `next` cursor of the previous page (same
+    `status`).
 
     Args:
         store_id (UUID):
         status (str | Unset):
+        limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[QueuedOrder]
+        Problem | QueuedOrderPage
      """
 
 
@@ -287,5 +327,7 @@ async def asyncio(
         store_id=store_id,
 client=client,
 status=status,
+limit=limit,
+cursor=cursor,
 
     )).parsed

@@ -1,3 +1,4 @@
+from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from ... import errors
 from ...models.accepted import Accepted
 from ...models.problem import Problem
 from ...models.reason import Reason
+from ...types import UNSET, Unset
 from typing import cast
 from uuid import UUID
 
@@ -20,7 +22,7 @@ def _get_kwargs(
     store_id: UUID,
     order_id: UUID,
     *,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -35,7 +37,9 @@ def _get_kwargs(
         "url": "/stores/{store_id}/orders/{order_id}/reject".format(store_id=quote(str(store_id), safe=""),order_id=quote(str(order_id), safe=""),),
     }
 
-    _kwargs["json"] = body.to_dict()
+    
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json; charset=utf-8"
 
@@ -163,7 +167,7 @@ def sync_detailed(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Response[Accepted | Problem]:
     """ Reject a paid order; the customer is refunded.
@@ -171,7 +175,7 @@ def sync_detailed(
     Args:
         store_id (UUID):
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -200,7 +204,7 @@ def sync(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Accepted | Problem | None:
     """ Reject a paid order; the customer is refunded.
@@ -208,7 +212,7 @@ def sync(
     Args:
         store_id (UUID):
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -232,7 +236,7 @@ async def asyncio_detailed(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Response[Accepted | Problem]:
     """ Reject a paid order; the customer is refunded.
@@ -240,7 +244,7 @@ async def asyncio_detailed(
     Args:
         store_id (UUID):
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -269,7 +273,7 @@ async def asyncio(
     order_id: UUID,
     *,
     client: AuthenticatedClient,
-    body: Reason,
+    body: Reason | Unset = UNSET,
 
 ) -> Accepted | Problem | None:
     """ Reject a paid order; the customer is refunded.
@@ -277,7 +281,7 @@ async def asyncio(
     Args:
         store_id (UUID):
         order_id (UUID):
-        body (Reason): Why you cancel or reject.
+        body (Reason | Unset): Why you cancel or reject.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -62,7 +62,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your orders, newest first. */
+        /**
+         * Your orders: active first (not yet delivered, rejected or cancelled), then newest
+         *     placed, then by order id. Page with `limit` and the `next` cursor of the previous page.
+         */
         get: operations["listMyOrders"];
         put?: never;
         /** Place an order; it is priced from the store's menu. */
@@ -171,7 +174,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stores, open ones first. */
+        /**
+         * Stores: open ones first, then by name, then by id. Page with `limit` and the `next`
+         *     cursor of the previous page.
+         */
         get: operations["listStores"];
         put?: never;
         /** Register a store; you become its owner. It starts closed with an empty menu. */
@@ -258,7 +264,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your store's paid orders, oldest first, optionally of one status. */
+        /**
+         * Your store's paid orders. By default what the kitchen must act on (`paid`,
+         *     `accepted`, `cooking`, `ready_for_pickup`); `status=all` for every paid order, or one
+         *     status (e.g. `delivered`) for history. Order: active first, then newest placed, then
+         *     by order id. Page with `limit` and the `next` cursor of the previous page (same
+         *     `status`).
+         */
         get: operations["listStoreOrders"];
         put?: never;
         post?: never;
@@ -360,7 +372,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Open delivery jobs near a point whose search radius reaches it, nearest first. */
+        /**
+         * Open delivery jobs near a point whose search radius reaches it: nearest first, then
+         *     by delivery id. Page with `limit` and the `next` cursor of the previous page, asked
+         *     from the same point and radius (from elsewhere the order differs: start again).
+         */
         get: operations["listAvailableDeliveries"];
         put?: never;
         post?: never;
@@ -445,7 +461,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Messages the process managers gave up on and that no one has replayed yet. */
+        /**
+         * Messages the process managers gave up on and that no one has replayed yet: newest
+         *     first (by id). Page with `limit` and the `next` cursor of the previous page.
+         */
         get: operations["listDeadLetters"];
         put?: never;
         post?: never;
@@ -560,6 +579,16 @@ export interface components {
             failed_at: string;
         };
         /**
+         * DeadLetterPage
+         * @description A page of unreplayed dead letters.
+         */
+        DeadLetterPage: {
+            /** @description This page's rows, in the list's documented order. */
+            items: components["schemas"]["DeadLetter"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
+        };
+        /**
          * DeliverTo
          * @description Where to deliver.
          */
@@ -650,6 +679,16 @@ export interface components {
              * @description Your distance to the pickup, in metres.
              */
             distance_m: number;
+        };
+        /**
+         * OpenJobPage
+         * @description A page of open delivery jobs near a rider.
+         */
+        OpenJobPage: {
+            /** @description This page's rows, in the list's documented order. */
+            items: components["schemas"]["OpenJob"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
         };
         /**
          * OrderLine
@@ -785,6 +824,16 @@ export interface components {
             updated_at?: string | null;
         };
         /**
+         * OrderViewPage
+         * @description A page of the caller's orders.
+         */
+        OrderViewPage: {
+            /** @description This page's rows, in the list's documented order. */
+            items: components["schemas"]["OrderView"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
+        };
+        /**
          * PayOrder
          * @description Pay for an order with the key the payment widget returned.
          */
@@ -800,14 +849,23 @@ export interface components {
             /** @description The order. */
             order_id: string;
             payment_status: components["schemas"]["PaymentStatus"];
-            /** @description The gateway's message when declined. */
+            /**
+             * @description The gateway's message when declined, or what happened to an approved payment whose
+             *     order was cancelled meanwhile.
+             */
             message?: string | null;
+            /**
+             * @description The order's status when this answered: `cancelled` or `rejected` when the order lost
+             *     a race to a cancel (the payment is then refunded); `awaiting_payment` or `paid` while
+             *     an approved payment is being recorded.
+             */
+            order_status: string;
         };
         /**
          * @description A payment's result.
          * @enum {string}
          */
-        PaymentStatus: "approved" | "declined";
+        PaymentStatus: "approved" | "declined" | "refunded";
         /**
          * PlaceOrder
          * @description Place an order.
@@ -868,6 +926,16 @@ export interface components {
              * @description When it was placed.
              */
             placed_at?: string | null;
+        };
+        /**
+         * QueuedOrderPage
+         * @description A page of a store's order queue.
+         */
+        QueuedOrderPage: {
+            /** @description This page's rows, in the list's documented order. */
+            items: components["schemas"]["QueuedOrder"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
         };
         /**
          * Reason
@@ -954,6 +1022,16 @@ export interface components {
             location: components["schemas"]["Location"];
             /** @description Taking orders now. */
             open: boolean;
+        };
+        /**
+         * StoreSummaryPage
+         * @description A page of the store directory.
+         */
+        StoreSummaryPage: {
+            /** @description This page's rows, in the list's documented order. */
+            items: components["schemas"]["StoreSummary"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
         };
         /**
          * StoredEvent
@@ -1411,6 +1489,8 @@ export interface operations {
             query?: {
                 /** @description At most this many, 1 to 200 (default 50). */
                 limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1423,7 +1503,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["OrderView"][];
+                    "application/json; charset=utf-8": components["schemas"]["OrderViewPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */
@@ -1848,7 +1928,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json; charset=utf-8": components["schemas"]["Reason"];
             };
@@ -2409,7 +2489,12 @@ export interface operations {
     };
     listStores: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2421,7 +2506,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["StoreSummary"][];
+                    "application/json; charset=utf-8": components["schemas"]["StoreSummaryPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */
@@ -3408,8 +3493,15 @@ export interface operations {
     listStoreOrders: {
         parameters: {
             query?: {
-                /** @description Only orders in this status (`paid`, `accepted`, `cooking`, ...). */
+                /**
+                 * @description `all`, or one status (`paid`, `accepted`, `cooking`, `ready_for_pickup`,
+                 *     `in_delivery`, `delivered`, `rejected`, `cancelled`); default: the kitchen's four.
+                 */
                 status?: string;
+                /** @description At most this many, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -3424,7 +3516,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["QueuedOrder"][];
+                    "application/json; charset=utf-8": components["schemas"]["QueuedOrderPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */
@@ -3700,7 +3792,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json; charset=utf-8": components["schemas"]["Reason"];
             };
@@ -4272,6 +4364,10 @@ export interface operations {
                 lng: number;
                 /** @description How far to look, 1 to 20,000 metres (default 3,000). */
                 radius_m?: number;
+                /** @description At most this many, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -4284,7 +4380,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["OpenJob"][];
+                    "application/json; charset=utf-8": components["schemas"]["OpenJobPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */
@@ -4973,7 +5069,12 @@ export interface operations {
     };
     listDeadLetters: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4985,7 +5086,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["DeadLetter"][];
+                    "application/json; charset=utf-8": components["schemas"]["DeadLetterPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */
