@@ -12,6 +12,9 @@ from .location import Location
 from .menu_item import MenuItem
 from .menu_item_change import MenuItemChange
 from .new_menu_item import NewMenuItem
+from .notification import Notification
+from .notification_preferences import NotificationPreferences
+from .notification_state import NotificationState
 from .open_job import OpenJob
 from .open_job_page import OpenJobPage
 from .order_line import OrderLine
@@ -25,6 +28,7 @@ from .place_order import PlaceOrder
 from .problem import Problem
 from .queued_order import QueuedOrder
 from .queued_order_page import QueuedOrderPage
+from .quiet_hours import QuietHours
 from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
@@ -46,6 +50,9 @@ __all__ = (
     "MenuItem",
     "MenuItemChange",
     "NewMenuItem",
+    "Notification",
+    "NotificationPreferences",
+    "NotificationState",
     "OpenJob",
     "OpenJobPage",
     "OrderLine",
@@ -59,6 +66,7 @@ __all__ = (
     "Problem",
     "QueuedOrder",
     "QueuedOrderPage",
+    "QuietHours",
     "Reason",
     "RegisterCustomer",
     "RegisterStore",

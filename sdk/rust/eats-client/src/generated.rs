@@ -497,6 +497,137 @@ pub mod types {
                 })
         }
     }
+    ///One recorded message.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Notification {
+        ///Calls made to the provider.
+        pub attempts: i64,
+        ///`alimtalk`, `sms`, `kakao`, `webhook`, `log` (or `none` when skipped).
+        pub channel: ::std::string::String,
+        ///The provider's delivery verdict, once known.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivery: ::std::option::Option<::std::string::String>,
+        ///The record's id (also the idempotency key given to the provider).
+        pub id: ::std::string::String,
+        ///When the event happened.
+        pub occurred_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The order it is about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub order_id: ::std::option::Option<::std::string::String>,
+        ///The provider that took it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub provider: ::std::option::Option<::std::string::String>,
+        ///Why it is in that state.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reason: ::std::option::Option<::std::string::String>,
+        ///`customer:<id>` or `store_owner:<id>`.
+        pub recipient: ::std::string::String,
+        ///The provider's request id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub request_id: ::std::option::Option<::std::string::String>,
+        ///When the provider accepted it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub sent_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///`queued`, `sending`, `sent`, `failed`, `shed` or `skipped`.
+        pub state: ::std::string::String,
+        ///The AlimTalk template code.
+        pub template: ::std::string::String,
+        ///The text as the recipient reads it.
+        pub text: ::std::string::String,
+    }
+    impl Notification {
+        pub fn builder() -> builder::Notification {
+            Default::default()
+        }
+    }
+    /**Which messages you get. Critical ones (a cancellation, a rejection, a refund) come
+regardless.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct NotificationPreferences {
+        ///KakaoTalk (AlimTalk) messages.
+        pub kakao: bool,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub quiet_hours: ::std::option::Option<QuietHours>,
+        /**SMS: the KakaoTalk fallback, or instead of KakaoTalk when that is off (where the
+provider can send plain SMS).*/
+        pub sms: bool,
+    }
+    impl NotificationPreferences {
+        pub fn builder() -> builder::NotificationPreferences {
+            Default::default()
+        }
+    }
+    ///Where a message is in its life.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum NotificationState {
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "sending")]
+        Sending,
+        #[serde(rename = "sent")]
+        Sent,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "shed")]
+        Shed,
+        #[serde(rename = "skipped")]
+        Skipped,
+    }
+    impl ::std::fmt::Display for NotificationState {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Queued => f.write_str("queued"),
+                Self::Sending => f.write_str("sending"),
+                Self::Sent => f.write_str("sent"),
+                Self::Failed => f.write_str("failed"),
+                Self::Shed => f.write_str("shed"),
+                Self::Skipped => f.write_str("skipped"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for NotificationState {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "queued" => Ok(Self::Queued),
+                "sending" => Ok(Self::Sending),
+                "sent" => Ok(Self::Sent),
+                "failed" => Ok(Self::Failed),
+                "shed" => Ok(Self::Shed),
+                "skipped" => Ok(Self::Skipped),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for NotificationState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for NotificationState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///An open delivery job near a rider.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct OpenJob {
@@ -1004,6 +1135,20 @@ an approved payment is being recorded.*/
     }
     impl QueuedOrderPage {
         pub fn builder() -> builder::QueuedOrderPage {
+            Default::default()
+        }
+    }
+    /**Quiet hours: no non-critical messages from `start` up to `end` (whole hours, Asia/Seoul;
+`22` to `8` spans the night).*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct QuietHours {
+        ///First hour that is no longer quiet, 0-23.
+        pub end: u8,
+        ///First quiet hour, 0-23.
+        pub start: u8,
+    }
+    impl QuietHours {
+        pub fn builder() -> builder::QuietHours {
             Default::default()
         }
     }
@@ -2490,6 +2635,362 @@ an approved payment is being recorded.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Notification {
+            attempts: ::std::result::Result<i64, ::std::string::String>,
+            channel: ::std::result::Result<::std::string::String, ::std::string::String>,
+            delivery: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            occurred_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            order_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            provider: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            reason: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            recipient: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            request_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            sent_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            state: ::std::result::Result<::std::string::String, ::std::string::String>,
+            template: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            text: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for Notification {
+            fn default() -> Self {
+                Self {
+                    attempts: Err("no value supplied for attempts".to_string()),
+                    channel: Err("no value supplied for channel".to_string()),
+                    delivery: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    occurred_at: Err("no value supplied for occurred_at".to_string()),
+                    order_id: Ok(Default::default()),
+                    provider: Ok(Default::default()),
+                    reason: Ok(Default::default()),
+                    recipient: Err("no value supplied for recipient".to_string()),
+                    request_id: Ok(Default::default()),
+                    sent_at: Ok(Default::default()),
+                    state: Err("no value supplied for state".to_string()),
+                    template: Err("no value supplied for template".to_string()),
+                    text: Err("no value supplied for text".to_string()),
+                }
+            }
+        }
+        impl Notification {
+            pub fn attempts<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempts = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attempts: {e}")
+                    });
+                self
+            }
+            pub fn channel<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.channel = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for channel: {e}")
+                    });
+                self
+            }
+            pub fn delivery<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivery: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn occurred_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.occurred_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for occurred_at: {e}")
+                    });
+                self
+            }
+            pub fn order_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.order_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for order_id: {e}")
+                    });
+                self
+            }
+            pub fn provider<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.provider = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for provider: {e}")
+                    });
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reason: {e}")
+                    });
+                self
+            }
+            pub fn recipient<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.recipient = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for recipient: {e}")
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {e}")
+                    });
+                self
+            }
+            pub fn sent_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sent_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sent_at: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+            pub fn template<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.template = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for template: {e}")
+                    });
+                self
+            }
+            pub fn text<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.text = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for text: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Notification> for super::Notification {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Notification,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempts: value.attempts?,
+                    channel: value.channel?,
+                    delivery: value.delivery?,
+                    id: value.id?,
+                    occurred_at: value.occurred_at?,
+                    order_id: value.order_id?,
+                    provider: value.provider?,
+                    reason: value.reason?,
+                    recipient: value.recipient?,
+                    request_id: value.request_id?,
+                    sent_at: value.sent_at?,
+                    state: value.state?,
+                    template: value.template?,
+                    text: value.text?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Notification> for Notification {
+            fn from(value: super::Notification) -> Self {
+                Self {
+                    attempts: Ok(value.attempts),
+                    channel: Ok(value.channel),
+                    delivery: Ok(value.delivery),
+                    id: Ok(value.id),
+                    occurred_at: Ok(value.occurred_at),
+                    order_id: Ok(value.order_id),
+                    provider: Ok(value.provider),
+                    reason: Ok(value.reason),
+                    recipient: Ok(value.recipient),
+                    request_id: Ok(value.request_id),
+                    sent_at: Ok(value.sent_at),
+                    state: Ok(value.state),
+                    template: Ok(value.template),
+                    text: Ok(value.text),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct NotificationPreferences {
+            kakao: ::std::result::Result<bool, ::std::string::String>,
+            quiet_hours: ::std::result::Result<
+                ::std::option::Option<super::QuietHours>,
+                ::std::string::String,
+            >,
+            sms: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for NotificationPreferences {
+            fn default() -> Self {
+                Self {
+                    kakao: Err("no value supplied for kakao".to_string()),
+                    quiet_hours: Ok(Default::default()),
+                    sms: Err("no value supplied for sms".to_string()),
+                }
+            }
+        }
+        impl NotificationPreferences {
+            pub fn kakao<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kakao = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kakao: {e}")
+                    });
+                self
+            }
+            pub fn quiet_hours<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::QuietHours>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.quiet_hours = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for quiet_hours: {e}")
+                    });
+                self
+            }
+            pub fn sms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sms = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sms: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<NotificationPreferences>
+        for super::NotificationPreferences {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: NotificationPreferences,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    kakao: value.kakao?,
+                    quiet_hours: value.quiet_hours?,
+                    sms: value.sms?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::NotificationPreferences>
+        for NotificationPreferences {
+            fn from(value: super::NotificationPreferences) -> Self {
+                Self {
+                    kakao: Ok(value.kakao),
+                    quiet_hours: Ok(value.quiet_hours),
+                    sms: Ok(value.sms),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct OpenJob {
             delivery_id: ::std::result::Result<
                 ::std::string::String,
@@ -3920,6 +4421,64 @@ an approved payment is being recorded.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct QuietHours {
+            end: ::std::result::Result<u8, ::std::string::String>,
+            start: ::std::result::Result<u8, ::std::string::String>,
+        }
+        impl ::std::default::Default for QuietHours {
+            fn default() -> Self {
+                Self {
+                    end: Err("no value supplied for end".to_string()),
+                    start: Err("no value supplied for start".to_string()),
+                }
+            }
+        }
+        impl QuietHours {
+            pub fn end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u8>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end: {e}")
+                    });
+                self
+            }
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u8>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QuietHours> for super::QuietHours {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QuietHours,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    end: value.end?,
+                    start: value.start?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QuietHours> for QuietHours {
+            fn from(value: super::QuietHours) -> Self {
+                Self {
+                    end: Ok(value.end),
+                    start: Ok(value.start),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Reason {
             reason: ::std::result::Result<
                 ::std::option::Option<super::ReasonReason>,
@@ -4618,7 +5177,7 @@ an approved payment is being recorded.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.2.0*/
+Version: 0.3.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -4654,7 +5213,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.2.0"
+        "0.3.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -4796,7 +5355,9 @@ let response = client.get_order()
         builder::GetOrder::new(self)
     }
     /**Server-sent events, one per status change of your order, ending after the last one.
-Resume with `Last-Event-ID` (the last `sequence` you saw)
+Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`
 
 Sends a `GET` request to `/orders/{order_id}/stream`
 
@@ -5115,6 +5676,79 @@ let response = client.get_projection_status()
 ```*/
     pub fn get_projection_status(&self) -> builder::GetProjectionStatus<'_> {
         builder::GetProjectionStatus::new(self)
+    }
+    /**Your notification settings (everything on, no quiet hours, until you choose)
+
+Sends a `GET` request to `/customers/me/notifications`
+
+```ignore
+let response = client.get_notification_preferences()
+    .send()
+    .await;
+```*/
+    pub fn get_notification_preferences(
+        &self,
+    ) -> builder::GetNotificationPreferences<'_> {
+        builder::GetNotificationPreferences::new(self)
+    }
+    /**Chooses channels and quiet hours; applies to messages recorded from now on
+
+Sends a `PUT` request to `/customers/me/notifications`
+
+```ignore
+let response = client.set_notification_preferences()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn set_notification_preferences(
+        &self,
+    ) -> builder::SetNotificationPreferences<'_> {
+        builder::SetNotificationPreferences::new(self)
+    }
+    /**What was sent to you about one of your orders, oldest first, with each message's
+state. At most one message per status change, so the list is short and not paged
+
+Sends a `GET` request to `/orders/{order_id}/notifications`
+
+```ignore
+let response = client.get_order_notifications()
+    .order_id(order_id)
+    .send()
+    .await;
+```*/
+    pub fn get_order_notifications(&self) -> builder::GetOrderNotifications<'_> {
+        builder::GetOrderNotifications::new(self)
+    }
+    /**Notification records, newest first, optionally one state or one order. `limit`
+(1 to 200, default 50) bounds the answer; narrow with the filters to see older ones
+
+Sends a `GET` request to `/admin/notifications`
+
+```ignore
+let response = client.list_notifications()
+    .limit(limit)
+    .order_id(order_id)
+    .state(state)
+    .send()
+    .await;
+```*/
+    pub fn list_notifications(&self) -> builder::ListNotifications<'_> {
+        builder::ListNotifications::new(self)
+    }
+    /**Sends a failed, shed or skipped message again (counted from now for freshness). A
+message that is queued, being sent or already sent is refused with 409
+
+Sends a `POST` request to `/admin/notifications/{notification_id}/resend`
+
+```ignore
+let response = client.resend_notification()
+    .notification_id(notification_id)
+    .send()
+    .await;
+```*/
+    pub fn resend_notification(&self) -> builder::ResendNotification<'_> {
+        builder::ResendNotification::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -10288,6 +10922,840 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_notification_preferences`]
+
+[`Client::get_notification_preferences`]: super::Client::get_notification_preferences*/
+    #[derive(Debug, Clone)]
+    pub struct GetNotificationPreferences<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> GetNotificationPreferences<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/customers/me/notifications`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::NotificationPreferences>,
+            Error<types::Problem>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/customers/me/notifications", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_notification_preferences",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::set_notification_preferences`]
+
+[`Client::set_notification_preferences`]: super::Client::set_notification_preferences*/
+    #[derive(Debug, Clone)]
+    pub struct SetNotificationPreferences<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::NotificationPreferences, String>,
+    }
+    impl<'a> SetNotificationPreferences<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::NotificationPreferences>,
+            <V as std::convert::TryInto<
+                types::NotificationPreferences,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `NotificationPreferences` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::NotificationPreferences,
+            ) -> types::builder::NotificationPreferences,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/customers/me/notifications`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::NotificationPreferences>,
+            Error<types::Problem>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::NotificationPreferences::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/customers/me/notifications", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "set_notification_preferences",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_order_notifications`]
+
+[`Client::get_order_notifications`]: super::Client::get_order_notifications*/
+    #[derive(Debug, Clone)]
+    pub struct GetOrderNotifications<'a> {
+        client: &'a super::Client,
+        order_id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> GetOrderNotifications<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                order_id: Err("order_id was not initialized".to_string()),
+            }
+        }
+        pub fn order_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.order_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for order_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/orders/{order_id}/notifications`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::Notification>>,
+            Error<types::Problem>,
+        > {
+            let Self { client, order_id } = self;
+            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/orders/{}/notifications", client.baseurl, encode_path(& order_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_order_notifications",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_notifications`]
+
+[`Client::list_notifications`]: super::Client::list_notifications*/
+    #[derive(Debug, Clone)]
+    pub struct ListNotifications<'a> {
+        client: &'a super::Client,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
+        order_id: Result<Option<::uuid::Uuid>, String>,
+        state: Result<Option<types::NotificationState>, String>,
+    }
+    impl<'a> ListNotifications<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                limit: Ok(None),
+                order_id: Ok(None),
+                state: Ok(None),
+            }
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn order_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.order_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for order_id failed".to_string()
+                });
+            self
+        }
+        pub fn state<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::NotificationState>,
+        {
+            self.state = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `NotificationState` for state failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/admin/notifications`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::Notification>>,
+            Error<types::Problem>,
+        > {
+            let Self { client, limit, order_id, state } = self;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let state = state.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/admin/notifications", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order_id", &order_id))
+                .query(&progenitor_client::QueryParam::new("state", &state))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_notifications",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::resend_notification`]
+
+[`Client::resend_notification`]: super::Client::resend_notification*/
+    #[derive(Debug, Clone)]
+    pub struct ResendNotification<'a> {
+        client: &'a super::Client,
+        notification_id: Result<::std::string::String, String>,
+    }
+    impl<'a> ResendNotification<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                notification_id: Err("notification_id was not initialized".to_string()),
+            }
+        }
+        pub fn notification_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.notification_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for notification_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/admin/notifications/{notification_id}/resend`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Notification>, Error<types::Problem>> {
+            let Self { client, notification_id } = self;
+            let notification_id = notification_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/admin/notifications/{}/resend", client.baseurl, encode_path(&
+                notification_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "resend_notification",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

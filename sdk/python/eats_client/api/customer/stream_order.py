@@ -172,7 +172,9 @@ def sync_detailed(
 
 ) -> Response[Problem | list[StatusChange]]:
     """ Server-sent events, one per status change of your order, ending after the last one.
-    Resume with `Last-Event-ID` (the last `sequence` you saw).
+    Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+    order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+    Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`.
 
     Args:
         order_id (UUID):
@@ -207,7 +209,9 @@ def sync(
 
 ) -> Problem | list[StatusChange] | None:
     """ Server-sent events, one per status change of your order, ending after the last one.
-    Resume with `Last-Event-ID` (the last `sequence` you saw).
+    Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+    order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+    Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`.
 
     Args:
         order_id (UUID):
@@ -237,7 +241,9 @@ async def asyncio_detailed(
 
 ) -> Response[Problem | list[StatusChange]]:
     """ Server-sent events, one per status change of your order, ending after the last one.
-    Resume with `Last-Event-ID` (the last `sequence` you saw).
+    Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+    order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+    Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`.
 
     Args:
         order_id (UUID):
@@ -272,7 +278,9 @@ async def asyncio(
 
 ) -> Problem | list[StatusChange] | None:
     """ Server-sent events, one per status change of your order, ending after the last one.
-    Resume with `Last-Event-ID` (the last `sequence` you saw).
+    Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
+    order view takes them in; a comment line is sent as a heartbeat while nothing changes.
+    Each user may hold a limited number of streams open: beyond it, 429 with `Retry-After`.
 
     Args:
         order_id (UUID):
