@@ -56,7 +56,7 @@ mkdir -p "$report_dir"
 # Schemathesis keeps a `.schemathesis/` cache in its working directory: keep it out of the repo.
 cd "$report_dir"
 set +e
-"$venv/bin/schemathesis" run "$base/openapi.json" \
+"$venv/bin/schemathesis" --config-file "$repo/scripts/schemathesis.toml" run "$base/openapi.json" \
   --url "$base/api/v1" \
   --header "Authorization: Bearer $token" \
   --exclude-operation-id streamOrder \

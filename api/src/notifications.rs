@@ -5,6 +5,7 @@ use eats_notify::records::{self, Record};
 use eats_notify::template::Template;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
@@ -124,27 +125,29 @@ impl From<Record> for Notification {
 /// Quiet hours: no non-critical messages from `start` up to `end` (whole hours, Asia/Seoul;
 /// `22` to `8` spans the night).
 #[derive(Object, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(deny_unknown_fields)]
 pub struct QuietHours {
     /// First quiet hour, 0-23.
-    #[oai(validator(maximum(value = "23")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "23")))]
     pub start: u8,
     /// First hour that is no longer quiet, 0-23.
-    #[oai(validator(maximum(value = "23")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "23")))]
     pub end: u8,
 }
 
 /// Which messages you get. Critical ones (a cancellation, a rejection, a refund) come
 /// regardless.
 #[derive(Object, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(deny_unknown_fields)]
 pub struct NotificationPreferences {
     /// KakaoTalk (AlimTalk) messages.
     pub kakao: bool,
     /// SMS: the KakaoTalk fallback, or instead of KakaoTalk when that is off (where the
     /// provider can send plain SMS).
     pub sms: bool,
-    /// When not to send; absent for never.
+    /// When not to send; absent for never (`null` is refused: leave it out).
     #[oai(skip_serializing_if_is_none)]
-    pub quiet_hours: Option<QuietHours>,
+    pub quiet_hours: MaybeUndefined<QuietHours>,
 }
 
 impl From<eats_notify::preferences::Preferences> for NotificationPreferences {
@@ -152,10 +155,13 @@ impl From<eats_notify::preferences::Preferences> for NotificationPreferences {
         Self {
             kakao: p.kakao,
             sms: p.sms,
-            quiet_hours: p.quiet.map(|q| QuietHours {
-                start: q.start,
-                end: q.end,
-            }),
+            quiet_hours: match p.quiet {
+                Some(q) => MaybeUndefined::Value(QuietHours {
+                    start: q.start,
+                    end: q.end,
+                }),
+                None => MaybeUndefined::Undefined,
+            },
         }
     }
 }
@@ -199,12 +205,19 @@ impl NotificationApi {
         body: Json<NotificationPreferences>,
     ) -> Result<Json<NotificationPreferences>, ApiError> {
         let customer = user.require(Role::Customer)?;
+        if body.0.quiet_hours.is_null() {
+            return Err(crate::problem::invalid(
+                "quiet_hours",
+                "quiet_hours is an object or absent, not null",
+            ));
+        }
         let chosen = eats_notify::preferences::Preferences {
             kakao: body.0.kakao,
             sms: body.0.sms,
             quiet: body
                 .0
                 .quiet_hours
+                .value()
                 .map(|q| eats_notify::preferences::QuietHours {
                     start: q.start,
                     end: q.end,

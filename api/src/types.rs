@@ -236,6 +236,8 @@ pub const CLOSED_OBJECTS: &[&str] = &[
     "PayOrder",
     "Reason",
     "RiderLocation",
+    "NotificationPreferences",
+    "QuietHours",
 ];
 
 /// `spec` (poem-openapi's pretty JSON) with `additionalProperties: false` on each of

@@ -795,7 +795,7 @@ export interface components {
              *     provider can send plain SMS).
              */
             sms: boolean;
-            /** @description When not to send; absent for never. */
+            /** @description When not to send; absent for never (`null` is refused: leave it out). */
             quiet_hours?: components["schemas"]["QuietHours"];
         };
         /**

@@ -39,7 +39,6 @@ class NotificationPreferences:
     kakao: bool
     sms: bool
     quiet_hours: QuietHours | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
 
@@ -57,7 +56,7 @@ class NotificationPreferences:
 
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({
             "kakao": kakao,
             "sms": sms,
@@ -93,22 +92,5 @@ class NotificationPreferences:
             quiet_hours=quiet_hours,
         )
 
-
-        notification_preferences.additional_properties = d
         return notification_preferences
 
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

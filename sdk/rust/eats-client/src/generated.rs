@@ -543,6 +543,7 @@ pub mod types {
     /**Which messages you get. Critical ones (a cancellation, a rejection, a refund) come
 regardless.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct NotificationPreferences {
         ///KakaoTalk (AlimTalk) messages.
         pub kakao: bool,
@@ -1141,6 +1142,7 @@ an approved payment is being recorded.*/
     /**Quiet hours: no non-critical messages from `start` up to `end` (whole hours, Asia/Seoul;
 `22` to `8` spans the night).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct QuietHours {
         ///First hour that is no longer quiet, 0-23.
         pub end: u8,
@@ -5177,7 +5179,7 @@ an approved payment is being recorded.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.3.0*/
+Version: 0.3.1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5213,7 +5215,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.3.0"
+        "0.3.1"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
