@@ -60,6 +60,14 @@ pub enum DecodeError {
     /// The stored metadata is not a string map.
     #[error("metadata is not a string map: {0}")]
     Metadata(serde_json::Error),
+    /// The aggregate id is not the id its type uses (every id eats writes is a UUID).
+    #[error("{aggregate_type} id {aggregate_id:?} is not a UUID")]
+    AggregateId {
+        /// The event's aggregate type.
+        aggregate_type: String,
+        /// The id as stored.
+        aggregate_id: String,
+    },
 }
 
 impl FeedEvent {

@@ -124,7 +124,14 @@ impl ProcessManager {
     fn committed(event: &FeedEvent) -> Result<Vec<FollowUp>, DecodeError> {
         Ok(match event.aggregate_type.as_str() {
             "Order" => {
-                let order_id: OrderId = event.aggregate_id.parse().unwrap_or_default();
+                let order_id: OrderId =
+                    event
+                        .aggregate_id
+                        .parse()
+                        .map_err(|_| DecodeError::AggregateId {
+                            aggregate_type: event.aggregate_type.clone(),
+                            aggregate_id: event.aggregate_id.clone(),
+                        })?;
                 follow_ups(Committed::Order(order_id, &event.decode::<Order>()?))
             }
             "Payment" => follow_ups(Committed::Payment(&event.decode::<Payment>()?)),

@@ -425,20 +425,28 @@ async fn every_deadline_fires_after_a_restart(mode: Mode) {
         h.as_owner(store, ready, command).await.expect("store step");
     }
     let delivery = DeliveryId::for_order(ready);
+    // Wait for exactly these three: a count alone can be met early, while the ready order's
+    // store-response deadline is still there and its claim deadline not yet.
+    let mut expected = vec![
+        ("claim_due".to_string(), delivery.to_string()),
+        ("payment_due".to_string(), unpaid.to_string()),
+        ("store_response_due".to_string(), unanswered.to_string()),
+    ];
+    expected.sort();
     let wait_for_deadlines = Instant::now() + Duration::from_secs(60);
     loop {
-        let n: i64 = eats_store::on_pool!(h.db(), |pool| {
-            sqlx::query_scalar("SELECT count(*) FROM deadlines")
-                .fetch_one(pool)
+        let scheduled: Vec<(String, String)> = eats_store::on_pool!(h.db(), |pool| {
+            sqlx::query_as("SELECT kind, aggregate_id FROM deadlines ORDER BY kind, aggregate_id")
+                .fetch_all(pool)
                 .await
         })
-        .expect("count");
-        if n == 3 {
+        .expect("deadlines");
+        if scheduled == expected {
             break;
         }
         assert!(
             Instant::now() < wait_for_deadlines,
-            "deadlines not scheduled ({n})"
+            "deadlines not scheduled: {scheduled:?}, want {expected:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
