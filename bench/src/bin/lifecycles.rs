@@ -1,0 +1,715 @@
+//! Whole order lifecycles through the HTTP API, closed loop, as real clients do them: each
+//! client places an order, pays, waits until the read model shows it paid, accepts, starts and
+//! finishes cooking as the store, waits as the rider until the job is open near the store,
+//! claims, picks up, waits until the order is in delivery, and confirms; then starts the next.
+//!
+//! It starts the `eats` binary itself (embedded; distributed with every role in one process;
+//! or distributed with each role its own process) on a fresh data folder or database, runs a
+//! phase per client count for a fixed time after a warm-up, and prints per phase: lifecycles/s,
+//! commands/s, each step's latency p50/p99/p99.9, each asynchronous hop's time (what a
+//! process manager and a projector take between a command and what the client waits for), and
+//! the server processes' CPU and peak memory.
+//!
+//! ```sh
+//! cargo build --release --bin eats
+//! cargo run --release -p eats-bench --bin lifecycles -- --mode embedded --clients 16,48 --seconds 30
+//! ```
+//!
+//! Each client has its own store, rider and customer, the stores 11 km apart, so a rider's
+//! "jobs near me" shows its own store's job: clients contend on the server, not on each other.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use eats_api::{Auth, Role};
+use eats_bench::percentile;
+use eats_store::testing::TestDatabase;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// How the server runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Deployment {
+    /// One process on SQLite, the embedded feed.
+    Embedded,
+    /// One process with every role, on Postgres and JetStream.
+    Distributed,
+    /// One process per role (api, relay, projectors, sagas, notifier), Postgres and JetStream.
+    Separate,
+}
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, value_enum, default_value = "embedded")]
+    mode: Deployment,
+    /// Client counts, one phase each, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "16,48")]
+    clients: Vec<usize>,
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Unmeasured seconds before each phase (connections, caches, the first orders).
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// The eats binary to run.
+    #[arg(long, default_value = "target/release/eats")]
+    binary: PathBuf,
+    /// How often a client looks at the read model while it waits, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    poll_ms: u64,
+    /// NATS for the distributed modes.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Print one JSON object per phase instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+const SECRET: &str = "eats-bench-lifecycles-secret-0123456789";
+
+/// The client-visible steps, in lifecycle order: commands, then the waits between them.
+const COMMANDS: [&str; 8] = [
+    "place", "pay", "accept", "start", "finish", "claim", "pickup", "confirm",
+];
+const HOPS: [&str; 3] = ["pay->paid", "finish->job", "pickup->in_delivery"];
+
+/// One `eats serve` process: its pid, its address and its log drain.
+struct Process {
+    role: String,
+    child: Child,
+    base: String,
+}
+
+impl Process {
+    fn start(binary: &PathBuf, role: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("EATS_LISTEN", "127.0.0.1:0")
+            .env("EATS_LOG_FORMAT", "json")
+            .env("EATS_LOG", "warn,eats=info")
+            .env("EATS_DEMO_DATA", "0")
+            .env("EATS_JWT_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        if role != "all" {
+            command.env("EATS_ROLES", role);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {} (build it first)", binary.display()))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .context("eats serve exited before listening")??;
+            let Ok(log) = serde_json::from_str::<Value>(&line) else {
+                eprintln!("{role}: {line}");
+                continue;
+            };
+            if log["fields"]["message"] == "eats is listening" {
+                break log["fields"]["addr"]
+                    .as_str()
+                    .context("listening without an address")?
+                    .to_string();
+            }
+        };
+        let name = role.to_string();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
+                    eprintln!("{name}: {line}");
+                }
+            }
+        });
+        Ok(Self {
+            role: role.to_string(),
+            child,
+            base: format!("http://{addr}"),
+        })
+    }
+
+    /// CPU seconds used so far (user + system), from /proc.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name: state is the 3rd, utime the 14th.
+        let after = stat
+            .rsplit_once(')')
+            .context("unreadable /proc stat")?
+            .1
+            .split_whitespace()
+            .collect::<Vec<_>>();
+        let ticks: f64 = after[11].parse::<f64>()? + after[12].parse::<f64>()?;
+        Ok(ticks / clock_ticks_per_second())
+    }
+
+    /// Peak resident memory (VmHWM), MiB.
+    fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .context("no VmHWM")?
+            .parse()?;
+        Ok(kb / 1024.0)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Linux's USER_HZ: 100 on every architecture eats runs on (`getconf CLK_TCK`).
+fn clock_ticks_per_second() -> f64 {
+    100.0
+}
+
+/// The running system and what to clean up after.
+struct System {
+    processes: Vec<Process>,
+    api: String,
+    _data: Option<tempdir::Folder>,
+    database: Option<TestDatabase>,
+    stream: Option<(String, String)>,
+}
+
+mod tempdir {
+    /// A scratch folder removed when dropped.
+    pub struct Folder(pub std::path::PathBuf);
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl System {
+    async fn start(args: &Args) -> anyhow::Result<Self> {
+        match args.mode {
+            Deployment::Embedded => {
+                let folder =
+                    std::env::temp_dir().join(format!("eats-bench-{}", Uuid::new_v4().simple()));
+                let env = vec![("EATS_DATA_DIR".into(), folder.display().to_string())];
+                let process = Process::start(&args.binary, "all", &env)?;
+                Ok(Self {
+                    api: process.base.clone(),
+                    processes: vec![process],
+                    _data: Some(tempdir::Folder(folder)),
+                    database: None,
+                    stream: None,
+                })
+            }
+            Deployment::Distributed | Deployment::Separate => {
+                let database = TestDatabase::postgres().await;
+                let url = database.url.clone().context("a Postgres test database")?;
+                let namespace = format!("bench{}", Uuid::new_v4().simple());
+                let env = vec![
+                    ("EATS_DATABASE_URL".into(), url),
+                    ("EATS_NATS_URL".into(), args.nats_url.clone()),
+                    ("EATS_NATS_NAMESPACE".into(), namespace.clone()),
+                ];
+                let roles: &[&str] = if args.mode == Deployment::Distributed {
+                    &["all"]
+                } else {
+                    // The API first: it runs the migrations the others expect.
+                    &["api", "relay", "projectors", "sagas", "notifier"]
+                };
+                let mut processes = Vec::new();
+                for role in roles {
+                    processes.push(Process::start(&args.binary, role, &env)?);
+                }
+                Ok(Self {
+                    api: processes[0].base.clone(),
+                    processes,
+                    _data: None,
+                    database: Some(database),
+                    stream: Some((args.nats_url.clone(), format!("EATS_EVENTS_{namespace}"))),
+                })
+            }
+        }
+    }
+
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        self.processes.iter().map(Process::cpu_seconds).sum()
+    }
+
+    async fn cleanup(mut self) {
+        self.processes.clear();
+        if let Some(database) = self.database.take() {
+            database.cleanup().await;
+        }
+        if let Some((url, stream)) = self.stream.take() {
+            if let Ok(client) = async_nats::connect(&url).await {
+                if let Err(error) = async_nats::jetstream::new(client)
+                    .delete_stream(&stream)
+                    .await
+                {
+                    eprintln!("could not delete the stream {stream}: {error}");
+                }
+            }
+        }
+    }
+}
+
+/// One HTTP caller of the API.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).with_context(|| format!("{path}: not JSON"))?
+        };
+        Ok((status, body))
+    }
+
+    /// A command: 2xx, retried on a lost optimistic-concurrency race.
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        loop {
+            let (status, answer) = self
+                .call(method.clone(), path, token, Some(body.clone()))
+                .await?;
+            match status {
+                200..=299 => return Ok(answer),
+                409 if answer["type"] == "urn:eats:problem:concurrent-modification" => continue,
+                _ => bail!("{method} {path}: {status} {answer}"),
+            }
+        }
+    }
+}
+
+/// What one client drives: its store, its customer and its rider.
+struct Client {
+    api: Api,
+    owner: String,
+    store: String,
+    item: String,
+    customer: String,
+    rider: String,
+    at: (f64, f64),
+    poll: Duration,
+}
+
+fn token(role: Role) -> anyhow::Result<String> {
+    Ok(Auth::hs256(SECRET.as_bytes())?.mint(Uuid::new_v4(), role, chrono::Duration::hours(12))?)
+}
+
+impl Client {
+    /// A store 11 km from every other client's, its menu item, a customer and a rider there.
+    async fn set_up(api: Api, n: usize, poll: Duration) -> anyhow::Result<Self> {
+        let at = (37.0 + 0.1 * (n / 16) as f64, 126.5 + 0.1 * (n % 16) as f64);
+        let (owner, customer, rider) = (
+            token(Role::StoreOwner)?,
+            token(Role::Customer)?,
+            token(Role::Rider)?,
+        );
+        let post = reqwest::Method::POST;
+        let store = api
+            .command(
+                post.clone(),
+                "/stores",
+                &owner,
+                json!({"name": format!("벤치 {n}호점"), "address": "서울 중구 세종대로 110",
+                       "location": {"lat": at.0, "lng": at.1}}),
+            )
+            .await?["id"]
+            .as_str()
+            .context("store id")?
+            .to_string();
+        let item = api
+            .command(
+                post.clone(),
+                &format!("/stores/{store}/menu/items"),
+                &owner,
+                json!({"name": "참치김밥", "price": 4500}),
+            )
+            .await?["id"]
+            .as_str()
+            .context("item id")?
+            .to_string();
+        api.command(
+            post.clone(),
+            &format!("/stores/{store}/open"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+        api.command(
+            post,
+            "/customers",
+            &customer,
+            json!({"name": format!("손님{n}"), "phone": "010-1234-5678",
+                   "address": "서울 중구 을지로 12",
+                   "location": {"lat": at.0 + 0.003, "lng": at.1 + 0.003}}),
+        )
+        .await?;
+        api.command(
+            reqwest::Method::PUT,
+            "/riders/me/location",
+            &rider,
+            json!({"lat": at.0, "lng": at.1}),
+        )
+        .await?;
+        Ok(Self {
+            api,
+            owner,
+            store,
+            item,
+            customer,
+            rider,
+            at,
+            poll,
+        })
+    }
+
+    /// Waits until the customer's view of `order` has `status`.
+    async fn until_status(&self, order: &str, status: &str) -> anyhow::Result<()> {
+        let limit = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (code, view) = self
+                .api
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/orders/{order}"),
+                    &self.customer,
+                    None,
+                )
+                .await?;
+            if code == 200 && view["status"] == status {
+                return Ok(());
+            }
+            if Instant::now() > limit {
+                bail!("order {order} not {status} after 120 s: {code} {view}");
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// Waits until the rider sees `order`'s job near the store; its delivery id.
+    async fn until_job(&self, order: &str) -> anyhow::Result<String> {
+        let limit = Instant::now() + Duration::from_secs(120);
+        let path = format!(
+            "/deliveries/available?lat={}&lng={}&radius_m=1000&limit=10",
+            self.at.0, self.at.1
+        );
+        loop {
+            let (code, jobs) = self
+                .api
+                .call(reqwest::Method::GET, &path, &self.rider, None)
+                .await?;
+            if code != 200 {
+                bail!("jobs near the store: {code} {jobs}");
+            }
+            let job = jobs["items"].as_array().and_then(|jobs| {
+                jobs.iter()
+                    .find(|job| job["order_id"] == order)
+                    .and_then(|job| job["delivery_id"].as_str())
+            });
+            if let Some(job) = job {
+                return Ok(job.to_string());
+            }
+            if Instant::now() > limit {
+                bail!("no job for {order} after 120 s");
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// One whole lifecycle, each step's time recorded under its name.
+    async fn lifecycle(&self, n: u64, times: &mut Vec<(&'static str, f64)>) -> anyhow::Result<()> {
+        let post = reqwest::Method::POST;
+        let mut timed = Instant::now();
+        let mut lap = |name: &'static str, times: &mut Vec<(&'static str, f64)>| {
+            let now = Instant::now();
+            times.push((name, (now - timed).as_secs_f64() * 1e3));
+            timed = now;
+        };
+        let order = self
+            .api
+            .command(
+                post.clone(),
+                "/orders",
+                &self.customer,
+                json!({"store_id": self.store, "lines": [{"item_id": self.item, "quantity": 1}]}),
+            )
+            .await?["id"]
+            .as_str()
+            .context("order id")?
+            .to_string();
+        lap("place", times);
+        let paid = self
+            .api
+            .command(
+                post.clone(),
+                &format!("/orders/{order}/payment"),
+                &self.customer,
+                json!({"payment_key": format!("tgen_bench_{n}")}),
+            )
+            .await?;
+        if paid["payment_status"] != "approved" {
+            bail!("payment of {order} not approved: {paid}");
+        }
+        lap("pay", times);
+        self.until_status(&order, "paid").await?;
+        lap("pay->paid", times);
+        for (step, path) in [
+            ("accept", "accept"),
+            ("start", "start-cooking"),
+            ("finish", "finish-cooking"),
+        ] {
+            self.api
+                .command(
+                    post.clone(),
+                    &format!("/stores/{}/orders/{order}/{path}", self.store),
+                    &self.owner,
+                    json!({}),
+                )
+                .await?;
+            lap(step, times);
+        }
+        let delivery = self.until_job(&order).await?;
+        lap("finish->job", times);
+        for step in ["claim", "pickup"] {
+            self.api
+                .command(
+                    post.clone(),
+                    &format!("/deliveries/{delivery}/{step}"),
+                    &self.rider,
+                    json!({}),
+                )
+                .await?;
+            lap(step, times);
+        }
+        self.until_status(&order, "in_delivery").await?;
+        lap("pickup->in_delivery", times);
+        self.api
+            .command(
+                post,
+                &format!("/orders/{order}/confirm-delivery"),
+                &self.customer,
+                json!({}),
+            )
+            .await?;
+        lap("confirm", times);
+        Ok(())
+    }
+}
+
+/// What one phase measured.
+struct Phase {
+    clients: usize,
+    seconds: f64,
+    lifecycles: usize,
+    steps: BTreeMap<&'static str, Vec<f64>>,
+    cpu_seconds: f64,
+}
+
+async fn phase(
+    system: &System,
+    clients: &[Arc<Client>],
+    warmup: Duration,
+    measured: Duration,
+) -> anyhow::Result<Phase> {
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let until = measure_from + measured;
+    let results = Arc::new(Mutex::new((0usize, BTreeMap::<&str, Vec<f64>>::new())));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, client) in clients.iter().enumerate() {
+        let (client, results) = (client.clone(), results.clone());
+        tasks.spawn(async move {
+            let mut n = index as u64 * 1_000_000;
+            while Instant::now() < until {
+                let begun = Instant::now();
+                let mut times = Vec::with_capacity(11);
+                client.lifecycle(n, &mut times).await?;
+                n += 1;
+                let ended = Instant::now();
+                // Counted when the whole lifecycle lies inside the measured window.
+                if begun >= measure_from && ended <= until {
+                    let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                    results.0 += 1;
+                    for (step, ms) in times {
+                        results.1.entry(step).or_default().push(ms);
+                    }
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = system.cpu_seconds()?;
+    tokio::time::sleep_until(until.into()).await;
+    let cpu_seconds = system.cpu_seconds()? - cpu_before;
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let (lifecycles, mut steps) =
+        std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    for values in steps.values_mut() {
+        values.sort_by(f64::total_cmp);
+    }
+    Ok(Phase {
+        clients: clients.len(),
+        seconds: measured.as_secs_f64(),
+        lifecycles,
+        steps,
+        cpu_seconds,
+    })
+}
+
+fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
+    let rate = phase.lifecycles as f64 / phase.seconds;
+    let stats = |name: &str| {
+        let values = phase.steps.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        (
+            percentile(values, 50.0),
+            percentile(values, 99.0),
+            percentile(values, 99.9),
+        )
+    };
+    let rss: Vec<(String, f64)> = system
+        .processes
+        .iter()
+        .map(|p| Ok((p.role.clone(), p.peak_rss_mib()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let cores = phase.cpu_seconds / phase.seconds;
+    if args.json {
+        let steps: serde_json::Map<String, Value> = COMMANDS
+            .iter()
+            .chain(HOPS.iter())
+            .map(|name| {
+                let (p50, p99, p999) = stats(name);
+                (
+                    name.to_string(),
+                    json!({"p50_ms": p50, "p99_ms": p99, "p999_ms": p999}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "mode": format!("{:?}", args.mode).to_lowercase(),
+                "clients": phase.clients,
+                "seconds": phase.seconds,
+                "lifecycles": phase.lifecycles,
+                "lifecycles_per_s": rate,
+                "commands_per_s": rate * COMMANDS.len() as f64,
+                "steps": steps,
+                "server_cpu_cores": cores,
+                "peak_rss_mib": rss.iter().map(|(r, m)| (r.clone(), json!(m))).collect::<serde_json::Map<_, _>>(),
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "\n{:?}, {} clients, {:.0} s: {} lifecycles, {:.1} lifecycles/s, {:.0} commands/s; server CPU {:.2} cores; peak RSS {}",
+        args.mode,
+        phase.clients,
+        phase.seconds,
+        phase.lifecycles,
+        rate,
+        rate * COMMANDS.len() as f64,
+        cores,
+        rss.iter()
+            .map(|(role, mib)| format!("{role} {mib:.0} MiB"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  {:<22} {:>9} {:>9} {:>9}",
+        "step (ms)", "p50", "p99", "p99.9"
+    );
+    for name in COMMANDS.iter().chain(HOPS.iter()) {
+        let (p50, p99, p999) = stats(name);
+        println!("  {name:<22} {p50:>9.1} {p99:>9.1} {p999:>9.1}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let system = System::start(&args).await?;
+    let outcome = run(&args, &system).await;
+    system.cleanup().await;
+    outcome
+}
+
+async fn run(args: &Args, system: &System) -> anyhow::Result<()> {
+    let most = args
+        .clients
+        .iter()
+        .copied()
+        .max()
+        .context("no client count")?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(most)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let api = Api {
+        http,
+        base: system.api.clone(),
+    };
+    let poll = Duration::from_millis(args.poll_ms);
+    let mut clients = Vec::with_capacity(most);
+    for n in 0..most {
+        clients.push(Arc::new(Client::set_up(api.clone(), n, poll).await?));
+    }
+    for &count in &args.clients {
+        let phase = phase(
+            system,
+            &clients[..count],
+            Duration::from_secs(args.warmup),
+            Duration::from_secs(args.seconds),
+        )
+        .await?;
+        report(args, system, &phase)?;
+    }
+    Ok(())
+}
