@@ -6,6 +6,7 @@
 //! crash replays at most one batch, which idempotent handlers absorb. Commits made by this
 //! process wake consumers at once; a slow poll catches commits by other processes.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::FeedEvent;
 use crate::handler::EventHandler;
+use crate::keyed::{deliver, Keyed};
 use crate::lag::Lag;
 
 /// Why the embedded feed stopped.
@@ -28,6 +30,11 @@ pub enum FeedError {
     #[error("event log: {0}")]
     Database(#[from] sqlx::Error),
 }
+
+/// How often a busy keyed consumer saves its checkpoint: each save is a write, and SQLite has
+/// one writer for the orders too; a crash replays at most this much, which idempotent
+/// handlers absorb.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Tails the SQLite event log for in-process consumers.
 #[derive(Clone)]
@@ -143,6 +150,9 @@ impl EmbeddedFeed {
         handler: &dyn EventHandler,
         shutdown: &CancellationToken,
     ) -> Result<(), FeedError> {
+        if handler.concurrency() > 1 {
+            return self.follow_keyed(handler, shutdown).await;
+        }
         let name = handler.name().to_string();
         let wanted = handler.aggregate_types().to_vec();
         let mut commits = self.db.subscribe_commits();
@@ -175,6 +185,72 @@ impl EmbeddedFeed {
             }
         }
         tracing::info!(consumer = %name, position, "embedded feed stopped");
+        Ok(())
+    }
+
+    /// [`follow`](Self::follow) for a handler that takes events of many aggregates at once.
+    /// The checkpoint moves only past what is applied: to just before the oldest event still
+    /// in flight, so a slow event holds back the checkpoint (a restart replays from it) but
+    /// not the events of other aggregates. It is saved at most every
+    /// [`CHECKPOINT_EVERY`] while busy, and at once when everything read is applied.
+    async fn follow_keyed(
+        &self,
+        handler: &dyn EventHandler,
+        shutdown: &CancellationToken,
+    ) -> Result<(), FeedError> {
+        let name = handler.name().to_string();
+        let wanted = handler.aggregate_types().to_vec();
+        let limit = handler.concurrency();
+        let mut commits = self.db.subscribe_commits();
+        let mut saved = self.checkpoint(&name).await?;
+        let mut saved_at = tokio::time::Instant::now();
+        let mut read = saved;
+        // The rowids submitted and not yet applied.
+        let mut pending = BTreeSet::new();
+        let mut keyed = Keyed::new(handler, shutdown);
+        // Whether the last read filled a batch, so more may be waiting right now.
+        let mut more = true;
+        tracing::info!(consumer = %name, position = saved, concurrency = limit, "embedded feed started");
+        loop {
+            let room = keyed.in_flight() < limit && !shutdown.is_cancelled();
+            if room && more {
+                commits.borrow_and_update();
+                let batch = self.read_after(read).await?;
+                more = batch.len() as i64 == self.batch;
+                for (rowid, event) in batch {
+                    read = rowid;
+                    if wanted.contains(&event.aggregate_type.as_str()) {
+                        pending.insert(rowid);
+                        keyed.submit(rowid, event);
+                    }
+                }
+            }
+            let applied_up_to = pending.first().map_or(read, |oldest| oldest - 1);
+            let idle = !keyed.is_running();
+            if applied_up_to != saved && (idle || saved_at.elapsed() >= CHECKPOINT_EVERY) {
+                self.save_checkpoint(&name, applied_up_to).await?;
+                (saved, saved_at) = (applied_up_to, tokio::time::Instant::now());
+            }
+            if shutdown.is_cancelled() && idle {
+                break;
+            }
+            tokio::select! {
+                applied = keyed.next_applied(), if keyed.is_running() => match applied {
+                    Some(tickets) => {
+                        for rowid in tickets {
+                            pending.remove(&rowid);
+                        }
+                    }
+                    // Interrupted by shutdown: the runs left end at their next retry.
+                    None => {}
+                },
+                () = std::future::ready(()), if room && more => {}
+                _ = commits.changed(), if room => more = true,
+                () = tokio::time::sleep(self.poll), if room => more = true,
+                () = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
+            }
+        }
+        tracing::info!(consumer = %name, position = saved, "embedded feed stopped");
         Ok(())
     }
 
@@ -215,30 +291,5 @@ impl EmbeddedFeed {
             events: waiting.max(0) as u64,
             seconds,
         })
-    }
-}
-
-/// Hands `events` to `handler` until it succeeds (true) or shutdown interrupts (false).
-async fn deliver(
-    handler: &dyn EventHandler,
-    events: &[FeedEvent],
-    shutdown: &CancellationToken,
-) -> bool {
-    if events.is_empty() {
-        return true;
-    }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match handler.handle_batch(events).await {
-            Ok(()) => return true,
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "handler failed; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return false,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }

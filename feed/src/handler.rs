@@ -20,6 +20,16 @@ pub trait EventHandler: Send + Sync {
     /// The aggregate types it wants; events of others are skipped without a call.
     fn aggregate_types(&self) -> &[&'static str];
 
+    /// How many events may be in flight at once. At 1 (the default) batches go through
+    /// [`handle_batch`](Self::handle_batch) one after another: right for read models, which
+    /// apply a batch in one transaction. Above 1 the feed runs different aggregates
+    /// concurrently, each aggregate's events still in order, so a handler that calls out (a
+    /// payment gateway, a message provider) is held up by a slow call only for that
+    /// aggregate.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
     /// Applies one event. An error leaves it unacknowledged; it is offered again later, and
     /// its aggregate's later events wait for it.
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError>;

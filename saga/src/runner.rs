@@ -100,6 +100,10 @@ impl ProcessManager {
     /// The consumer name (durable consumer and checkpoint).
     pub const NAME: &'static str = "process_manager";
 
+    /// Events in flight at once (see [`EventHandler::concurrency`]): enough for a burst of a
+    /// thousand refunds on a slow gateway to overlap instead of queueing.
+    pub const CONCURRENCY: usize = 2048;
+
     /// A process manager issuing commands through `aggregates` on `db`.
     pub fn new(aggregates: Aggregates, db: Database, settings: SagaSettings) -> Self {
         Self {
@@ -346,6 +350,12 @@ impl EventHandler for ProcessManager {
 
     fn aggregate_types(&self) -> &[&'static str] {
         &["Order", "Payment", "Delivery"]
+    }
+
+    /// Orders at once: a refund waiting on the gateway must not hold up another order's
+    /// "paid". Bounded so a burst cannot take unbounded memory or connections.
+    fn concurrency(&self) -> usize {
+        Self::CONCURRENCY
     }
 
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {

@@ -57,12 +57,17 @@ fn settings() -> SagaSettings {
 
 impl Harness {
     async fn start(mode: Mode) -> Self {
+        Self::with_gateway_latency(mode, Duration::from_millis(1)).await
+    }
+
+    /// A harness whose gateway takes `latency` for every charge and refund.
+    async fn with_gateway_latency(mode: Mode, latency: Duration) -> Self {
         let test = match mode {
             Mode::Embedded => TestDatabase::sqlite().await,
             Mode::Distributed => TestDatabase::postgres().await,
         };
         let gateway = Arc::new(SimulatedGateway::new(SimulatorSettings {
-            latency: Duration::from_millis(1),
+            latency,
             failure_rate: 0.0,
         }));
         let aggregates = Aggregates::new(
@@ -650,7 +655,85 @@ in_both_modes!(
     a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others,
     an_unclaimed_job_at_the_widest_radius_escalates,
     replaying_every_event_charges_and_refunds_nothing_twice,
+    a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order,
 );
+
+/// A burst of a thousand refunds on a gateway that takes 300 ms each: another customer's
+/// payment is reflected on their order within a second, not after the burst (one event at a
+/// time, that was 1,000 x 300 ms).
+async fn a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order(mode: Mode) {
+    use futures::StreamExt;
+    const BURST: usize = 1_000;
+    let h = Harness::with_gateway_latency(mode, Duration::from_millis(300)).await;
+    let store = scenario::open_store(&h.aggregates).await;
+    let customer = scenario::register_customer(&h.aggregates).await;
+    let paid: Vec<OrderId> = futures::stream::iter(0..BURST)
+        .map(|_| h.place_and_pay(store, customer))
+        .buffer_unordered(100)
+        .collect()
+        .await;
+    let unrelated = scenario::drive_order(&h.aggregates, store, customer, 1, Stage::Placed).await;
+
+    let orders = &h.aggregates.orders;
+    futures::stream::iter(&paid)
+        .map(|order| async move {
+            orders
+                .execute_with_metadata(
+                    &order.to_string(),
+                    OrderCommand::CancelOrder {
+                        by: Actor::Customer(customer),
+                        reason: "changed my mind".into(),
+                    },
+                    meta(*order, Actor::Customer(customer)),
+                )
+                .await
+        })
+        .buffer_unordered(100)
+        .for_each(|cancelled| async move { cancelled.expect("cancel") })
+        .await;
+    let payment = PaymentId::for_order(unrelated);
+    h.aggregates
+        .payments
+        .execute_with_metadata(
+            &payment.to_string(),
+            PaymentCommand::PayForOrder {
+                payment_id: payment,
+                order_id: unrelated,
+                customer,
+                amount: h.order(unrelated).await.total().expect("placed"),
+                payment_key: format!("tgen_{}", unrelated.0.simple()),
+            },
+            meta(unrelated, Actor::Customer(customer)),
+        )
+        .await
+        .expect("pay");
+    let approved = Instant::now();
+    h.until_order(unrelated, OrderStatus::Paid).await;
+    let reflected = approved.elapsed();
+    let refunded_meanwhile = h.gateway.refunds();
+    // The burst did happen around it: then it all completes, each refund once.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while h.gateway.refunds() < BURST as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "refunds: {} of {BURST}",
+            h.gateway.refunds()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        reflected < Duration::from_secs(1),
+        "the unrelated order was paid after {reflected:?}, behind the refunds \
+         ({refunded_meanwhile} of {BURST} refunded by then)"
+    );
+    assert!(
+        (refunded_meanwhile as usize) < BURST,
+        "the burst was over before the payment: nothing shown"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.gateway.refunds(), BURST as u64, "no refund twice");
+    h.stop().await;
+}
 
 async fn a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others(mode: Mode) {
     let h = Harness::start(mode).await;
