@@ -13,6 +13,7 @@ use chrono::Utc;
 use eats_store::{Backend, Database, DerivedState};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{FromRow, Row};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::FeedEvent;
@@ -86,6 +87,7 @@ impl EmbeddedFeed {
     }
 
     async fn save_checkpoint(&self, consumer: &str, position: i64) -> Result<(), FeedError> {
+        let _turn = self.db.write_turn().await;
         sqlx::query(
             "INSERT INTO feed_checkpoints (consumer, position) VALUES ($1, $2) \
              ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
@@ -193,10 +195,49 @@ impl EmbeddedFeed {
     /// in flight, so a slow event holds back the checkpoint (a restart replays from it) but
     /// not the events of other aggregates. It is saved at most every
     /// [`CHECKPOINT_EVERY`] while busy, and at once when everything read is applied.
+    ///
+    /// The reader (reading, checkpointing) and the runs are two futures joined on one task,
+    /// so the runs go on while the reader waits: for a connection, or its turn to write,
+    /// which a run in flight may hold.
     async fn follow_keyed(
         &self,
         handler: &dyn EventHandler,
         shutdown: &CancellationToken,
+    ) -> Result<(), FeedError> {
+        let (submit, mut submitted) = mpsc::unbounded_channel::<(i64, FeedEvent)>();
+        let (report, applied) = mpsc::unbounded_channel::<Vec<i64>>();
+        let runs = async move {
+            let mut keyed = Keyed::new(handler, shutdown);
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    next = submitted.recv(), if open => match next {
+                        Some((rowid, event)) => keyed.submit(rowid, event),
+                        None => open = false,
+                    },
+                    done = keyed.next_applied(), if keyed.is_running() => {
+                        // Interrupted runs (shutdown while retrying) report nothing.
+                        if let Some(rowids) = done {
+                            // The reader may have stopped on an error: then nobody listens.
+                            let _ = report.send(rowids);
+                        }
+                    }
+                    else => break,
+                }
+            }
+        };
+        let (read, ()) = tokio::join!(self.read_keyed(handler, shutdown, submit, applied), runs);
+        read
+    }
+
+    /// The reader of [`follow_keyed`](Self::follow_keyed): hands events to the runs while
+    /// fewer than the handler's concurrency are in flight, and moves the checkpoint.
+    async fn read_keyed(
+        &self,
+        handler: &dyn EventHandler,
+        shutdown: &CancellationToken,
+        submit: mpsc::UnboundedSender<(i64, FeedEvent)>,
+        mut applied: mpsc::UnboundedReceiver<Vec<i64>>,
     ) -> Result<(), FeedError> {
         let name = handler.name().to_string();
         let wanted = handler.aggregate_types().to_vec();
@@ -205,15 +246,15 @@ impl EmbeddedFeed {
         let mut saved = self.checkpoint(&name).await?;
         let mut saved_at = tokio::time::Instant::now();
         let mut read = saved;
-        // The rowids submitted and not yet applied.
+        // The rowids handed to the runs and not yet applied.
         let mut pending = BTreeSet::new();
-        let mut keyed = Keyed::new(handler, shutdown);
-        // Whether the last read filled a batch, so more may be waiting right now.
+        let mut submit = Some(submit);
+        // Whether the last read filled a batch (or a commit came), so more may be waiting.
         let mut more = true;
         tracing::info!(consumer = %name, position = saved, concurrency = limit, "embedded feed started");
         loop {
-            let room = keyed.in_flight() < limit && !shutdown.is_cancelled();
-            if room && more {
+            let room = pending.len() < limit && !shutdown.is_cancelled();
+            if let (true, true, Some(runs)) = (room, more, &submit) {
                 commits.borrow_and_update();
                 let batch = self.read_after(read).await?;
                 more = batch.len() as i64 == self.batch;
@@ -221,34 +262,41 @@ impl EmbeddedFeed {
                     read = rowid;
                     if wanted.contains(&event.aggregate_type.as_str()) {
                         pending.insert(rowid);
-                        keyed.submit(rowid, event);
+                        // The runs end only after this sender is dropped.
+                        let _ = runs.send((rowid, event));
                     }
                 }
             }
             let applied_up_to = pending.first().map_or(read, |oldest| oldest - 1);
-            let idle = !keyed.is_running();
-            if applied_up_to != saved && (idle || saved_at.elapsed() >= CHECKPOINT_EVERY) {
+            let settled = pending.is_empty() || submit.is_none();
+            if applied_up_to != saved && (settled || saved_at.elapsed() >= CHECKPOINT_EVERY) {
                 self.save_checkpoint(&name, applied_up_to).await?;
                 (saved, saved_at) = (applied_up_to, tokio::time::Instant::now());
             }
-            if shutdown.is_cancelled() && idle {
-                break;
+            if shutdown.is_cancelled() {
+                // No more reads: the runs finish what they hold, then report the end.
+                submit = None;
             }
             tokio::select! {
-                applied = keyed.next_applied(), if keyed.is_running() => match applied {
-                    Some(tickets) => {
-                        for rowid in tickets {
+                done = applied.recv() => match done {
+                    Some(rowids) => {
+                        for rowid in rowids {
                             pending.remove(&rowid);
                         }
                     }
-                    // Interrupted by shutdown: the runs left end at their next retry.
-                    None => {}
+                    // Every run has ended after shutdown; what is left was interrupted.
+                    None => break,
                 },
                 () = std::future::ready(()), if room && more => {}
                 _ = commits.changed(), if room => more = true,
                 () = tokio::time::sleep(self.poll), if room => more = true,
                 () = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
             }
+        }
+        let applied_up_to = pending.first().map_or(read, |oldest| oldest - 1);
+        if applied_up_to != saved {
+            self.save_checkpoint(&name, applied_up_to).await?;
+            saved = applied_up_to;
         }
         tracing::info!(consumer = %name, position = saved, "embedded feed stopped");
         Ok(())

@@ -5,7 +5,9 @@
 //! aggregate with nothing in flight starts a run at once; events of an aggregate whose run is
 //! in flight queue behind it and go together, in order, as its next run (one `handle_batch`).
 //! The runs are futures polled by the feed's own task, so a handler needs no `'static` or
-//! `Arc` and a run is never cut off mid-call: on shutdown the feed lets every run end.
+//! `Arc` and a run is never cut off mid-call: on shutdown the feed lets every run end. The
+//! feed must poll them beside anything else it awaits (see `EmbeddedFeed::follow_keyed`):
+//! a run may hold what that waits for.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +33,6 @@ pub(crate) struct Keyed<'a, T> {
     /// Aggregates with a run in flight, and the events waiting behind it.
     behind: HashMap<Key, Vec<(T, FeedEvent)>>,
     running: FuturesUnordered<BoxFuture<'a, Ended<T>>>,
-    in_flight: usize,
 }
 
 impl<'a, T: Send + 'a> Keyed<'a, T> {
@@ -41,13 +42,7 @@ impl<'a, T: Send + 'a> Keyed<'a, T> {
             shutdown,
             behind: HashMap::new(),
             running: FuturesUnordered::new(),
-            in_flight: 0,
         }
-    }
-
-    /// Events submitted and not yet applied.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight
     }
 
     /// Whether any run is in flight.
@@ -57,7 +52,6 @@ impl<'a, T: Send + 'a> Keyed<'a, T> {
 
     /// Hands `event` over: now if its aggregate has nothing in flight, else after what has.
     pub(crate) fn submit(&mut self, ticket: T, event: FeedEvent) {
-        self.in_flight += 1;
         let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
         match self.behind.get_mut(&key) {
             Some(waiting) => waiting.push((ticket, event)),
@@ -85,7 +79,6 @@ impl<'a, T: Send + 'a> Keyed<'a, T> {
         if !applied {
             return None;
         }
-        self.in_flight -= tickets.len();
         match self.behind.remove(&key) {
             Some(waiting) if !waiting.is_empty() => {
                 self.behind.insert(key.clone(), Vec::new());

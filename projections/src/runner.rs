@@ -136,6 +136,7 @@ impl<P: Projection> Projector<P> {
             .map(|event| Ok((event, self.projection.writes(event)?)))
             .collect::<Result<Vec<_>, DecodeError>>()?;
         let name = P::NAME;
+        let _turn = self.db.write_turn().await;
         on_pool!(self.db, |pool| {
             let mut tx = pool.begin().await?;
             let mut applied = 0;

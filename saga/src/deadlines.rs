@@ -163,6 +163,10 @@ pub struct Deadline {
 
 /// Applies `changes` to the deadline table.
 pub async fn apply(db: &Database, changes: &[Change]) -> Result<(), sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let _turn = db.write_turn().await;
     for change in changes {
         match change {
             Change::Schedule {

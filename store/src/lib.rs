@@ -27,6 +27,6 @@ pub mod repository;
 pub mod testing;
 pub mod wiring;
 
-pub use database::{Backend, Database, DerivedState, StoreError};
+pub use database::{Backend, Database, DerivedState, StoreError, WriteTurn};
 pub use repository::EventRepository;
 pub use wiring::{Aggregates, Cqrs, DomainServices, EventStoreCatalog, EventStoreOf};

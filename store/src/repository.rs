@@ -33,6 +33,7 @@ pub struct EventRepository {
     inner: Inner,
     snapshot_layout: u32,
     commits: Option<Arc<watch::Sender<u64>>>,
+    writers: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl EventRepository {
@@ -50,7 +51,15 @@ impl EventRepository {
             inner,
             snapshot_layout,
             commits: None,
+            writers: None,
         }
+    }
+
+    /// Appends only in turn with the process's other SQLite writers (see
+    /// [`Database::write_turn`](crate::Database::write_turn)).
+    pub fn taking_turns(mut self, writers: Option<Arc<tokio::sync::Mutex<()>>>) -> Self {
+        self.writers = writers;
+        self
     }
 
     /// Bumps `commits` after every successful append.
@@ -152,7 +161,13 @@ impl PersistedEventRepository for EventRepository {
         });
         match &self.inner {
             Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
-            Inner::Sqlite(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
+            Inner::Sqlite(repo, _) => {
+                let _turn = match &self.writers {
+                    Some(writers) => Some(writers.lock().await),
+                    None => None,
+                };
+                repo.persist::<A>(events, snapshot_update).await?
+            }
         }
         if let Some(commits) = &self.commits {
             commits.send_modify(|n| *n = n.wrapping_add(1));
