@@ -47,6 +47,19 @@ pub enum RecoveryError {
     /// The consumer refused an event handed over again.
     #[error(transparent)]
     Handler(#[from] HandlerError),
+    /// The event store does not hold every event before one that arrived (it always should:
+    /// events are relayed after they commit); the event is not handed over.
+    #[error(
+        "{event} arrived after {position}, but the event store has only {found} events in between"
+    )]
+    Unrepairable {
+        /// The event's key.
+        event: String,
+        /// How far the consumer had got.
+        position: u64,
+        /// Events found between.
+        found: usize,
+    },
 }
 
 /// A JetStream consumer that records how far it got per aggregate and fills gaps from the
@@ -167,6 +180,13 @@ impl Recorded {
                 let missing = self
                     .missing(&aggregate, position, Some(event.sequence))
                     .await?;
+                if missing.len() as u64 != event.sequence - position - 1 {
+                    return Err(RecoveryError::Unrepairable {
+                        event: event.key(),
+                        position,
+                        found: missing.len(),
+                    });
+                }
                 tracing::info!(consumer = self.inner.name(), event = %event.key(), position,
                     missing = missing.len(), "events missing before this one; read from the event store");
                 refed += missing.len();
