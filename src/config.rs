@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -99,12 +100,37 @@ pub struct FanoutConfig {
     /// Seconds between lag measurements exported on /metrics.
     #[arg(long, env = "EATS_LAG_INTERVAL_SECS", default_value_t = 5)]
     pub lag_interval_secs: u64,
+
+    /// Seconds between two looks for events a consumer should have had by now but has not
+    /// (the stream lost them in a NATS crash); a reconnect to NATS starts one at once.
+    #[arg(long, env = "EATS_RECOVERY_INTERVAL_SECS", default_value_t = 10)]
+    pub recovery_interval_secs: u64,
+
+    /// Seconds after its relay (or after the consumer's oldest pending message) an event
+    /// counts as overdue and is re-fed from the event store.
+    #[arg(long, env = "EATS_RECOVERY_SETTLE_SECS", default_value_t = 10)]
+    pub recovery_settle_secs: u64,
+
+    /// Seconds the relay's notes of published events are kept: a loss found later than
+    /// this is left to `eats rebuild-projections` and the deadlines.
+    #[arg(long, env = "EATS_RECOVERY_WINDOW_SECS", default_value_t = 3600)]
+    pub recovery_window_secs: u64,
 }
 
 impl FanoutConfig {
     /// Whether this process runs `role`.
     pub fn runs(&self, role: Role) -> bool {
         self.roles.contains(&Role::All) || self.roles.contains(&role)
+    }
+
+    /// How the reconciler looks for what a NATS crash dropped.
+    pub fn recovery(&self) -> eats_nats::RecoverySettings {
+        eats_nats::RecoverySettings {
+            interval: Duration::from_secs(self.recovery_interval_secs.max(1)),
+            settle: Duration::from_secs(self.recovery_settle_secs),
+            window: Duration::from_secs(self.recovery_window_secs.max(60)),
+            ..eats_nats::RecoverySettings::default()
+        }
     }
 
     /// The stream and subjects to use.

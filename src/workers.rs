@@ -1,5 +1,6 @@
 //! The background roles of `eats serve`: the outbox relay, the projectors, the process
-//! managers, the deadline runner and the notifier, with consumer lag exported as metrics; and,
+//! managers, the deadline runner and the notifier (on JetStream with the reconciler that
+//! recovers what a NATS crash drops), with consumer lag exported as metrics; and,
 //! next to the API, the listener that brings the projectors' live announcements to its streams.
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eats_feed::{EmbeddedFeed, EventHandler};
-use eats_nats::{ensure_stream, JetStreamFeed, Relay, StreamSettings};
+use eats_nats::{ensure_stream, JetStreamFeed, Reconciler, Recorded, Relay, StreamSettings};
 use eats_projections::live::{Announcer, Hub};
 use eats_saga::clock::SystemClock;
 use eats_saga::{DeadlineRunner, ProcessManager};
@@ -129,7 +130,7 @@ impl Workers {
                     workers.start_embedded(db, handlers, interval)?;
                 }
             }
-            Backend::Postgres(_) => {
+            Backend::Postgres(pool) => {
                 let relay = fanout.runs(Role::Relay);
                 if !relay && handlers.is_empty() {
                     return Ok(workers);
@@ -150,18 +151,28 @@ impl Workers {
                 ensure_stream(&jetstream, &topology, &settings)
                     .await
                     .with_context(|| format!("creating JetStream stream {}", topology.stream))?;
+                let recovery = fanout.recovery();
                 if relay {
                     workers.start_relay(
-                        Relay::new(db, jetstream.clone(), topology.clone())?,
+                        Relay::new(db, jetstream.clone(), topology.clone())?
+                            .with_recovery_window(recovery.window),
                         interval,
                     );
                 }
                 if !handlers.is_empty() {
-                    workers.start_jetstream(
-                        JetStreamFeed::new(jetstream, topology),
-                        handlers,
-                        interval,
+                    let feed = JetStreamFeed::new(jetstream, topology);
+                    let recorded: Vec<Arc<Recorded>> = handlers
+                        .into_iter()
+                        .map(|handler| Arc::new(Recorded::new(handler, pool.clone())))
+                        .collect();
+                    let reconciler = Reconciler::new(
+                        pool.clone(),
+                        feed.clone(),
+                        recorded.clone(),
+                        client.clone(),
+                        recovery,
                     );
+                    workers.start_jetstream(feed, recorded, reconciler, interval);
                 }
                 workers.nats = Some(client);
             }
@@ -252,12 +263,23 @@ impl Workers {
         });
     }
 
+    /// Runs each handler on its durable consumer, behind [`Recorded`] (positions, gaps filled
+    /// from the event store), with the [`Reconciler`] re-feeding what the stream lost.
     fn start_jetstream(
         &mut self,
         feed: JetStreamFeed,
-        handlers: Vec<Arc<dyn EventHandler>>,
+        recorded: Vec<Arc<Recorded>>,
+        reconciler: Reconciler,
         interval: Duration,
     ) {
+        let shutdown = self.shutdown.clone();
+        self.spawn("the reconciler".into(), async move {
+            reconciler.run(shutdown).await
+        });
+        let handlers: Vec<Arc<dyn EventHandler>> = recorded
+            .into_iter()
+            .map(|handler| handler as Arc<dyn EventHandler>)
+            .collect();
         for handler in &handlers {
             let (feed, handler, shutdown) = (feed.clone(), handler.clone(), self.shutdown.clone());
             self.spawn(format!("consumer {}", handler.name()), async move {

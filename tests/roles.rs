@@ -1,17 +1,22 @@
 //! Every role as its own `eats serve` process, as on Kubernetes (deploy/), on real Postgres
 //! and NATS: an ordering API and a store-management API (the gateway's path split), two
-//! relays, projectors and process managers. Hundreds of order lifecycles run while one
-//! process of each role is killed with SIGKILL and restarted and another gets SIGTERM;
-//! orders keep being placed while store management is down; at the end every order is in
-//! its right state, every view matches the event store and no charge, refund or grade
-//! count happened twice. Also: a stopping process reports not ready before it stops
-//! serving.
+//! relays, projectors, process managers and two notifiers (sending to a stand-in webhook that
+//! checks every signature). Hundreds of order lifecycles run while one process of each role
+//! is killed with SIGKILL and restarted and another gets SIGTERM; orders keep being placed
+//! while store management is down; at the end every order is in its right state, every view
+//! matches the event store, no charge, refund, grade count or message happened twice and
+//! every order's messages are there. The same run on a NATS server of the test's own, killed
+//! with SIGKILL while the consumers are down and restarted with its newest message block torn
+//! (the acknowledged, unsynced tail a crash drops): nothing is lost. Also: a stopping process
+//! reports not ready before it stops serving, and KEDA's lag equals eats' own.
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use common::{Server, EATS, NATS_URL, SECRET};
@@ -38,6 +43,91 @@ fn token(role: Role, sub: Uuid) -> String {
         .expect("key")
         .mint(sub, role, chrono::Duration::minutes(60))
         .expect("token")
+}
+
+/// The webhook's shared secret in these runs.
+const HOOK_SECRET: &str = "roles-hook-secret";
+
+/// One message as the stand-in webhook received it.
+#[derive(Clone, Debug)]
+struct Delivered {
+    /// `Idempotency-Key`: the record's id, the same on every re-send.
+    key: String,
+    event: String,
+    recipient: String,
+}
+
+/// The notification provider's stand-in: a webhook that checks each request's HMAC
+/// signature (as notify/tests do) and keeps what arrived.
+#[derive(Clone, Default)]
+struct Hook {
+    delivered: Arc<Mutex<Vec<Delivered>>>,
+    forged: Arc<AtomicUsize>,
+}
+
+impl Hook {
+    /// Serves on a free port; returns the URL to give the notifiers.
+    async fn start(&self) -> String {
+        use poem::listener::{Acceptor, Listener};
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind the stand-in");
+        let addr = *acceptor.local_addr()[0]
+            .as_socket_addr()
+            .expect("socket address");
+        let hook = self.clone();
+        let app = poem::endpoint::make(move |request: poem::Request| {
+            let hook = hook.clone();
+            async move { hook.receive(request).await }
+        });
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        format!("http://{addr}/messages")
+    }
+
+    async fn receive(&self, request: poem::Request) -> poem::Response {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (signed, key) = (
+            header(eats_notify::provider::webhook::SIGNATURE_HEADER),
+            header("Idempotency-Key"),
+        );
+        let body = request
+            .into_body()
+            .into_bytes()
+            .await
+            .expect("the whole body");
+        let expected = eats_notify::provider::webhook::signature(HOOK_SECRET, &body);
+        let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match (
+            signed,
+            key,
+            message["event"].as_str(),
+            message["recipient"].as_str(),
+        ) {
+            (Some(signed), Some(key), Some(event), Some(recipient)) if signed == expected => {
+                self.delivered.lock().expect("delivered").push(Delivered {
+                    key,
+                    event: event.to_string(),
+                    recipient: recipient.to_string(),
+                });
+                poem::Response::builder()
+                    .status(poem::http::StatusCode::OK)
+                    .body("{}")
+            }
+            _ => {
+                self.forged.fetch_add(1, Ordering::SeqCst);
+                poem::Response::builder()
+                    .status(poem::http::StatusCode::UNAUTHORIZED)
+                    .body("bad signature")
+            }
+        }
+    }
 }
 
 /// The processes of one deployment, all on one database and one JetStream namespace.
@@ -448,8 +538,13 @@ fn verify_projections_eventually(database_url: &str) {
     }
 }
 
+/// The two full runs take turns: each is a dozen processes with their own connection pools,
+/// and side by side they would exhaust Postgres' connections (100 by default) and the CPU.
+static ONE_FULL_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_role_survives_kills_and_restarts_with_nothing_lost_or_doubled() {
+    let _turn = ONE_FULL_RUN_AT_A_TIME.lock().await;
     through_kills_and_restarts(NATS_URL, None).await;
 }
 
@@ -458,6 +553,7 @@ async fn the_same_run_survives_its_own_nats_server_killed_and_restarted_mid_run(
     let Some(binary) = nats_server_binary() else {
         return;
     };
+    let _turn = ONE_FULL_RUN_AT_A_TIME.lock().await;
     let mut nats = NatsServer::start(binary);
     let url = nats.url();
     through_kills_and_restarts(&url, Some(&mut nats)).await;
@@ -669,6 +765,37 @@ impl NatsServer {
         }
     }
 
+    /// While the server is down: cuts the stream's newest message block to `keep` of its
+    /// length, what a crash before JetStream's fsync leaves on disk. On restart the server
+    /// drops the torn record and everything after it, so the stream ends earlier than it did
+    /// (and its consumers' stored positions may lie beyond that end).
+    fn tear_the_tail(&self, stream: &str, keep: f64) {
+        let msgs = self
+            .dir
+            .join("store/jetstream/$G/streams")
+            .join(stream)
+            .join("msgs");
+        let newest = std::fs::read_dir(&msgs)
+            .expect("the stream's message folder")
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "blk"))
+            .max_by_key(|path| {
+                path.file_stem()
+                    .and_then(|stem| stem.to_str()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .expect("a message block");
+        let length = std::fs::metadata(&newest).expect("block").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&newest)
+            .expect("open the block")
+            .set_len((length as f64 * keep) as u64)
+            .expect("tear the block");
+        // The index a clean shutdown writes would describe the old end: a crash leaves none.
+        let _ = std::fs::remove_file(msgs.join("index.db"));
+    }
+
     /// SIGKILL: no shutdown, no flush.
     fn kill(&mut self) {
         if let Some(mut child) = self.process.take() {
@@ -685,12 +812,160 @@ impl Drop for NatsServer {
     }
 }
 
+/// The stream's last sequence (waiting for a restarted server to serve it).
+async fn stream_last_sequence(nats_url: &str, stream: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = match async_nats::connect(nats_url).await {
+            Ok(client) => async_nats::jetstream::new(client)
+                .get_stream(stream)
+                .await
+                .map(|s| s.cached_info().state.last_sequence)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match found {
+            Ok(last) => return last,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "the stream {stream}: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// `eats_consumer_refed_events_total`, summed over `servers`' consumers.
+async fn refed_total(servers: &[&Server]) -> f64 {
+    let mut total = 0.0;
+    for server in servers {
+        let (_, metrics) = server.get("/metrics").await;
+        total += metrics
+            .lines()
+            .filter(|line| line.starts_with("eats_consumer_refed_events_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
+}
+
+/// The notifiers' work, checked against the event store and what the webhook received:
+/// every event that tells someone something has its message recorded (one per event,
+/// recipient and channel); none is left unsent, failed or signed wrongly; none reached the
+/// webhook under two idempotency keys; every critical message and each order's newest one
+/// per recipient were sent (an older one may be shed, overtaken by a newer one).
+async fn the_messages_are_all_there_once_each(pool: &sqlx::PgPool, hook: &Hook) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        // A notifier killed mid-call leaves its claim to lapse (a 120 s lease) before the
+        // other replica sends it again.
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE state IN ('queued', 'sending')",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("open messages");
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} messages still unsent after 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE aggregate_type = 'Order') \
+              + count(*) FILTER (WHERE event_type = 'OrderPaid') \
+              + count(*) FILTER (WHERE event_type IN ('PaymentRefunded', 'RiderAssigned', 'GradeUpgraded')) \
+         FROM events",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("expected messages");
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT e.aggregate_type || '-' || e.aggregate_id || '-' || e.sequence FROM events e \
+         WHERE (e.aggregate_type = 'Order' \
+                OR e.event_type IN ('PaymentRefunded', 'RiderAssigned', 'GradeUpgraded')) \
+           AND NOT EXISTS (SELECT 1 FROM notifications n \
+                 WHERE n.event_key = e.aggregate_type || '-' || e.aggregate_id || '-' || e.sequence)",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("missing messages");
+    assert!(missing.is_empty(), "events without a message: {missing:?}");
+    let states: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM notifications GROUP BY state ORDER BY state")
+            .fetch_all(pool)
+            .await
+            .expect("states");
+    let states: HashMap<String, i64> = states.into_iter().collect();
+    let recorded: i64 = states.values().sum();
+    eprintln!("messages: {expected} expected, {states:?}");
+    assert_eq!(
+        recorded, expected,
+        "one message per event, recipient and channel"
+    );
+    assert_eq!(
+        states
+            .keys()
+            .filter(|s| !["sent", "shed"].contains(&s.as_str()))
+            .count(),
+        0,
+        "every message sent or shed as superseded: {states:?}"
+    );
+    let unsent_that_must_be: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT n.event_key, n.recipient, n.state FROM notifications n \
+         WHERE n.state <> 'sent' AND (n.critical OR NOT EXISTS ( \
+           SELECT 1 FROM notifications newer WHERE newer.order_id = n.order_id \
+             AND newer.recipient = n.recipient AND newer.channel = n.channel \
+             AND (newer.occurred_at > n.occurred_at \
+                  OR (newer.occurred_at = n.occurred_at AND newer.rank > n.rank))))",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("unsent");
+    assert!(
+        unsent_that_must_be.is_empty(),
+        "critical or newest messages not sent: {unsent_that_must_be:?}"
+    );
+
+    let delivered = hook.delivered.lock().expect("delivered").clone();
+    assert_eq!(
+        hook.forged.load(Ordering::SeqCst),
+        0,
+        "badly signed requests"
+    );
+    let mut keys: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for d in &delivered {
+        keys.entry((d.event.clone(), d.recipient.clone()))
+            .or_default()
+            .insert(d.key.clone());
+    }
+    let twice: Vec<_> = keys.iter().filter(|(_, k)| k.len() > 1).collect();
+    assert!(twice.is_empty(), "messages sent under two keys: {twice:?}");
+    let distinct: HashSet<&str> = delivered.iter().map(|d| d.key.as_str()).collect();
+    let sent = states.get("sent").copied().unwrap_or(0);
+    eprintln!(
+        "the webhook got {} requests for {} messages ({} re-sent with the same key after a kill)",
+        delivered.len(),
+        distinct.len(),
+        delivered.len() - distinct.len()
+    );
+    assert_eq!(
+        distinct.len() as i64,
+        sent,
+        "each sent message reached the webhook"
+    );
+}
+
 /// The whole run on the NATS at `nats_url`; with `own_nats`, that server is also killed with
 /// SIGKILL mid-run and started again on its store.
 async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsServer>) {
     let test = TestDatabase::postgres().await;
     let url = test.url.clone().expect("url");
     let namespace = format!("roles{}", Uuid::new_v4().simple());
+    let hook = Hook::default();
+    let hook_url = hook.start().await;
     let deployment = Deployment {
         env: [
             ("EATS_DATABASE_URL", url.as_str()),
@@ -702,6 +977,16 @@ async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsSe
             ("EATS_RATE_LIMIT_BURST", "100000"),
             ("EATS_PAYMENT_SIM_LATENCY_MS", "5"),
             ("EATS_SHUTDOWN_GRACE_SECS", "10"),
+            ("EATS_NOTIFY_PROVIDER", "webhook"),
+            ("EATS_NOTIFY_WEBHOOK_URL", hook_url.as_str()),
+            ("EATS_NOTIFY_WEBHOOK_SECRET", HOOK_SECRET),
+            // Nothing shed as stale or held by the bucket: every message is accounted for.
+            ("EATS_NOTIFY_FRESHNESS_SECS", "3600"),
+            ("EATS_NOTIFY_RATE_PER_SEC", "100000"),
+            ("EATS_NOTIFY_BURST", "100000"),
+            // Lost events are looked for every 2 s, 3 s after they were due.
+            ("EATS_RECOVERY_INTERVAL_SECS", "2"),
+            ("EATS_RECOVERY_SETTLE_SECS", "3"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -712,9 +997,7 @@ async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsSe
     let mut relays = vec![deployment.start("relay"), deployment.start("relay")];
     let mut projectors = deployment.start("projectors");
     let mut sagas = deployment.start("sagas");
-    // The notifier role lands with the notifier branch: start it here as its own process
-    // (`deployment.start("notifier")`), kill and restart it with the others below, and
-    // count its sent messages next to the charges and refunds (one per event and recipient).
+    let mut notifiers = vec![deployment.start("notifier"), deployment.start("notifier")];
 
     let ordering = Endpoint::new(&api_ordering);
     let store_api = Endpoint::new(&api_store);
@@ -756,11 +1039,41 @@ async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsSe
     drop(sagas);
     pause().await;
     sagas = deployment.start("sagas");
+    pause().await;
+    drop(notifiers.remove(0));
+    pause().await;
+    notifiers.insert(0, deployment.start("notifier"));
+    let mut lost_in_the_crash = 0;
     if let Some(nats) = own_nats {
+        // Every consumer down while the relay goes on: what it relays now waits in the stream,
+        // acknowledged, its outbox rows deleted. Then NATS is killed outright and comes back
+        // without its newest messages, as a crash before JetStream's fsync leaves it (the
+        // newest message block torn while it is down, so the loss does not depend on the
+        // disk's timing): some the consumers had, some they never saw.
         pause().await;
+        let stream_name = format!("EATS_EVENTS_{namespace}");
+        drop(projectors);
+        drop(sagas);
+        let down: Vec<Server> = std::mem::take(&mut notifiers);
+        drop(down);
+        pause().await;
+        let before = stream_last_sequence(&nats.url(), &stream_name).await;
         nats.kill();
+        nats.tear_the_tail(&stream_name, 0.8);
         pause().await;
         nats.restart();
+        let after = stream_last_sequence(&nats.url(), &stream_name).await;
+        lost_in_the_crash = before.saturating_sub(after);
+        eprintln!(
+            "the crash dropped {lost_in_the_crash} acknowledged messages ({before} -> {after})"
+        );
+        assert!(
+            lost_in_the_crash > 0,
+            "the crash lost nothing: nothing to recover"
+        );
+        projectors = deployment.start("projectors");
+        sagas = deployment.start("sagas");
+        notifiers = vec![deployment.start("notifier"), deployment.start("notifier")];
     }
 
     // Store management down: customers still place (and pay for) orders.
@@ -787,6 +1100,13 @@ async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsSe
     assert!(
         exit.is_some_and(|status| status.success()),
         "a relay did not exit cleanly within its grace period on SIGTERM: {exit:?}"
+    );
+    // And a notifier: its in-flight sends finish, the rest is left to the other replica.
+    let stopped = std::mem::replace(&mut notifiers[1], deployment.start("notifier"));
+    let exit = stopped.terminate_within(Duration::from_secs(20));
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "a notifier did not exit cleanly within its grace period on SIGTERM: {exit:?}"
     );
     let done = finished.load(std::sync::atomic::Ordering::SeqCst);
     eprintln!(
@@ -841,11 +1161,17 @@ async fn through_kills_and_restarts(nats_url: &str, own_nats: Option<&mut NatsSe
         .await
         .expect("outbox");
     assert_eq!(outbox, 0, "events left unrelayed");
+    if lost_in_the_crash > 0 {
+        let refed = refed_total(&[&projectors, &sagas]).await;
+        eprintln!("{refed} events re-fed from the event store after the crash");
+    }
+    the_messages_are_all_there_once_each(&pool, &hook).await;
     pool.close().await;
 
     for server in [api_ordering, api_store, projectors, sagas]
         .into_iter()
         .chain(relays)
+        .chain(notifiers)
     {
         let exit = server.terminate_within(Duration::from_secs(20));
         assert!(

@@ -92,6 +92,9 @@ enum Block {
     Change(String, String),
     /// A comment line: the heartbeat.
     Heartbeat,
+    /// The reconnection delay (`retry:`, milliseconds) a stream sends before it ends on
+    /// shutdown.
+    Retry(u64),
     /// The server ended the stream.
     End,
 }
@@ -108,6 +111,9 @@ impl Stream {
                 let block: String = self.buffer.drain(..at + 2).collect();
                 if block.starts_with(':') {
                     return Block::Heartbeat;
+                }
+                if let Some(ms) = block.strip_prefix("retry:") {
+                    return Block::Retry(ms.trim().parse().expect("retry in ms"));
                 }
                 let field = |name: &str| {
                     block
@@ -303,12 +309,23 @@ async fn an_idle_stream_sends_heartbeats_at_the_configured_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_streams_end_when_the_server_shuts_down_so_it_stops_at_once() {
+async fn open_streams_end_with_a_reconnection_hint_when_the_server_shuts_down_so_it_stops_at_once()
+{
     let (server, data) = embedded(&[]);
     let (_, _, customer, order) = placed_order(&server).await;
     let mut stream = customer.stream(&order).await;
     assert_eq!(stream.change().await, change(1, "awaiting_payment"));
     assert!(server.terminate(), "stopped cleanly within its 5 s bound");
+    // The client is told when to come back (to another replica), then the stream ends.
+    let hint = stream.change().await;
+    let Block::Retry(ms) = hint else {
+        panic!("no retry hint before the end: {hint:?}");
+    };
+    let (from, spread) = (
+        eats_api::live::RECONNECT_AFTER.as_millis() as u64,
+        eats_api::live::RECONNECT_SPREAD.as_millis() as u64,
+    );
+    assert!((from..from + spread).contains(&ms), "retry: {ms}");
     assert_eq!(stream.change().await, Block::End);
     let _ = std::fs::remove_dir_all(data);
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::idempotency;
+use crate::live::Sent;
 use crate::problem::{invalid, not_found, ApiError, Problem, ProblemKind};
 use crate::state::ApiState;
 use crate::types::*;
@@ -566,7 +567,7 @@ impl CustomerApi {
         #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))] last_event_id: Header<
             Option<i64>,
         >,
-    ) -> Result<EventStream<BoxStream<'static, StatusChange>>, ApiError> {
+    ) -> Result<EventStream<BoxStream<'static, Sent<StatusChange>>>, ApiError> {
         let customer = user.require(Role::Customer)?;
         own_order(&state, order_id.0, customer).await?;
         let slot = state.live.open(customer)?;
@@ -588,12 +589,13 @@ impl CustomerApi {
                                 change.sequence,
                                 slot,
                             ));
-                            return Some((change, next));
+                            return Some((Sent::Item(change), next));
                         }
-                        // Shutting down: end here, the client resumes elsewhere.
+                        // Shutting down: say when to reconnect and end here; the client
+                        // resumes elsewhere.
                         Ok(None) => tokio::select! {
                             () = follow.changed() => {}
-                            () = &mut closed => return None,
+                            () = &mut closed => return Some((Sent::reconnect(), None)),
                         },
                         Err(error) => {
                             // Ending the stream lets the client resume with Last-Event-ID.
@@ -606,18 +608,20 @@ impl CustomerApi {
         });
         Ok(EventStream::new(changes.boxed())
             .keep_alive(state.live.heartbeat)
-            .to_event(|change| {
-                Event::message(
-                    serde_json::json!({
-                        "sequence": change.sequence,
-                        "status": change.status,
-                        "event_type": change.event_type,
-                        "occurred_at": change.occurred_at,
-                    })
-                    .to_string(),
-                )
-                .id(change.sequence.to_string())
-                .event_type("status")
+            .to_event(|sent| {
+                sent.into_event(|change| {
+                    Event::message(
+                        serde_json::json!({
+                            "sequence": change.sequence,
+                            "status": change.status,
+                            "event_type": change.event_type,
+                            "occurred_at": change.occurred_at,
+                        })
+                        .to_string(),
+                    )
+                    .id(change.sequence.to_string())
+                    .event_type("status")
+                })
             }))
     }
 }

@@ -1,11 +1,15 @@
-//! Open live streams: the hub they wait on, how many each user may hold, and how often
-//! they send a heartbeat.
+//! Open live streams: the hub they wait on, how many each user may hold, how often they
+//! send a heartbeat, and the reconnection hint they end with when the server stops.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eats_projections::live::Hub;
+use poem::web::sse::Event;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -21,6 +25,90 @@ pub const DEFAULT_HEARTBEAT_SECS: u64 = 15;
 
 /// What a `429 too-many-streams` tells the client to wait before trying again.
 const RETRY_AFTER_SECS: u64 = 5;
+
+/// The shortest reconnection delay a stream closed on shutdown asks for; each stream adds up
+/// to [`RECONNECT_SPREAD`] to it, so a stopping replica's clients do not all come back in
+/// the same instant. Long enough for the load balancer to stop routing to this process
+/// (its readiness already answers 503).
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+/// The spread added to [`RECONNECT_AFTER`], per stream.
+pub const RECONNECT_SPREAD: Duration = Duration::from_secs(3);
+
+/// What a live stream sends: an item, or, last of all when the server is shutting down,
+/// how long the client should wait before it reconnects (the SSE `retry:` field; a browser's
+/// `EventSource` and eats' SDKs honour it and resume with `Last-Event-ID`).
+///
+/// Documented in the OpenAPI document as the item itself: the hint is a field of the SSE
+/// protocol, not a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent<T> {
+    /// The next item.
+    Item(T),
+    /// Reconnect after this long; the stream ends right after it.
+    Reconnect(Duration),
+}
+
+impl<T> Sent<T> {
+    /// The hint a stream closed now sends: [`RECONNECT_AFTER`] plus a random share of
+    /// [`RECONNECT_SPREAD`].
+    pub fn reconnect() -> Self {
+        let spread = RECONNECT_SPREAD.as_millis().max(1);
+        let jitter = (Uuid::new_v4().as_u128() % spread) as u64;
+        Self::Reconnect(RECONNECT_AFTER + Duration::from_millis(jitter))
+    }
+
+    /// The SSE event: `to_event` for an item, the `retry:` field for the hint.
+    pub fn into_event(self, to_event: impl FnOnce(T) -> Event) -> Event {
+        match self {
+            Self::Item(item) => to_event(item),
+            Self::Reconnect(after) => Event::retry(after.as_millis() as u64),
+        }
+    }
+}
+
+impl<T: Type> Type for Sent<T> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        T::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        match self {
+            Self::Item(item) => item.as_raw_value(),
+            Self::Reconnect(_) => None,
+        }
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match self {
+            Self::Item(item) => item.raw_element_iter(),
+            Self::Reconnect(_) => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Sent<T> {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Item(item) => item.to_json(),
+            Self::Reconnect(_) => None,
+        }
+    }
+}
 
 /// The live streams of this process.
 #[derive(Clone)]
@@ -47,9 +135,10 @@ impl LiveStreams {
         }
     }
 
-    /// Ends every stream, open or opened from now on, after the change it is sending: on
-    /// shutdown, so the server need not wait for streams that never end by themselves. The
-    /// clients resume elsewhere with `Last-Event-ID`.
+    /// Ends every stream, open or opened from now on, after the change it is sending and a
+    /// reconnection hint ([`Sent::reconnect`]): on shutdown, so the server need not wait for
+    /// streams that never end by themselves. The clients resume elsewhere with
+    /// `Last-Event-ID`.
     pub fn close_all(&self) {
         self.closing.send_replace(true);
     }
@@ -148,6 +237,19 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), streams.closed())
             .await
             .expect("a stream opened after closing ends at once");
+    }
+
+    #[test]
+    fn the_reconnection_hint_is_the_sse_retry_field_within_its_spread() {
+        for _ in 0..100 {
+            let Sent::<()>::Reconnect(after) = Sent::reconnect() else {
+                panic!("not a hint");
+            };
+            assert!(after >= RECONNECT_AFTER && after < RECONNECT_AFTER + RECONNECT_SPREAD);
+        }
+        let event = Sent::<()>::Reconnect(Duration::from_millis(2500))
+            .into_event(|()| Event::message("unused"));
+        assert_eq!(event.to_string(), "retry: 2500\n\n");
     }
 
     #[test]

