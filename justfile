@@ -21,3 +21,16 @@ schemas:
 # Postgres and NATS for the tests, when the machine has none.
 services:
     docker compose up -d postgres nats
+
+# Whole order lifecycles through the HTTP API, closed loop (bench/src/bin/lifecycles.rs), in
+# both modes; `just bench quick` takes under a minute.
+bench speed="full":
+    cargo build --release --bin eats --bin lifecycles -p eats -p eats-bench
+    if [ "{{speed}}" = quick ]; then \
+      target/release/lifecycles --mode embedded --clients 16 --seconds 10 --warmup 3 && \
+      target/release/lifecycles --mode distributed --clients 16 --seconds 10 --warmup 3; \
+    else \
+      for mode in embedded distributed separate; do \
+        target/release/lifecycles --mode $mode --clients 16,48,256 --seconds 30 --warmup 5 || exit 1; \
+      done; \
+    fi
