@@ -613,3 +613,69 @@ mod tests {
         }
     }
 }
+
+/// A store's kitchen queue as streamed: the whole queue after each change.
+#[derive(Object, Debug)]
+pub struct QueueSnapshot {
+    /// Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+    /// stream waits for the queue to differ from it instead of repeating it.
+    pub version: String,
+    /// The orders the kitchen must act on (`paid`, `accepted`, `cooking`,
+    /// `ready_for_pickup`), as `GET /stores/{id}/orders` lists them, at most 200.
+    pub items: Vec<QueuedOrder>,
+}
+
+/// The open jobs near a rider as streamed: the whole list after each change.
+#[derive(Object, Debug)]
+pub struct JobsSnapshot {
+    /// Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+    /// stream waits for the list to differ from it instead of repeating it.
+    pub version: String,
+    /// The jobs as `GET /deliveries/available` lists them (nearest first), at most 200.
+    pub items: Vec<OpenJob>,
+}
+
+/// Development sign-in: who to be.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct DevLogin {
+    /// The role the token carries.
+    pub role: DevRole,
+    /// A name; the same role and name always get the same user id, so signing in again
+    /// finds your orders and stores.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    ))]
+    pub name: String,
+}
+
+/// A role, as the development sign-in names it.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum DevRole {
+    /// Orders food.
+    Customer,
+    /// Runs a store.
+    StoreOwner,
+    /// Delivers.
+    Rider,
+    /// Operates eats.
+    Admin,
+}
+
+/// A development token.
+#[derive(Object, Debug)]
+pub struct DevToken {
+    /// The bearer JWT.
+    pub token: String,
+    /// Its `sub`: the user.
+    pub user_id: String,
+    /// Its role.
+    pub role: DevRole,
+    /// The name signed in with.
+    pub name: String,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
