@@ -25,9 +25,15 @@ test.afterEach(async () => server.stop());
 test("an order from the owner's open store to the customer's confirmation, live in three browsers", async ({
   browser,
 }) => {
-  const owner = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  const owner = await (
+    await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  ).newPage();
   const customer = await (
-    await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
+    await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    })
   ).newPage();
   const riderContext = await browser.newContext({
     viewport: { width: 390, height: 844 },

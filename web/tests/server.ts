@@ -48,7 +48,10 @@ function launch(dataDir: string, port: number, env: Record<string, string>): Pro
   });
   return new Promise((resolve, reject) => {
     let buffer = "";
-    const timer = setTimeout(() => reject(new Error(`eats serve did not listen: ${buffer}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`eats serve did not listen: ${buffer}`)),
+      60_000,
+    );
     child.once("exit", (code) => reject(new Error(`eats serve exited (${code}): ${buffer}`)));
     child.stderr?.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -111,7 +114,10 @@ export async function openStore(owner: EatsClient, name: string): Promise<string
   });
   if (!store) throw new Error("store");
   const params = { path: { store_id: store.id } };
-  await owner.POST("/stores/{store_id}/menu/items", { params, body: { name: "참치김밥", price: 4500 } });
+  await owner.POST("/stores/{store_id}/menu/items", {
+    params,
+    body: { name: "참치김밥", price: 4500 },
+  });
   await owner.POST("/stores/{store_id}/open", { params });
   return store.id;
 }

@@ -288,6 +288,12 @@ export function OrderPage() {
     // A just-placed order reaches its view a moment later.
     retry: 10,
     retryDelay: 200,
+    // The stream carries status changes; a refund completes after the last one, so the
+    // view is read again until it shows the money back.
+    refetchInterval: (query) => {
+      const o = query.state.data;
+      return o && (o.refund_owed ?? 0) > 0 && !o.refunded ? 1000 : false;
+    },
     queryFn: async () => {
       const { data, error } = await client.GET("/orders/{order_id}", {
         params: { path: { order_id: orderId } },
