@@ -282,9 +282,13 @@ impl AuthConfig {
         };
         let by_default = store.database_url.is_none() && self.jwt_public_key_file.is_none();
         if self.dev_login.unwrap_or(by_default) {
-            tracing::warn!(
-                "development sign-in on: anyone reaching this server may take any role (EATS_DEV_LOGIN=0 turns it off)"
-            );
+            // Embedded, it is the default of a machine of one's own; with Postgres someone
+            // turned it on where others may reach it, which deserves a warning.
+            if store.database_url.is_some() {
+                tracing::warn!("development sign-in on: anyone reaching this server may take any role (EATS_DEV_LOGIN=0 turns it off)");
+            } else {
+                tracing::info!("development sign-in on (POST /api/v1/dev/login; EATS_DEV_LOGIN=0 turns it off)");
+            }
             return Ok(auth.with_dev_login()?);
         }
         Ok(auth)
