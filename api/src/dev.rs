@@ -58,7 +58,7 @@ impl DevApi {
             .filter(|auth| auth.dev_login())
             .ok_or_else(disabled)?;
         let role = Role::from(body.0.role);
-        let name = body.0.name.trim().to_string();
+        let name = body.0.name.0.trim().to_string();
         let sub = user_id(role, &name);
         let ttl = chrono::Duration::hours(TTL_HOURS);
         let token = auth.mint(sub, role, ttl).map_err(|e| {

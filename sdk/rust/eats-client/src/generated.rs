@@ -298,6 +298,7 @@ pub mod types {
     }
     ///Development sign-in: who to be.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct DevLogin {
         /**A name; the same role and name always get the same user id, so signing in again
 finds your orders and stores.*/
@@ -5772,7 +5773,7 @@ stream waits for the queue to differ from it instead of repeating it.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.4.0*/
+Version: 0.4.1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5808,7 +5809,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.4.0"
+        "0.4.1"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
