@@ -132,6 +132,23 @@ async fn the_dev_sign_in_is_on_by_default_embedded_and_gives_one_user_per_role_a
 
     let (status, refused, _) = dev_login(&server, "emperor", "김민지").await;
     assert_eq!(status, 400, "{refused}");
+    // A name is a JSON string, not a boolean turned into "false"; unknown fields are refused.
+    for body in [
+        json!({"role": "customer", "name": false}),
+        json!({"role": "customer", "name": "김민지", "admin": true}),
+    ] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/dev/login", server.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            matches!(response.status().as_u16(), 400 | 422),
+            "{body}: {}",
+            response.status()
+        );
+    }
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
 }
