@@ -342,7 +342,8 @@ async fn a_stores_queue_is_pushed_across_processes_when_the_api_runs_no_projecto
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken() {
+async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken_and_their_position_to_the_customer(
+) {
     let (server, data) = embedded(&[]);
     let (owner, store, item) = open_store(&server).await;
     let rider = Caller::new(&server, Role::Rider);
@@ -392,6 +393,45 @@ async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken() {
     assert_eq!(s, 200, "{body}");
     let taken = jobs.snapshot().await;
     assert_eq!(taken.1["items"], json!([]));
+
+    // The customer sees the rider once the order is on its way, and only then.
+    let rider_stream = format!("/orders/{order}/rider/stream");
+    let early = customer
+        .request(Method::GET, &rider_stream)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(early.status(), 409, "not picked up yet");
+    let (s, body) = rider
+        .post(&format!("/deliveries/{delivery}/pickup"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    order_status(&customer, &order, "in_delivery").await;
+    let mut position = Snapshots::open(&customer, &rider_stream, None).await;
+    let first = position.snapshot().await;
+    assert_eq!(first.1["lat"], 37.567);
+    let far_from_home = first.1["distance_m"].as_u64().expect("distance");
+    // Nearer the customer's address (을지로, 37.566 126.991): pushed as it is reported.
+    let (s, body) = rider
+        .put(
+            "/riders/me/location",
+            json!({"lat": 37.566, "lng": 126.989}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let nearer = position.snapshot().await;
+    assert!(
+        nearer.1["distance_m"].as_u64().expect("distance") < far_from_home,
+        "{nearer:?} after {first:?}"
+    );
+    // Another customer does not see where this rider is.
+    let stranger = registered_customer(&server).await;
+    let refused = stranger
+        .request(Method::GET, &rider_stream)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 404);
 
     // Far away the list is what it was: the same content, the same version.
     let mut fresh_far = Snapshots::open(&rider, far, None).await;

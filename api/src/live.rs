@@ -143,9 +143,10 @@ pub fn version_of(items: &serde_json::Value) -> String {
 }
 
 /// A stream of whole snapshots of something followed on the hub (a store's queue, the jobs
-/// near a rider): `read` gives the current one and its version; it is sent when its version
-/// differs from the last one sent (or from `seen`, the client's `Last-Event-ID`), then the
-/// stream waits to be woken. It ends on shutdown or when `read` fails, and the client resumes.
+/// near a rider, a rider's position): `read` gives the current one and its version; it is sent
+/// when its version differs from the last one sent (or from `seen`, the client's
+/// `Last-Event-ID`), then the stream waits to be woken. `read` giving none ends the stream
+/// (nothing more to follow); so do shutdown and a failing `read`, and the client resumes.
 pub fn snapshots<T, F, Fut>(
     live: &LiveStreams,
     follow: Follow,
@@ -156,7 +157,7 @@ pub fn snapshots<T, F, Fut>(
 where
     T: Send + 'static,
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(String, T), sqlx::Error>> + Send,
+    Fut: std::future::Future<Output = Result<Option<(String, T)>, sqlx::Error>> + Send,
 {
     let live = live.clone();
     let read = Arc::new(read);
@@ -167,10 +168,11 @@ where
             tokio::pin!(closed);
             loop {
                 match read().await {
-                    Ok((version, snapshot)) if seen.as_deref() != Some(version.as_str()) => {
+                    Ok(None) => return None,
+                    Ok(Some((version, snapshot))) if seen.as_deref() != Some(version.as_str()) => {
                         return Some((snapshot, Some((follow, Some(version), slot))));
                     }
-                    Ok(_) => tokio::select! {
+                    Ok(Some(_)) => tokio::select! {
                         () = follow.changed() => {}
                         // Shutting down: end here, the client resumes elsewhere.
                         () = &mut closed => return None,

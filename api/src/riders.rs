@@ -147,6 +147,10 @@ impl RiderApi {
             .await
             .map(drop)
         })?;
+        // The customer whose order this rider carries follows them (in any API process).
+        eats_projections::live::Announcer::for_database(&state.db, &state.live.hub)
+            .announce(&[Topic::rider(&rider.to_string())])
+            .await?;
         Ok(Done::Ok(Json(Accepted {
             id: rider.to_string(),
             status: "located".into(),
@@ -248,7 +252,7 @@ impl RiderApi {
                 let page = delivery_board::page_near(&db, at, radius, None, SNAPSHOT_LIMIT).await?;
                 let version = live::version_of(&serde_json::json!(page.items));
                 let items = page.items.into_iter().map(open_job).collect();
-                Ok((version.clone(), JobsSnapshot { version, items }))
+                Ok(Some((version.clone(), JobsSnapshot { version, items })))
             }
         });
         Ok(EventStream::new(snapshots)

@@ -486,7 +486,7 @@ impl StoreApi {
                     .into_iter()
                     .map(queued)
                     .collect::<Result<_, _>>()?;
-                Ok((version.clone(), QueueSnapshot { version, items }))
+                Ok(Some((version.clone(), QueueSnapshot { version, items })))
             }
         });
         Ok(EventStream::new(snapshots)

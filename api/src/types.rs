@@ -722,3 +722,18 @@ pub struct DevToken {
     /// When it expires.
     pub expires_at: DateTime<Utc>,
 }
+
+/// Where the rider bringing your order is, as streamed after each report.
+#[derive(Object, Debug)]
+pub struct RiderPosition {
+    /// Names this content (a hash of it); also the SSE event id, for `Last-Event-ID`.
+    pub version: String,
+    /// Latitude the rider last reported.
+    pub lat: f64,
+    /// Longitude the rider last reported.
+    pub lng: f64,
+    /// Metres from there to your delivery address, in a straight line.
+    pub distance_m: u32,
+    /// When they reported it.
+    pub updated_at: DateTime<Utc>,
+}

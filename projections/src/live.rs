@@ -37,6 +37,12 @@ impl Topic {
         Self(format!("store:{store_id}"))
     }
 
+    /// A rider: they reported where they are. Only the customer whose order they carry
+    /// follows it.
+    pub fn rider(rider_id: &str) -> Self {
+        Self(format!("rider:{rider_id}"))
+    }
+
     /// The open delivery jobs: one opened, widened its radius, or was taken. One topic for
     /// every area: each rider's stream re-reads the jobs near it when woken, so the distance
     /// filter is the rider's own query, and a job far away costs a nearby rider one re-read.
