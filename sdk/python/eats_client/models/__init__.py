@@ -38,6 +38,7 @@ from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
 from .rider_location import RiderLocation
+from .rider_position import RiderPosition
 from .status_change import StatusChange
 from .store_summary import StoreSummary
 from .store_summary_page import StoreSummaryPage
@@ -81,6 +82,7 @@ __all__ = (
     "RegisterCustomer",
     "RegisterStore",
     "RiderLocation",
+    "RiderPosition",
     "StatusChange",
     "StoredEvent",
     "StoreSummary",

@@ -1943,6 +1943,25 @@ stream waits for the queue to differ from it instead of repeating it.*/
             Default::default()
         }
     }
+    ///Where the rider bringing your order is, as streamed after each report.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RiderPosition {
+        ///Metres from there to your delivery address, in a straight line.
+        pub distance_m: u32,
+        ///Latitude the rider last reported.
+        pub lat: f64,
+        ///Longitude the rider last reported.
+        pub lng: f64,
+        ///When they reported it.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Names this content (a hash of it); also the SSE event id, for `Last-Event-ID`.
+        pub version: ::std::string::String,
+    }
+    impl RiderPosition {
+        pub fn builder() -> builder::RiderPosition {
+            Default::default()
+        }
+    }
     ///One status change of an order, as streamed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct StatusChange {
@@ -2059,6 +2078,60 @@ stream waits for the queue to differ from it instead of repeating it.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for StreamAvailableDeliveriesLastEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StreamOrderRiderLastEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StreamOrderRiderLastEventId(::std::string::String);
+    impl ::std::ops::Deref for StreamOrderRiderLastEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StreamOrderRiderLastEventId> for ::std::string::String {
+        fn from(value: StreamOrderRiderLastEventId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for StreamOrderRiderLastEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StreamOrderRiderLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StreamOrderRiderLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StreamOrderRiderLastEventId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -5350,6 +5423,115 @@ stream waits for the queue to differ from it instead of repeating it.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct RiderPosition {
+            distance_m: ::std::result::Result<u32, ::std::string::String>,
+            lat: ::std::result::Result<f64, ::std::string::String>,
+            lng: ::std::result::Result<f64, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for RiderPosition {
+            fn default() -> Self {
+                Self {
+                    distance_m: Err("no value supplied for distance_m".to_string()),
+                    lat: Err("no value supplied for lat".to_string()),
+                    lng: Err("no value supplied for lng".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl RiderPosition {
+            pub fn distance_m<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.distance_m = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for distance_m: {e}")
+                    });
+                self
+            }
+            pub fn lat<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lat = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lat: {e}")
+                    });
+                self
+            }
+            pub fn lng<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lng = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lng: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for version: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RiderPosition> for super::RiderPosition {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RiderPosition,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    distance_m: value.distance_m?,
+                    lat: value.lat?,
+                    lng: value.lng?,
+                    updated_at: value.updated_at?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RiderPosition> for RiderPosition {
+            fn from(value: super::RiderPosition) -> Self {
+                Self {
+                    distance_m: Ok(value.distance_m),
+                    lat: Ok(value.lat),
+                    lng: Ok(value.lng),
+                    updated_at: Ok(value.updated_at),
+                    version: Ok(value.version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct StatusChange {
             event_type: ::std::result::Result<
                 ::std::string::String,
@@ -5773,7 +5955,7 @@ stream waits for the queue to differ from it instead of repeating it.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.4.1*/
+Version: 0.5.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5809,7 +5991,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.4.1"
+        "0.5.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -5949,6 +6131,25 @@ let response = client.get_order()
 ```*/
     pub fn get_order(&self) -> builder::GetOrder<'_> {
         builder::GetOrder::new(self)
+    }
+    /**Server-sent events: where the rider bringing your order is and how far from your
+address, once it is picked up (`in_delivery`; before, 409 `not-in-delivery`), pushed
+each time the rider reports (never polled) and only to you. Each event's id is the
+position's `version`: resume with it as `Last-Event-ID` and the stream waits for the
+next report. It ends when the order is delivered; heartbeats and the per-user cap as
+for the order's stream
+
+Sends a `GET` request to `/orders/{order_id}/rider/stream`
+
+```ignore
+let response = client.stream_order_rider()
+    .order_id(order_id)
+    .last_event_id(last_event_id)
+    .send()
+    .await;
+```*/
+    pub fn stream_order_rider(&self) -> builder::StreamOrderRider<'_> {
+        builder::StreamOrderRider::new(self)
     }
     /**Server-sent events, one per status change of your order, ending after the last one.
 Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
@@ -7874,6 +8075,175 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::stream_order_rider`]
+
+[`Client::stream_order_rider`]: super::Client::stream_order_rider*/
+    #[derive(Debug, Clone)]
+    pub struct StreamOrderRider<'a> {
+        client: &'a super::Client,
+        order_id: Result<::uuid::Uuid, String>,
+        last_event_id: Result<Option<types::StreamOrderRiderLastEventId>, String>,
+    }
+    impl<'a> StreamOrderRider<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                order_id: Err("order_id was not initialized".to_string()),
+                last_event_id: Ok(None),
+            }
+        }
+        pub fn order_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.order_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for order_id failed".to_string()
+                });
+            self
+        }
+        pub fn last_event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StreamOrderRiderLastEventId>,
+        {
+            self.last_event_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `StreamOrderRiderLastEventId` for last_event_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/orders/{order_id}/rider/stream`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
+            let Self { client, order_id, last_event_id } = self;
+            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let last_event_id = last_event_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/orders/{}/rider/stream", client.baseurl, encode_path(& order_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = last_event_id {
+                header_map.append("Last-Event-ID", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "stream_order_rider",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
