@@ -109,8 +109,15 @@ test("an order from the owner's open store to the customer's confirmation, live 
   await expect(rider.getByTestId("job-state")).toHaveText("배달 중");
   await expectAccessible(rider, "rider current job");
 
-  // The customer saw every step, live, and confirms.
+  // The customer saw every step, live, and sees the rider come closer as they move.
   await expect(customer.getByTestId("order-status")).toHaveText("배달 중");
+  const distance = customer.getByTestId("rider-distance");
+  await expect(distance).toContainText("라이더가");
+  const before = (await distance.textContent()) ?? "";
+  // At the customer's door (they registered at Seoul City Hall).
+  await riderContext.setGeolocation({ latitude: 37.5665, longitude: 126.978 });
+  await expect(distance).not.toHaveText(before);
+  await expect(distance.locator("strong")).toHaveText("0m");
   const steps = ["결제 대기", "결제 완료", "주문 접수", "조리 중", "픽업 대기", "배달 중"];
   await expect(customer.getByTestId("timeline").locator("li strong")).toHaveText(steps);
   await customer.screenshot({ path: `${SHOTS}customer.png`, fullPage: true });

@@ -325,6 +325,24 @@ export function OrderPage() {
     },
     finished: (change) => TERMINAL.includes(change.status),
   });
+  const [rider, setRider] = useState<Schemas["RiderPosition"] | null>(null);
+  const status = timeline.at(-1)?.status ?? order.data?.status ?? "";
+  useLiveStream<Schemas["RiderPosition"]>({
+    // Only while it is on its way; the server refuses before and the page stops after.
+    key: status === "in_delivery" ? orderId : null,
+    open: async (lastEventId, signal) => {
+      const { data, response } = await client.GET("/orders/{order_id}/rider/stream", {
+        params: {
+          path: { order_id: orderId },
+          header: lastEventId ? { "Last-Event-ID": lastEventId } : {},
+        },
+        parseAs: "stream",
+        signal,
+      });
+      return { body: data ?? undefined, status: response.status };
+    },
+    onMessage: setRider,
+  });
   const act = async (action: "cancel" | "confirm") => {
     setError(null);
     const { error } =
@@ -342,7 +360,6 @@ export function OrderPage() {
   if (order.isError) return <ErrorText text={order.error.message} />;
   if (!o) return <p>불러오는 중…</p>;
   // The stream is the faster source; the view follows within milliseconds.
-  const status = timeline.at(-1)?.status ?? o.status;
   return (
     <div className="phone">
       <h1>
@@ -366,6 +383,12 @@ export function OrderPage() {
           <strong data-testid="order-total">{formatWon(o.total)}</strong>
         </li>
       </ul>
+      {status === "in_delivery" && rider && (
+        <p className="card" data-testid="rider-distance" aria-live="polite">
+          라이더가 <strong>{formatDistance(rider.distance_m)}</strong> 거리에 있어요 (
+          {formatTime(rider.updated_at)})
+        </p>
+      )}
       {o.reason && <p>사유: {o.reason}</p>}
       {(o.refund_owed ?? 0) > 0 && (
         <p data-testid="refund">

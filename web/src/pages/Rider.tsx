@@ -34,6 +34,18 @@ export function Rider() {
     );
   }, []);
 
+  // While delivering, report where we are as the browser's position changes, so the
+  // customer sees the rider come closer.
+  const delivering = job?.picked_up ?? false;
+  useEffect(() => {
+    if (!delivering || !navigator.geolocation) return;
+    const watch = navigator.geolocation.watchPosition((p) => {
+      const point = { lat: p.coords.latitude, lng: p.coords.longitude };
+      void client.PUT("/riders/me/location", { body: point });
+    });
+    return () => navigator.geolocation.clearWatch(watch);
+  }, [delivering, client]);
+
   const keep = (next: Job | null) => {
     setJob(next);
     if (next) localStorage.setItem(jobKey(session.userId), JSON.stringify(next));
