@@ -126,3 +126,48 @@ test("the operator reads an order's whole timeline, dead letters and consumer la
   await expect(admin.getByRole("cell", { name: "order_view" })).toBeVisible();
   await expectAccessible(admin, "admin");
 });
+
+test("signing in, registering and ordering work from the keyboard alone", async ({ page }) => {
+  const owner = await apiAs(server, "store_owner", "정사장");
+  await openStore(owner, "분식나라");
+  await page.goto(`${server.base}/login`);
+  // Tab from the top of the page to the role choice; arrows pick the role, Tab moves on.
+  await page.keyboard.press("Tab"); // the eats link
+  await page.keyboard.press("Tab"); // the first role
+  await expect(page.getByLabel("고객 (주문하기)")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByLabel("이름")).toBeFocused();
+  await page.keyboard.type("키보드");
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: "회원 가입" })).toBeVisible();
+  // Every field and button of the form is in the tab order, then Enter submits.
+  await page.getByLabel("이름").focus();
+  for (const [label, text] of [
+    ["휴대폰 번호", "010-1234-5678"],
+    ["주소", "서울 중구 을지로 12"],
+  ] as const) {
+    await page.keyboard.press("Tab");
+    await expect(page.getByLabel(label)).toBeFocused();
+    await page.keyboard.type(text);
+  }
+  await page.keyboard.press("Tab");
+  await expect(page.getByLabel("위도")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByLabel("경도")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: "현재 위치 사용" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: "가입하기" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: /안녕하세요/ })).toBeVisible();
+  // The store, an item, the order: focus moves by Tab, buttons press with Enter.
+  await page.getByRole("link", { name: "분식나라" }).focus();
+  await page.keyboard.press("Enter");
+  const add = page.getByRole("button", { name: "참치김밥 담기" });
+  await add.focus();
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: "주문하기" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("order-status")).toHaveText("결제 대기");
+});
