@@ -13,7 +13,15 @@ import {
   type Server,
 } from "./server";
 
-const SHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+// The README's screenshots are rewritten with EATS_UPDATE_SCREENSHOTS=1 (as schemas/ are with
+// EATS_UPDATE_SCHEMAS=1); otherwise they go to test-results/, so a test run leaves the tree as
+// it was.
+const SHOTS = fileURLToPath(
+  new URL(
+    process.env.EATS_UPDATE_SCREENSHOTS === "1" ? "../../docs/screenshots/" : "../test-results/",
+    import.meta.url,
+  ),
+);
 let server: Server;
 
 test.beforeEach(async () => {
