@@ -341,12 +341,11 @@ async fn a_stores_queue_is_pushed_across_processes_when_the_api_runs_no_projecto
     test.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken_and_their_position_to_the_customer(
-) {
-    let (server, data) = embedded(&[]);
-    let (owner, store, item) = open_store(&server).await;
-    let rider = Caller::new(&server, Role::Rider);
+/// The jobs near a rider are pushed when one opens and when it is taken; once picked up, the
+/// rider's position is pushed to that order's customer (and no one else) as they report it.
+async fn jobs_and_the_rider_are_pushed(server: &Server) {
+    let (owner, store, item) = open_store(server).await;
+    let rider = Caller::new(server, Role::Rider);
     let near = "/deliveries/available/stream?lat=37.567&lng=126.979&radius_m=3000";
     // Busan: the job is hundreds of kilometres away.
     let far = "/deliveries/available/stream?lat=35.1796&lng=129.0756&radius_m=3000";
@@ -355,7 +354,7 @@ async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken_and
     assert_eq!(none.1["items"], json!([]));
     let none_far = Snapshots::open(&rider, far, None).await.snapshot().await;
 
-    let customer = registered_customer(&server).await;
+    let customer = registered_customer(server).await;
     let order = place(&customer, &store, &item).await;
     let (s, paid) = customer
         .post(
@@ -425,7 +424,7 @@ async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken_and
         "{nearer:?} after {first:?}"
     );
     // Another customer does not see where this rider is.
-    let stranger = registered_customer(&server).await;
+    let stranger = registered_customer(server).await;
     let refused = stranger
         .request(Method::GET, &rider_stream)
         .send()
@@ -436,6 +435,31 @@ async fn a_riders_jobs_nearby_are_pushed_when_one_opens_and_when_it_is_taken_and
     // Far away the list is what it was: the same content, the same version.
     let mut fresh_far = Snapshots::open(&rider, far, None).await;
     assert_eq!(fresh_far.snapshot().await.0, none_far.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_the_riders_position_are_pushed_embedded() {
+    let (server, data) = embedded(&[]);
+    jobs_and_the_rider_are_pushed(&server).await;
     assert!(server.terminate());
     let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_the_riders_position_are_pushed_across_processes_when_the_api_runs_no_projectors()
+{
+    let test = TestDatabase::postgres().await;
+    let url = test.url.clone().expect("url");
+    let namespace = namespace("webjobs");
+    let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
+    let workers = distributed(
+        &url,
+        &namespace,
+        &[("EATS_ROLES", "relay,projectors,sagas")],
+    );
+    jobs_and_the_rider_are_pushed(&api).await;
+    assert!(api.terminate());
+    assert!(workers.terminate());
+    delete_nats_stream(&namespace).await;
+    test.cleanup().await;
 }
