@@ -1,8 +1,8 @@
 //! Live change announcements: a projector says which topics its writes changed, and one hub
 //! per process wakes whoever follows those topics (the API's SSE streams).
 //!
-//! A topic names a thing a client may watch: an order today, a store's queue or the jobs of
-//! an area tomorrow. Followers re-read their source when woken, so a wake-up carries no data
+//! A topic names a thing a client may watch: an order, a store's queue, the open jobs, a
+//! rider's position. Followers re-read their source when woken, so a wake-up carries no data
 //! and several collapse into one. In embedded mode the projectors announce straight into the
 //! hub; in distributed mode the API process may not run the projectors, so they announce with
 //! a Postgres `NOTIFY` on [`CHANNEL`] and each API process forwards it to its hub with one
