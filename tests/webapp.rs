@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::api::{
-    delete_nats_stream, distributed, embedded, here, namespace, open_store, order_status, place,
-    registered_customer, Caller,
+    delete_nats_stream, distributed, embedded, eventually, here, namespace, open_store,
+    order_status, place, registered_customer, Caller,
 };
 use common::Server;
 use eats_api::Role;
@@ -462,4 +462,44 @@ async fn jobs_and_the_riders_position_are_pushed_across_processes_when_the_api_r
     assert!(workers.terminate());
     delete_nats_stream(&namespace).await;
     test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_lists_their_own_stores_and_no_one_elses() {
+    let (server, data) = embedded(&[]);
+    let owner = Caller::new(&server, Role::StoreOwner);
+    for name in ["순대국 시청점", "김밥천국 시청점"] {
+        let (s, body) = owner
+            .post(
+                "/stores",
+                json!({"name": name, "address": "서울 중구 세종대로 110", "location": here()}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let (other, _, _) = open_store(&server).await;
+    let names = |stores: &Value| -> Vec<String> {
+        stores
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|s| s["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let mine = eventually("both stores in the directory", || async {
+        let (s, stores) = owner.get("/stores/mine").await;
+        (s == 200 && stores.as_array().is_some_and(|a| a.len() == 2)).then_some(stores)
+    })
+    .await;
+    assert_eq!(names(&mine), vec!["김밥천국 시청점", "순대국 시청점"]);
+    let (s, theirs) = other.get("/stores/mine").await;
+    assert_eq!(
+        (s, names(&theirs)),
+        (200, vec!["김밥천국 시청점".to_string()])
+    );
+    let customer = Caller::new(&server, Role::Customer);
+    let (s, _) = customer.get("/stores/mine").await;
+    assert_eq!(s, 403);
+    assert!(server.terminate());
+    let _ = std::fs::remove_dir_all(data);
 }

@@ -32,6 +32,19 @@ pub struct StoreApi;
 /// Most orders one queue snapshot carries: a kitchen with more is already overwhelmed.
 const SNAPSHOT_LIMIT: i64 = 200;
 
+fn summary(s: store_directory::StoreEntry) -> StoreSummary {
+    StoreSummary {
+        store_id: s.store_id,
+        name: s.name,
+        address: s.address,
+        location: Location {
+            lat: s.lat,
+            lng: s.lng,
+        },
+        open: s.open,
+    }
+}
+
 /// A queue row as the API shows it; its lines are JSON the projection wrote, so a row that
 /// does not read is an error, never an order without lines.
 fn queued(q: store_queue::QueuedOrder) -> Result<QueuedOrder, sqlx::Error> {
@@ -172,21 +185,21 @@ impl StoreApi {
         let page = store_directory::page(&state.db, after.as_ref(), limit).await?;
         Ok(Json(StoreSummaryPage {
             next: paging::next(SCOPE, page.next.as_ref())?,
-            items: page
-                .items
-                .into_iter()
-                .map(|s| StoreSummary {
-                    store_id: s.store_id,
-                    name: s.name,
-                    address: s.address,
-                    location: Location {
-                        lat: s.lat,
-                        lng: s.lng,
-                    },
-                    open: s.open,
-                })
-                .collect(),
+            items: page.items.into_iter().map(summary).collect(),
         }))
+    }
+
+    /// Your stores (the token's owner), by name: at most 200, as one array (an owner with
+    /// more is not a person at a counter). So the app finds them from any device.
+    #[oai(path = "/stores/mine", method = "get", operation_id = "listMyStores")]
+    async fn mine(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let stores = store_directory::owned_by(&state.db, &owner.to_string(), 200).await?;
+        Ok(Json(stores.into_iter().map(summary).collect()))
     }
 
     /// Register a store; you become its owner. It starts closed with an empty menu.
