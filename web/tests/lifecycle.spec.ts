@@ -145,4 +145,9 @@ test("an order from the owner's open store to the customer's confirmation, live 
   await customer.getByRole("link", { name: "내 주문 보기" }).click();
   await expect(customer.getByText("배달 완료")).toBeVisible();
   await expectAccessible(customer, "my orders");
+
+  // The owner, signing in again on another device, finds their store.
+  const elsewhere = await (await browser.newContext()).newPage();
+  await signIn(elsewhere, server, "store_owner", "박사장");
+  await expect(elsewhere.getByRole("link", { name: "김밥천국 시청점" })).toBeVisible();
 });

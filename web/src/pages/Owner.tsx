@@ -9,28 +9,23 @@ import { ConnectionBadge, useLiveStream } from "../live";
 import { useSignedIn } from "../session";
 import { CITY_HALL, ErrorText, PointInput, followUp, newKey, type Point } from "./common";
 
-// The API lists every store, not an owner's: the app remembers the ones made here.
-const storesKey = (user: string) => `eats.stores.${user}`;
-const myStoreIds = (user: string): string[] =>
-  JSON.parse(localStorage.getItem(storesKey(user)) ?? "[]") as string[];
-
 function useStores(waitFor?: string) {
-  const { client } = useSignedIn();
+  const { client, session } = useSignedIn();
   return useQuery({
-    queryKey: ["stores"],
+    queryKey: ["my-stores", session.userId],
     // A store just registered reaches the directory a moment later.
     refetchInterval: (query) =>
       waitFor && !query.state.data?.some((s) => s.store_id === waitFor) ? 300 : false,
     queryFn: async () => {
-      const { data } = await client.GET("/stores", { params: { query: { limit: 200 } } });
-      if (!data) throw new Error("stores");
-      return data.items;
+      const { data, error } = await client.GET("/stores/mine");
+      if (!data) throw new Error(problemText(error));
+      return data;
     },
   });
 }
 
 export function OwnerHome() {
-  const { client, session } = useSignedIn();
+  const { client } = useSignedIn();
   const navigate = useNavigate();
   const stores = useStores();
   const [name, setName] = useState("");
@@ -38,7 +33,6 @@ export function OwnerHome() {
   const [location, setLocation] = useState<Point>(CITY_HALL);
   const [error, setError] = useState<string | null>(null);
   const [key] = useState(newKey);
-  const mine = myStoreIds(session.userId);
   const register = async (event: FormEvent) => {
     event.preventDefault();
     const { data, error } = await client.POST("/stores", {
@@ -49,21 +43,18 @@ export function OwnerHome() {
       setError(problemText(error));
       return;
     }
-    localStorage.setItem(storesKey(session.userId), JSON.stringify([...mine, data.id]));
     navigate(`/owner/stores/${data.id}`);
   };
   return (
     <div className="wide">
       <h1>내 가게</h1>
       <ul className="list">
-        {(stores.data ?? [])
-          .filter((s) => mine.includes(s.store_id))
-          .map((s) => (
-            <li key={s.store_id}>
-              <Link to={`/owner/stores/${s.store_id}`}>{s.name}</Link>
-              <span className={s.open ? "tag open" : "tag"}>{s.open ? "영업 중" : "준비 중"}</span>
-            </li>
-          ))}
+        {(stores.data ?? []).map((s) => (
+          <li key={s.store_id}>
+            <Link to={`/owner/stores/${s.store_id}`}>{s.name}</Link>
+            <span className={s.open ? "tag open" : "tag"}>{s.open ? "영업 중" : "준비 중"}</span>
+          </li>
+        ))}
       </ul>
       <form onSubmit={register} className="card narrow">
         <h2>가게 등록</h2>
@@ -349,7 +340,7 @@ export function OwnerStore() {
       ? await client.POST("/stores/{store_id}/close", { params })
       : await client.POST("/stores/{store_id}/open", { params });
     setError(error ? problemText(error) : null);
-    followUp(() => queries.invalidateQueries({ queryKey: ["stores"] }));
+    followUp(() => queries.invalidateQueries({ queryKey: ["my-stores"] }));
   };
   return (
     <div className="wide">
