@@ -162,7 +162,7 @@ impl Application {
         };
         let app = match self.api {
             Some((state, auth, limits)) => {
-                ops.nest("/", eats_api::routes(state, auth, limits)).boxed()
+                crate::web::WebApp(ops.nest("/", eats_api::routes(state, auth, limits))).boxed()
             }
             None => ops.boxed(),
         };

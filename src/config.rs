@@ -283,6 +283,12 @@ pub struct AuthConfig {
     /// (client gone, process died); the retry reaches the same effect, never a second one.
     #[arg(long, env = "EATS_IDEMPOTENCY_STALE_SECS", default_value_t = 60)]
     pub idempotency_stale_secs: u64,
+
+    /// The development sign-in (`POST /api/v1/dev/login`: a role and a name get a token),
+    /// for the web app on a machine with no identity provider. Unset: on in embedded mode
+    /// with an HS256 secret, off with Postgres or a public key.
+    #[arg(long, env = "EATS_DEV_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev_login: Option<bool>,
 }
 
 /// The JWT secret file inside the embedded data folder.
@@ -291,14 +297,27 @@ pub const SECRET_FILE: &str = "jwt.secret";
 impl AuthConfig {
     /// The verifier (and, with a secret, minter) of tokens.
     pub fn auth(&self, store: &StoreConfig) -> anyhow::Result<eats_api::Auth> {
-        if let Some(path) = &self.jwt_public_key_file {
+        let auth = if let Some(path) = &self.jwt_public_key_file {
             let pem = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            return Ok(eats_api::Auth::rs256(&pem)?);
+            eats_api::Auth::rs256(&pem)?
+        } else {
+            let (secret, source) = self.secret_with_source(store)?;
+            tracing::info!(%source, "verifying tokens with the HS256 secret");
+            eats_api::Auth::hs256(secret.as_bytes())?
+        };
+        let by_default = store.database_url.is_none() && self.jwt_public_key_file.is_none();
+        if self.dev_login.unwrap_or(by_default) {
+            // Embedded, it is the default of a machine of one's own; with Postgres someone
+            // turned it on where others may reach it, which deserves a warning.
+            if store.database_url.is_some() {
+                tracing::warn!("development sign-in on: anyone reaching this server may take any role (EATS_DEV_LOGIN=0 turns it off)");
+            } else {
+                tracing::info!("development sign-in on (POST /api/v1/dev/login; EATS_DEV_LOGIN=0 turns it off)");
+            }
+            return Ok(auth.with_dev_login()?);
         }
-        let (secret, source) = self.secret_with_source(store)?;
-        tracing::info!(%source, "verifying tokens with the HS256 secret");
-        Ok(eats_api::Auth::hs256(secret.as_bytes())?)
+        Ok(auth)
     }
 
     /// The HS256 secret: configured, or (embedded mode only) the data folder's own.

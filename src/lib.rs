@@ -9,6 +9,7 @@
 //! - [`demo`]: the first embedded run's demo stores (`EATS_DEMO_DATA`).
 //! - [`admin`]: one-shot operator commands (an aggregate's audit trail).
 //! - [`workers`]: the background roles (outbox relay, projectors) and their lag metrics.
+//! - [`web`]: the web app, built into the binary and served at `/`.
 //! - [`telemetry`]: structured logs through `tracing`, Prometheus metrics.
 
 pub mod admin;
@@ -17,4 +18,5 @@ pub mod config;
 pub mod demo;
 pub mod edge;
 pub mod telemetry;
+pub mod web;
 pub mod workers;

@@ -50,6 +50,7 @@ pub struct Auth {
     decoding: Arc<DecodingKey>,
     encoding: Option<Arc<EncodingKey>>,
     validation: Validation,
+    dev_login: bool,
 }
 
 /// The signing configuration is unusable.
@@ -73,6 +74,7 @@ impl Auth {
             decoding: Arc::new(DecodingKey::from_secret(secret)),
             encoding: Some(Arc::new(EncodingKey::from_secret(secret))),
             validation,
+            dev_login: false,
         })
     }
 
@@ -88,7 +90,27 @@ impl Auth {
             decoding: Arc::new(decoding),
             encoding: None,
             validation,
+            dev_login: false,
         })
+    }
+
+    /// The same, with the development sign-in (`POST /dev/login`) on: anyone may then mint a
+    /// token for any role and name, so it is for a machine of one's own, never for a
+    /// deployment with real users. Refused when tokens cannot be minted (RS256).
+    pub fn with_dev_login(mut self) -> Result<Self, InvalidKey> {
+        if self.encoding.is_none() {
+            return Err(InvalidKey(
+                "the development sign-in mints tokens, which needs EATS_JWT_SECRET, not a public key"
+                    .into(),
+            ));
+        }
+        self.dev_login = true;
+        Ok(self)
+    }
+
+    /// Whether `POST /dev/login` mints tokens here.
+    pub fn dev_login(&self) -> bool {
+        self.dev_login
     }
 
     /// Checks a token's signature, expiry and claims.

@@ -11,12 +11,14 @@ use eats_domain::{Actor, CustomerId, GeoPoint, OrderId, PaymentId, StoreId};
 use eats_feed::FeedEvent;
 use eats_projections::live::Topic;
 use eats_projections::{customer_profile, order_view, store_directory};
+use eats_store::on_pool;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use poem::web::sse::Event;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -121,6 +123,23 @@ fn status_of(event_type: &str) -> Option<&'static str> {
 
 fn terminal(status: &str) -> bool {
     matches!(status, "delivered" | "cancelled" | "rejected")
+}
+
+/// An order's status, the rider carrying it and where it goes, from its view.
+async fn carried_by(
+    db: &eats_store::Database,
+    order: &str,
+) -> Result<(String, Option<String>, GeoPoint), sqlx::Error> {
+    let row: Option<(String, Option<String>, f64, f64)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT status, rider_id, dropoff_lat, dropoff_lng FROM order_view WHERE order_id = $1",
+        )
+        .bind(order)
+        .fetch_optional(pool)
+        .await
+    })?;
+    let (status, rider, lat, lng) = row.ok_or(sqlx::Error::RowNotFound)?;
+    Ok((status, rider, GeoPoint { lat, lng }))
 }
 
 /// Why a stream could not read its order's history; the stream ends and the client resumes.
@@ -548,6 +567,100 @@ impl CustomerApi {
             next: crate::paging::next(&scope, page.next.as_ref())?,
             items: page.items.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Server-sent events: where the rider bringing your order is and how far from your
+    /// address, once it is picked up (`in_delivery`; before, 409 `not-in-delivery`), pushed
+    /// each time the rider reports (never polled) and only to you. Each event's id is the
+    /// position's `version`: resume with it as `Last-Event-ID` and the stream waits for the
+    /// next report. It ends when the order is delivered; heartbeats and the per-user cap as
+    /// for the order's stream.
+    #[oai(
+        path = "/orders/:order_id/rider/stream",
+        method = "get",
+        operation_id = "streamOrderRider"
+    )]
+    async fn rider_stream(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        order_id: Path<Uuid>,
+        #[oai(name = "Last-Event-ID", validator(max_length = 64))] last_event_id: Header<
+            Option<String>,
+        >,
+    ) -> Result<EventStream<BoxStream<'static, crate::live::Sent<RiderPosition>>>, ApiError> {
+        let customer = user.require(Role::Customer)?;
+        own_order(&state, order_id.0, customer).await?;
+        let order = order_id.0.to_string();
+        let (status, rider, dropoff) = carried_by(&state.db, &order).await?;
+        let rider = match (status.as_str(), rider) {
+            ("in_delivery", Some(rider)) => rider,
+            _ => {
+                return Err(Problem::new(
+                    ProblemKind {
+                        status: 409,
+                        slug: "not-in-delivery",
+                        title: "Not on its way",
+                        field: None,
+                    },
+                    format!("the order is {status}; the rider is shown once it is picked up"),
+                )
+                .into())
+            }
+        };
+        let slot = state.live.open(customer)?;
+        // Follow before the first read, so a report in between still wakes us.
+        let follow = state.live.hub.follow(Topic::rider(&rider));
+        let db = state.db.clone();
+        let positions = crate::live::snapshots(
+            &state.live,
+            follow,
+            slot,
+            last_event_id.0,
+            move || {
+                let (db, rider, order) = (db.clone(), rider.clone(), order.clone());
+                async move {
+                    let (status, _, _) = carried_by(&db, &order).await?;
+                    if status != "in_delivery" {
+                        return Ok(None);
+                    }
+                    let at: Option<(f64, f64, chrono::DateTime<chrono::Utc>)> = on_pool!(
+                        db,
+                        |pool| {
+                            sqlx::query_as("SELECT lat, lng, updated_at FROM rider_locations WHERE rider_id = $1")
+                        .bind(&rider)
+                        .fetch_optional(pool)
+                        .await
+                        }
+                    )?;
+                    Ok(at.map(|(lat, lng, updated_at)| {
+                        let distance_m = GeoPoint { lat, lng }.distance_m(&dropoff).round() as u32;
+                        let version =
+                            crate::live::version_of(&serde_json::json!([lat, lng, updated_at]));
+                        (
+                            version.clone(),
+                            RiderPosition {
+                                version,
+                                lat,
+                                lng,
+                                distance_m,
+                                updated_at,
+                            },
+                        )
+                    }))
+                }
+            },
+        );
+        Ok(EventStream::new(positions)
+            .keep_alive(state.live.heartbeat)
+            .to_event(|sent| {
+                sent.into_event(|position| {
+                    let id = position.version.clone();
+                    Event::message(position.to_json_string())
+                        .id(id)
+                        .event_type("rider")
+                })
+            }))
     }
 
     /// Server-sent events, one per status change of your order, ending after the last one.

@@ -4,12 +4,14 @@
 //!   through the aggregates and answer with the id and new status; reads come from the read
 //!   models.
 //! - [`notifications`]: what was sent about an order; operators list and resend records.
+//! - [`dev`]: the development sign-in (a role and a name get a token), off unless enabled.
 //! - [`auth`]: bearer JWTs (HS256 secret or RS256 public key) and role checks.
 //! - [`problem`]: every refusal as RFC 9457 problem+json, the status decided in one place.
 //! - [`middleware`]: per-client rate limits, body limits, problem+json for HTTP-level errors.
 //! - [`idempotency`]: `Idempotency-Key`: a retry reaches the same effect and the first answer.
 //! - [`hangup`]: an acceptor whose connections notice a client that left mid-stream.
-//! - [`live`]: open SSE streams, woken by the projectors' announcements, capped per user.
+//! - [`live`]: open SSE streams, woken by the projectors' announcements, capped per user;
+//!   snapshot streams (a store's queue, the jobs near a rider) that resend only what changed.
 //! - [`telemetry`]: request counts and latency by route template, and the request's span
 //!   (request id, correlation id, W3C trace) that the events it commits carry on.
 //! - [`state`]: what the endpoints share; [`types`]: request and response bodies.
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod auth;
 pub mod customers;
+pub mod dev;
 pub mod hangup;
 pub mod idempotency;
 pub mod live;
@@ -41,7 +44,7 @@ use poem_openapi::{OpenApiService, Tags};
 /// document, not with the crates: bump it whenever `schemas/openapi.json` changes, then record
 /// the new document with `scripts/api_version.py record` (CI fails on a changed document
 /// under an old version).
-pub const API_VERSION: &str = "0.3.1";
+pub const API_VERSION: &str = "0.6.0";
 
 pub use auth::{Auth, Role};
 pub use hangup::HangupAware;
@@ -62,6 +65,8 @@ pub enum ApiTags {
     Rider,
     /// Operators.
     Admin,
+    /// Development: sign in without an identity provider.
+    Dev,
 }
 
 /// Largest accepted request body: far above any real order, far below what could hurt.
@@ -76,6 +81,7 @@ pub fn service() -> OpenApiService<
         riders::RiderApi,
         admin::AdminApi,
         notifications::NotificationApi,
+        dev::DevApi,
     ),
     (),
 > {
@@ -86,6 +92,7 @@ pub fn service() -> OpenApiService<
             riders::RiderApi,
             admin::AdminApi,
             notifications::NotificationApi,
+            dev::DevApi,
         ),
         "eats",
         API_VERSION,

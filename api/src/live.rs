@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eats_projections::live::Hub;
+use eats_projections::live::{Follow, Hub};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use poem::web::sse::Event;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -218,6 +221,62 @@ impl Drop for StreamSlot {
         }
         metrics::gauge!("eats_open_streams").decrement(1.0);
     }
+}
+
+/// Names the content of a snapshot: the same items give the same version in every process
+/// and after restarts, so a client resuming with it as `Last-Event-ID` is sent nothing until
+/// something changed.
+pub fn version_of(items: &serde_json::Value) -> String {
+    let digest = Sha256::digest(items.to_string().as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A stream of whole snapshots of something followed on the hub (a store's queue, the jobs
+/// near a rider, a rider's position): `read` gives the current one and its version; it is sent
+/// when its version differs from the last one sent (or from `seen`, the client's
+/// `Last-Event-ID`), then the stream waits to be woken. `read` giving none ends the stream
+/// (nothing more to follow); so does a failing `read`, and shutdown after a reconnection hint
+/// ([`Sent::reconnect`]); the client resumes.
+pub fn snapshots<T, F, Fut>(
+    live: &LiveStreams,
+    follow: Follow,
+    slot: StreamSlot,
+    seen: Option<String>,
+    read: F,
+) -> BoxStream<'static, Sent<T>>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Option<(String, T)>, sqlx::Error>> + Send,
+{
+    let live = live.clone();
+    let read = Arc::new(read);
+    futures::stream::unfold(Some((follow, seen, slot)), move |following| {
+        let (read, closed) = (read.clone(), live.closed());
+        async move {
+            let (mut follow, seen, slot) = following?;
+            tokio::pin!(closed);
+            loop {
+                match read().await {
+                    Ok(None) => return None,
+                    Ok(Some((version, snapshot))) if seen.as_deref() != Some(version.as_str()) => {
+                        return Some((Sent::Item(snapshot), Some((follow, Some(version), slot))));
+                    }
+                    Ok(Some(_)) => tokio::select! {
+                        () = follow.changed() => {}
+                        // Shutting down: say when to reconnect and end here; the client
+                        // resumes elsewhere.
+                        () = &mut closed => return Some((Sent::reconnect(), None)),
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "reading a live snapshot failed; ending the stream");
+                        return None;
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 #[cfg(test)]

@@ -4,19 +4,44 @@ use chrono::Utc;
 use eats_domain::delivery::{DeliveryCommand, MAX_RADIUS_M};
 use eats_domain::{Actor, GeoPoint, RiderId};
 use eats_projections::delivery_board;
+use eats_projections::live::Topic;
 use eats_store::on_pool;
+use futures::stream::BoxStream;
+use poem::web::sse::Event;
 use poem::Request;
-use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::types::ToJSON;
 use poem_openapi::OpenApi;
 use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::customers::Done;
+use crate::live;
 use crate::problem::{invalid, ApiError};
 use crate::state::ApiState;
 use crate::types::*;
 use crate::ApiTags;
+
+/// Most jobs one snapshot of the jobs stream carries.
+const SNAPSHOT_LIMIT: i64 = 200;
+
+fn open_job(j: delivery_board::OpenJob) -> OpenJob {
+    OpenJob {
+        delivery_id: j.delivery_id,
+        order_id: j.order_id,
+        store_id: j.store_id,
+        pickup: Location {
+            lat: j.pickup.lat,
+            lng: j.pickup.lng,
+        },
+        dropoff: Location {
+            lat: j.dropoff.lat,
+            lng: j.dropoff.lng,
+        },
+        distance_m: j.distance_m,
+    }
+}
 
 /// A reported location older than this cannot be claimed from.
 const LOCATION_MAX_AGE_SECS: i64 = 300;
@@ -122,6 +147,10 @@ impl RiderApi {
             .await
             .map(drop)
         })?;
+        // The customer whose order this rider carries follows them (in any API process).
+        eats_projections::live::Announcer::for_database(&state.db, &state.live.hub)
+            .announce(&[Topic::rider(&rider.to_string())])
+            .await?;
         Ok(Done::Ok(Json(Accepted {
             id: rider.to_string(),
             status: "located".into(),
@@ -171,25 +200,71 @@ impl RiderApi {
         let page = delivery_board::page_near(&state.db, at, radius, after.as_ref(), limit).await?;
         Ok(Json(OpenJobPage {
             next: crate::paging::next(&scope, page.next.as_ref())?,
-            items: page
-                .items
-                .into_iter()
-                .map(|j| OpenJob {
-                    delivery_id: j.delivery_id,
-                    order_id: j.order_id,
-                    store_id: j.store_id,
-                    pickup: Location {
-                        lat: j.pickup.lat,
-                        lng: j.pickup.lng,
-                    },
-                    dropoff: Location {
-                        lat: j.dropoff.lat,
-                        lng: j.dropoff.lng,
-                    },
-                    distance_m: j.distance_m,
-                })
-                .collect(),
+            items: page.items.into_iter().map(open_job).collect(),
         }))
+    }
+
+    /// Server-sent events: the open jobs near a point (as `GET /deliveries/available` lists
+    /// them, nearest first), the whole list at once and again after each change, pushed as
+    /// the delivery board takes in a job opening, widening or being taken (never polled).
+    /// When you move, open a new stream from the new point. Each event's id is the
+    /// snapshot's `version`: resume with it as `Last-Event-ID` and the stream sends the list
+    /// only once it differs. A comment line is sent as a heartbeat while nothing changes; the
+    /// per-user stream cap applies (429).
+    #[oai(
+        path = "/deliveries/available/stream",
+        method = "get",
+        operation_id = "streamAvailableDeliveries"
+    )]
+    async fn available_stream(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        /// Your latitude.
+        #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+        lat: Query<f64>,
+        /// Your longitude.
+        #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+        lng: Query<f64>,
+        /// How far to look, 1 to 20,000 metres (default 3,000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "20000")))]
+        radius_m: Query<Option<u32>>,
+        #[oai(name = "Last-Event-ID", validator(max_length = 64))] last_event_id: Header<
+            Option<String>,
+        >,
+    ) -> Result<EventStream<BoxStream<'static, crate::live::Sent<JobsSnapshot>>>, ApiError> {
+        let rider = user.require(Role::Rider)?;
+        let at = checked(lat.0, lng.0)?;
+        let radius = radius_m.0.unwrap_or(3_000);
+        if !(1..=MAX_RADIUS_M).contains(&radius) {
+            return Err(invalid(
+                "radius_m",
+                format!("radius_m must be between 1 and {MAX_RADIUS_M}"),
+            ));
+        }
+        let slot = state.live.open(rider)?;
+        // Follow before the first read, so a change committed in between still wakes us.
+        let follow = state.live.hub.follow(Topic::deliveries());
+        let db = state.db.clone();
+        let snapshots = live::snapshots(&state.live, follow, slot, last_event_id.0, move || {
+            let db = db.clone();
+            async move {
+                let page = delivery_board::page_near(&db, at, radius, None, SNAPSHOT_LIMIT).await?;
+                let version = live::version_of(&serde_json::json!(page.items));
+                let items = page.items.into_iter().map(open_job).collect();
+                Ok(Some((version.clone(), JobsSnapshot { version, items })))
+            }
+        });
+        Ok(EventStream::new(snapshots)
+            .keep_alive(state.live.heartbeat)
+            .to_event(|sent| {
+                sent.into_event(|snapshot| {
+                    let id = snapshot.version.clone();
+                    Event::message(snapshot.to_json_string())
+                        .id(id)
+                        .event_type("jobs")
+                })
+            }))
     }
 
     /// Claim a job from where you last reported; the first claim wins.

@@ -4,17 +4,22 @@ use cqrs_es::EventStore;
 use eats_domain::order::{Order, OrderCommand, OrderStatus};
 use eats_domain::store::{StoreCommand, StoreError};
 use eats_domain::{Actor, GeoPoint, MenuItemId, StoreId, UserId, Won};
+use eats_projections::live::Topic;
 use eats_projections::store_queue::QueueFilter;
 use eats_projections::{store_directory, store_queue};
+use futures::stream::BoxStream;
+use poem::web::sse::Event;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::customers::{Created, Done};
 use crate::idempotency;
+use crate::live;
 use crate::paging;
 use crate::problem::{invalid, not_found, ApiError};
 use crate::state::ApiState;
@@ -23,6 +28,34 @@ use crate::ApiTags;
 
 /// Store owner endpoints.
 pub struct StoreApi;
+
+/// Most orders one queue snapshot carries: a kitchen with more is already overwhelmed.
+const SNAPSHOT_LIMIT: i64 = 200;
+
+fn summary(s: store_directory::StoreEntry) -> StoreSummary {
+    StoreSummary {
+        store_id: s.store_id,
+        name: s.name,
+        address: s.address,
+        location: Location {
+            lat: s.lat,
+            lng: s.lng,
+        },
+        open: s.open,
+    }
+}
+
+/// A queue row as the API shows it; its lines are JSON the projection wrote, so a row that
+/// does not read is an error, never an order without lines.
+fn queued(q: store_queue::QueuedOrder) -> Result<QueuedOrder, sqlx::Error> {
+    Ok(QueuedOrder {
+        lines: serde_json::from_value(q.lines).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        order_id: q.order_id,
+        status: q.status,
+        total: q.total,
+        placed_at: q.placed_at,
+    })
+}
 
 /// A removal was accepted.
 #[derive(ApiResponse)]
@@ -152,21 +185,21 @@ impl StoreApi {
         let page = store_directory::page(&state.db, after.as_ref(), limit).await?;
         Ok(Json(StoreSummaryPage {
             next: paging::next(SCOPE, page.next.as_ref())?,
-            items: page
-                .items
-                .into_iter()
-                .map(|s| StoreSummary {
-                    store_id: s.store_id,
-                    name: s.name,
-                    address: s.address,
-                    location: Location {
-                        lat: s.lat,
-                        lng: s.lng,
-                    },
-                    open: s.open,
-                })
-                .collect(),
+            items: page.items.into_iter().map(summary).collect(),
         }))
+    }
+
+    /// Your stores (the token's owner), by name: at most 200, as one array (an owner with
+    /// more is not a person at a counter). So the app finds them from any device.
+    #[oai(path = "/stores/mine", method = "get", operation_id = "listMyStores")]
+    async fn mine(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+    ) -> Result<Json<Vec<StoreSummary>>, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let stores = store_directory::owned_by(&state.db, &owner.to_string(), 200).await?;
+        Ok(Json(stores.into_iter().map(summary).collect()))
     }
 
     /// Register a store; you become its owner. It starts closed with an empty menu.
@@ -420,15 +453,65 @@ impl StoreApi {
             items: page
                 .items
                 .into_iter()
-                .map(|q| QueuedOrder {
-                    order_id: q.order_id,
-                    status: q.status,
-                    total: q.total,
-                    lines: serde_json::from_value(q.lines).unwrap_or_default(),
-                    placed_at: q.placed_at,
-                })
-                .collect(),
+                .map(queued)
+                .collect::<Result<_, _>>()?,
         }))
+    }
+
+    /// Server-sent events: your store's kitchen queue (`paid`, `accepted`, `cooking`,
+    /// `ready_for_pickup`, as `GET /stores/{id}/orders` lists it), the whole queue at once
+    /// and again after each change, pushed as the queue projection takes it in (never
+    /// polled). Each event's id is the snapshot's `version`: resume with it as
+    /// `Last-Event-ID` and the stream sends the queue only once it differs. A comment line is
+    /// sent as a heartbeat while nothing changes; the per-user stream cap applies (429).
+    #[oai(
+        path = "/stores/:store_id/orders/stream",
+        method = "get",
+        operation_id = "streamStoreQueue"
+    )]
+    async fn queue_stream(
+        &self,
+        state: poem::web::Data<&ApiState>,
+        user: User,
+        store_id: Path<Uuid>,
+        #[oai(name = "Last-Event-ID", validator(max_length = 64))] last_event_id: Header<
+            Option<String>,
+        >,
+    ) -> Result<EventStream<BoxStream<'static, crate::live::Sent<QueueSnapshot>>>, ApiError> {
+        let owner = user.require(Role::StoreOwner)?;
+        let store = store_directory::fetch(&state.db, &store_id.0.to_string())
+            .await?
+            .filter(|s| s.owner_id == owner.to_string())
+            .ok_or_else(|| not_found("store"))?;
+        let slot = state.live.open(owner)?;
+        // Follow before the first read, so a change committed in between still wakes us.
+        let follow = state.live.hub.follow(Topic::store(&store.store_id));
+        let (db, store) = (state.db.clone(), store.store_id);
+        let snapshots = live::snapshots(&state.live, follow, slot, last_event_id.0, move || {
+            let (db, store) = (db.clone(), store.clone());
+            async move {
+                let page =
+                    store_queue::page(&db, &store, &QueueFilter::Kitchen, None, SNAPSHOT_LIMIT)
+                        .await?;
+                let version = live::version_of(&serde_json::json!(page.items));
+                let items = page
+                    .items
+                    .into_iter()
+                    .map(queued)
+                    .collect::<Result<_, _>>()?;
+                Ok(Some((version.clone(), QueueSnapshot { version, items })))
+            }
+        });
+        Ok(EventStream::new(snapshots)
+            .keep_alive(state.live.heartbeat)
+            .to_event(|sent| {
+                sent.into_event(|snapshot| {
+                    let id = snapshot.version.clone();
+                    Event::message(snapshot.to_json_string())
+                        .id(id)
+                        .event_type("queue")
+                })
+            }))
     }
 
     /// Accept a paid order.

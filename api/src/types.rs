@@ -238,6 +238,7 @@ pub const CLOSED_OBJECTS: &[&str] = &[
     "RiderLocation",
     "NotificationPreferences",
     "QuietHours",
+    "DevLogin",
 ];
 
 /// `spec` (poem-openapi's pretty JSON) with `additionalProperties: false` on each of
@@ -612,4 +613,127 @@ mod tests {
             );
         }
     }
+}
+
+/// A store's kitchen queue as streamed: the whole queue after each change.
+#[derive(Object, Debug)]
+pub struct QueueSnapshot {
+    /// Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+    /// stream waits for the queue to differ from it instead of repeating it.
+    pub version: String,
+    /// The orders the kitchen must act on (`paid`, `accepted`, `cooking`,
+    /// `ready_for_pickup`), as `GET /stores/{id}/orders` lists them, at most 200.
+    pub items: Vec<QueuedOrder>,
+}
+
+/// The open jobs near a rider as streamed: the whole list after each change.
+#[derive(Object, Debug)]
+pub struct JobsSnapshot {
+    /// Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+    /// stream waits for the list to differ from it instead of repeating it.
+    pub version: String,
+    /// The jobs as `GET /deliveries/available` lists them (nearest first), at most 200.
+    pub items: Vec<OpenJob>,
+}
+
+/// Development sign-in: who to be.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct DevLogin {
+    /// The role the token carries.
+    pub role: DevRole,
+    /// A name; the same role and name always get the same user id, so signing in again
+    /// finds your orders and stores.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF][^\x00-\x1F\x7F-\x9F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]*$"
+    ))]
+    pub name: StrictString,
+}
+
+/// A JSON string and only that: poem-openapi's `String` also takes a number or a boolean
+/// (`false` becomes `"false"`), which the schema does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrictString(pub String);
+
+impl poem_openapi::types::Type for StrictString {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for StrictString {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::String(text) => Ok(Self(text)),
+            other => Err(poem_openapi::types::ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for StrictString {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+/// A role, as the development sign-in names it.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum DevRole {
+    /// Orders food.
+    Customer,
+    /// Runs a store.
+    StoreOwner,
+    /// Delivers.
+    Rider,
+    /// Operates eats.
+    Admin,
+}
+
+/// A development token.
+#[derive(Object, Debug)]
+pub struct DevToken {
+    /// The bearer JWT.
+    pub token: String,
+    /// Its `sub`: the user.
+    pub user_id: String,
+    /// Its role.
+    pub role: DevRole,
+    /// The name signed in with.
+    pub name: String,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where the rider bringing your order is, as streamed after each report.
+#[derive(Object, Debug)]
+pub struct RiderPosition {
+    /// Names this content (a hash of it); also the SSE event id, for `Last-Event-ID`.
+    pub version: String,
+    /// Latitude the rider last reported.
+    pub lat: f64,
+    /// Longitude the rider last reported.
+    pub lng: f64,
+    /// Metres from there to your delivery address, in a straight line.
+    pub distance_m: u32,
+    /// When they reported it.
+    pub updated_at: DateTime<Utc>,
 }

@@ -19,6 +19,12 @@ use crate::runner::Projection;
 use crate::sql::{Arg, Write};
 use eats_store::on_pool;
 
+/// Every delivery event changes the open jobs (opened, widened, claimed, done): riders'
+/// job streams re-read what is near them.
+pub fn topic(_event: &FeedEvent) -> Option<crate::live::Topic> {
+    Some(crate::live::Topic::deliveries())
+}
+
 /// The index resolution.
 pub const RESOLUTION: Resolution = Resolution::Seven;
 

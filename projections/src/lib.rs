@@ -97,6 +97,16 @@ pub fn announcing(db: &Database, announcer: &live::Announcer) -> Vec<Arc<dyn Eve
                     announcer.clone(),
                     order_view::topic,
                 )),
+                store_queue::StoreQueueProjection::NAME => Arc::new(live::Announcing::with_topics(
+                    handler,
+                    announcer.clone(),
+                    Arc::new(store_queue::QueueTopics(db.clone())),
+                )),
+                delivery_board::DeliveryBoardProjection::NAME => Arc::new(live::Announcing::new(
+                    handler,
+                    announcer.clone(),
+                    delivery_board::topic,
+                )),
                 _ => handler,
             }
         })

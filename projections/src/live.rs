@@ -1,8 +1,8 @@
 //! Live change announcements: a projector says which topics its writes changed, and one hub
 //! per process wakes whoever follows those topics (the API's SSE streams).
 //!
-//! A topic names a thing a client may watch: an order today, a store's queue or the jobs of
-//! an area tomorrow. Followers re-read their source when woken, so a wake-up carries no data
+//! A topic names a thing a client may watch: an order, a store's queue, the open jobs, a
+//! rider's position. Followers re-read their source when woken, so a wake-up carries no data
 //! and several collapse into one. In embedded mode the projectors announce straight into the
 //! hub; in distributed mode the API process may not run the projectors, so they announce with
 //! a Postgres `NOTIFY` on [`CHANNEL`] and each API process forwards it to its hub with one
@@ -35,6 +35,19 @@ impl Topic {
     /// A store: its order queue changed.
     pub fn store(store_id: &str) -> Self {
         Self(format!("store:{store_id}"))
+    }
+
+    /// A rider: they reported where they are. Only the customer whose order they carry
+    /// follows it.
+    pub fn rider(rider_id: &str) -> Self {
+        Self(format!("rider:{rider_id}"))
+    }
+
+    /// The open delivery jobs: one opened, widened its radius, or was taken. One topic for
+    /// every area: each rider's stream re-reads the jobs near it when woken, so the distance
+    /// filter is the rider's own query, and a job far away costs a nearby rider one re-read.
+    pub fn deliveries() -> Self {
+        Self("deliveries".into())
     }
 
     /// The topic as announced on the wire.
@@ -218,12 +231,30 @@ pub async fn listen(pool: PgPool, hub: Hub, shutdown: impl Future<Output = ()>) 
     }
 }
 
+/// Which topic an applied event changed.
+#[async_trait]
+pub trait Topics: Send + Sync {
+    /// The topic `event` changed, once its projection has applied it; it may read what the
+    /// projection wrote (e.g. the store of an order whose later events do not name it).
+    async fn topic(&self, event: &FeedEvent) -> Result<Option<Topic>, sqlx::Error>;
+}
+
+/// Topics that follow from the event alone.
+struct FromEvent(fn(&FeedEvent) -> Option<Topic>);
+
+#[async_trait]
+impl Topics for FromEvent {
+    async fn topic(&self, event: &FeedEvent) -> Result<Option<Topic>, sqlx::Error> {
+        Ok((self.0)(event))
+    }
+}
+
 /// A feed consumer that, once `inner` has applied events, announces the topics they changed,
 /// so followers re-read what `inner` just wrote.
 pub struct Announcing {
     inner: Arc<dyn EventHandler>,
     announcer: Announcer,
-    topics: fn(&FeedEvent) -> Option<Topic>,
+    topics: Arc<dyn Topics>,
 }
 
 impl Announcing {
@@ -233,6 +264,15 @@ impl Announcing {
         announcer: Announcer,
         topics: fn(&FeedEvent) -> Option<Topic>,
     ) -> Self {
+        Self::with_topics(inner, announcer, Arc::new(FromEvent(topics)))
+    }
+
+    /// `inner`, announcing what `topics` finds for every event it applies.
+    pub fn with_topics(
+        inner: Arc<dyn EventHandler>,
+        announcer: Announcer,
+        topics: Arc<dyn Topics>,
+    ) -> Self {
         Self {
             inner,
             announcer,
@@ -241,17 +281,18 @@ impl Announcing {
     }
 
     async fn announce(&self, events: &[FeedEvent]) -> Result<(), HandlerError> {
+        // The events stay unacknowledged on failure: the feed offers them again, the
+        // projection skips them as applied, and the announcement is retried.
+        let failed = |error| HandlerError::new(self.inner.name(), &events[0], error);
         let mut topics: Vec<Topic> = Vec::new();
-        for topic in events.iter().filter_map(self.topics) {
-            if !topics.contains(&topic) {
-                topics.push(topic);
+        for event in events {
+            if let Some(topic) = self.topics.topic(event).await.map_err(failed)? {
+                if !topics.contains(&topic) {
+                    topics.push(topic);
+                }
             }
         }
-        self.announcer.announce(&topics).await.map_err(|error| {
-            // The events stay unacknowledged: the feed offers them again, the projection skips
-            // them as applied, and the announcement is retried.
-            HandlerError::new(self.inner.name(), &events[0], error)
-        })
+        self.announcer.announce(&topics).await.map_err(failed)
     }
 }
 

@@ -179,6 +179,28 @@ pub async fn page(
     }))
 }
 
+/// The stores `owner` owns, by name then id, at most `limit`.
+pub async fn owned_by(
+    db: &Database,
+    owner: &str,
+    limit: i64,
+) -> Result<Vec<StoreEntry>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {STORE_COLUMNS} FROM store_directory WHERE owner_id = $1 \
+         ORDER BY name, store_id LIMIT $2"
+    );
+    on_pool!(db, |pool| {
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(decode_store)
+            .collect::<Result<Vec<_>, _>>()
+    })
+}
+
 /// One store.
 pub async fn fetch(db: &Database, store_id: &str) -> Result<Option<StoreEntry>, sqlx::Error> {
     let sql = format!("SELECT {STORE_COLUMNS} FROM store_directory WHERE store_id = $1");

@@ -185,3 +185,20 @@ pub async fn page(
         OrderKey::of(&q.status, q.placed_at, &q.order_id)
     }))
 }
+
+/// The store whose queue an order's event changed. Only `OrderPlaced` names the store, so
+/// the later events find it in the row the projection has just written.
+pub struct QueueTopics(pub Database);
+
+#[async_trait::async_trait]
+impl crate::live::Topics for QueueTopics {
+    async fn topic(&self, event: &FeedEvent) -> Result<Option<crate::live::Topic>, sqlx::Error> {
+        let store: Option<(String,)> = on_pool!(self.0, |pool| {
+            sqlx::query_as("SELECT store_id FROM store_queue WHERE order_id = $1")
+                .bind(&event.aggregate_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(store.map(|(store,)| crate::live::Topic::store(&store)))
+    }
+}

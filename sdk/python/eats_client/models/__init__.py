@@ -8,6 +8,10 @@ from .customer_profile import CustomerProfile
 from .dead_letter import DeadLetter
 from .dead_letter_page import DeadLetterPage
 from .deliver_to import DeliverTo
+from .dev_login import DevLogin
+from .dev_role import DevRole
+from .dev_token import DevToken
+from .jobs_snapshot import JobsSnapshot
 from .location import Location
 from .menu_item import MenuItem
 from .menu_item_change import MenuItemChange
@@ -26,6 +30,7 @@ from .payment_outcome import PaymentOutcome
 from .payment_status import PaymentStatus
 from .place_order import PlaceOrder
 from .problem import Problem
+from .queue_snapshot import QueueSnapshot
 from .queued_order import QueuedOrder
 from .queued_order_page import QueuedOrderPage
 from .quiet_hours import QuietHours
@@ -33,6 +38,7 @@ from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
 from .rider_location import RiderLocation
+from .rider_position import RiderPosition
 from .status_change import StatusChange
 from .store_summary import StoreSummary
 from .store_summary_page import StoreSummaryPage
@@ -46,6 +52,10 @@ __all__ = (
     "DeadLetter",
     "DeadLetterPage",
     "DeliverTo",
+    "DevLogin",
+    "DevRole",
+    "DevToken",
+    "JobsSnapshot",
     "Location",
     "MenuItem",
     "MenuItemChange",
@@ -66,11 +76,13 @@ __all__ = (
     "Problem",
     "QueuedOrder",
     "QueuedOrderPage",
+    "QueueSnapshot",
     "QuietHours",
     "Reason",
     "RegisterCustomer",
     "RegisterStore",
     "RiderLocation",
+    "RiderPosition",
     "StatusChange",
     "StoredEvent",
     "StoreSummary",

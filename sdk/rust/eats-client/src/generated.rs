@@ -296,6 +296,186 @@ pub mod types {
                 })
         }
     }
+    ///Development sign-in: who to be.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct DevLogin {
+        /**A name; the same role and name always get the same user id, so signing in again
+finds your orders and stores.*/
+        pub name: DevLoginName,
+        pub role: DevRole,
+    }
+    impl DevLogin {
+        pub fn builder() -> builder::DevLogin {
+            Default::default()
+        }
+    }
+    /**A name; the same role and name always get the same user id, so signing in again
+finds your orders and stores.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DevLoginName(::std::string::String);
+    impl ::std::ops::Deref for DevLoginName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DevLoginName> for ::std::string::String {
+        fn from(value: DevLoginName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DevLoginName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 50usize {
+                return Err("longer than 50 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DevLoginName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DevLoginName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DevLoginName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A role, as the development sign-in names it.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DevRole {
+        #[serde(rename = "customer")]
+        Customer,
+        #[serde(rename = "store_owner")]
+        StoreOwner,
+        #[serde(rename = "rider")]
+        Rider,
+        #[serde(rename = "admin")]
+        Admin,
+    }
+    impl ::std::fmt::Display for DevRole {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Customer => f.write_str("customer"),
+                Self::StoreOwner => f.write_str("store_owner"),
+                Self::Rider => f.write_str("rider"),
+                Self::Admin => f.write_str("admin"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DevRole {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "customer" => Ok(Self::Customer),
+                "store_owner" => Ok(Self::StoreOwner),
+                "rider" => Ok(Self::Rider),
+                "admin" => Ok(Self::Admin),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DevRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DevRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A development token.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DevToken {
+        ///When it expires.
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The name signed in with.
+        pub name: ::std::string::String,
+        pub role: DevRole,
+        ///The bearer JWT.
+        pub token: ::std::string::String,
+        ///Its `sub`: the user.
+        pub user_id: ::std::string::String,
+    }
+    impl DevToken {
+        pub fn builder() -> builder::DevToken {
+            Default::default()
+        }
+    }
+    ///The open jobs near a rider as streamed: the whole list after each change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct JobsSnapshot {
+        ///The jobs as `GET /deliveries/available` lists them (nearest first), at most 200.
+        pub items: ::std::vec::Vec<OpenJob>,
+        /**Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+stream waits for the list to differ from it instead of repeating it.*/
+        pub version: ::std::string::String,
+    }
+    impl JobsSnapshot {
+        pub fn builder() -> builder::JobsSnapshot {
+            Default::default()
+        }
+    }
     ///A position on earth.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -1105,6 +1285,21 @@ an approved payment is being recorded.*/
             Default::default()
         }
     }
+    ///A store's kitchen queue as streamed: the whole queue after each change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct QueueSnapshot {
+        /**The orders the kitchen must act on (`paid`, `accepted`, `cooking`,
+`ready_for_pickup`), as `GET /stores/{id}/orders` lists them, at most 200.*/
+        pub items: ::std::vec::Vec<QueuedOrder>,
+        /**Names this content (a hash of it); also the SSE event id. Sent as `Last-Event-ID`, the
+stream waits for the queue to differ from it instead of repeating it.*/
+        pub version: ::std::string::String,
+    }
+    impl QueueSnapshot {
+        pub fn builder() -> builder::QueueSnapshot {
+            Default::default()
+        }
+    }
     ///An order in a store's queue.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct QueuedOrder {
@@ -1748,6 +1943,25 @@ an approved payment is being recorded.*/
             Default::default()
         }
     }
+    ///Where the rider bringing your order is, as streamed after each report.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RiderPosition {
+        ///Metres from there to your delivery address, in a straight line.
+        pub distance_m: u32,
+        ///Latitude the rider last reported.
+        pub lat: f64,
+        ///Longitude the rider last reported.
+        pub lng: f64,
+        ///When they reported it.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Names this content (a hash of it); also the SSE event id, for `Last-Event-ID`.
+        pub version: ::std::string::String,
+    }
+    impl RiderPosition {
+        pub fn builder() -> builder::RiderPosition {
+            Default::default()
+        }
+    }
     ///One status change of an order, as streamed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct StatusChange {
@@ -1817,6 +2031,170 @@ an approved payment is being recorded.*/
     impl StoredEvent {
         pub fn builder() -> builder::StoredEvent {
             Default::default()
+        }
+    }
+    ///`StreamAvailableDeliveriesLastEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StreamAvailableDeliveriesLastEventId(::std::string::String);
+    impl ::std::ops::Deref for StreamAvailableDeliveriesLastEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StreamAvailableDeliveriesLastEventId>
+    for ::std::string::String {
+        fn from(value: StreamAvailableDeliveriesLastEventId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for StreamAvailableDeliveriesLastEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StreamAvailableDeliveriesLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for StreamAvailableDeliveriesLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StreamAvailableDeliveriesLastEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StreamOrderRiderLastEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StreamOrderRiderLastEventId(::std::string::String);
+    impl ::std::ops::Deref for StreamOrderRiderLastEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StreamOrderRiderLastEventId> for ::std::string::String {
+        fn from(value: StreamOrderRiderLastEventId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for StreamOrderRiderLastEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StreamOrderRiderLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StreamOrderRiderLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StreamOrderRiderLastEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StreamStoreQueueLastEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StreamStoreQueueLastEventId(::std::string::String);
+    impl ::std::ops::Deref for StreamStoreQueueLastEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StreamStoreQueueLastEventId> for ::std::string::String {
+        fn from(value: StreamStoreQueueLastEventId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for StreamStoreQueueLastEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StreamStoreQueueLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StreamStoreQueueLastEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StreamStoreQueueLastEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     /// Types for composing complex structures.
@@ -2350,6 +2728,234 @@ an approved payment is being recorded.*/
                 Self {
                     address: Ok(value.address),
                     location: Ok(value.location),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DevLogin {
+            name: ::std::result::Result<super::DevLoginName, ::std::string::String>,
+            role: ::std::result::Result<super::DevRole, ::std::string::String>,
+        }
+        impl ::std::default::Default for DevLogin {
+            fn default() -> Self {
+                Self {
+                    name: Err("no value supplied for name".to_string()),
+                    role: Err("no value supplied for role".to_string()),
+                }
+            }
+        }
+        impl DevLogin {
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DevLoginName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn role<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DevRole>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.role = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for role: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DevLogin> for super::DevLogin {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DevLogin,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    name: value.name?,
+                    role: value.role?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DevLogin> for DevLogin {
+            fn from(value: super::DevLogin) -> Self {
+                Self {
+                    name: Ok(value.name),
+                    role: Ok(value.role),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DevToken {
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            role: ::std::result::Result<super::DevRole, ::std::string::String>,
+            token: ::std::result::Result<::std::string::String, ::std::string::String>,
+            user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for DevToken {
+            fn default() -> Self {
+                Self {
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    role: Err("no value supplied for role".to_string()),
+                    token: Err("no value supplied for token".to_string()),
+                    user_id: Err("no value supplied for user_id".to_string()),
+                }
+            }
+        }
+        impl DevToken {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn role<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DevRole>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.role = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for role: {e}")
+                    });
+                self
+            }
+            pub fn token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DevToken> for super::DevToken {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DevToken,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    name: value.name?,
+                    role: value.role?,
+                    token: value.token?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DevToken> for DevToken {
+            fn from(value: super::DevToken) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    name: Ok(value.name),
+                    role: Ok(value.role),
+                    token: Ok(value.token),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct JobsSnapshot {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::OpenJob>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for JobsSnapshot {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl JobsSnapshot {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::OpenJob>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for version: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<JobsSnapshot> for super::JobsSnapshot {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: JobsSnapshot,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::JobsSnapshot> for JobsSnapshot {
+            fn from(value: super::JobsSnapshot) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    version: Ok(value.version),
                 }
             }
         }
@@ -4242,6 +4848,67 @@ an approved payment is being recorded.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct QueueSnapshot {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::QueuedOrder>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for QueueSnapshot {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl QueueSnapshot {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::QueuedOrder>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for version: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QueueSnapshot> for super::QueueSnapshot {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QueueSnapshot,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QueueSnapshot> for QueueSnapshot {
+            fn from(value: super::QueueSnapshot) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    version: Ok(value.version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct QueuedOrder {
             lines: ::std::result::Result<
                 ::std::vec::Vec<super::OrderLine>,
@@ -4756,6 +5423,115 @@ an approved payment is being recorded.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct RiderPosition {
+            distance_m: ::std::result::Result<u32, ::std::string::String>,
+            lat: ::std::result::Result<f64, ::std::string::String>,
+            lng: ::std::result::Result<f64, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for RiderPosition {
+            fn default() -> Self {
+                Self {
+                    distance_m: Err("no value supplied for distance_m".to_string()),
+                    lat: Err("no value supplied for lat".to_string()),
+                    lng: Err("no value supplied for lng".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl RiderPosition {
+            pub fn distance_m<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.distance_m = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for distance_m: {e}")
+                    });
+                self
+            }
+            pub fn lat<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lat = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lat: {e}")
+                    });
+                self
+            }
+            pub fn lng<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lng = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lng: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for version: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RiderPosition> for super::RiderPosition {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RiderPosition,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    distance_m: value.distance_m?,
+                    lat: value.lat?,
+                    lng: value.lng?,
+                    updated_at: value.updated_at?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RiderPosition> for RiderPosition {
+            fn from(value: super::RiderPosition) -> Self {
+                Self {
+                    distance_m: Ok(value.distance_m),
+                    lat: Ok(value.lat),
+                    lng: Ok(value.lng),
+                    updated_at: Ok(value.updated_at),
+                    version: Ok(value.version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct StatusChange {
             event_type: ::std::result::Result<
                 ::std::string::String,
@@ -5179,7 +5955,7 @@ an approved payment is being recorded.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.3.1*/
+Version: 0.6.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5215,7 +5991,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.3.1"
+        "0.6.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -5356,6 +6132,25 @@ let response = client.get_order()
     pub fn get_order(&self) -> builder::GetOrder<'_> {
         builder::GetOrder::new(self)
     }
+    /**Server-sent events: where the rider bringing your order is and how far from your
+address, once it is picked up (`in_delivery`; before, 409 `not-in-delivery`), pushed
+each time the rider reports (never polled) and only to you. Each event's id is the
+position's `version`: resume with it as `Last-Event-ID` and the stream waits for the
+next report. It ends when the order is delivered; heartbeats and the per-user cap as
+for the order's stream
+
+Sends a `GET` request to `/orders/{order_id}/rider/stream`
+
+```ignore
+let response = client.stream_order_rider()
+    .order_id(order_id)
+    .last_event_id(last_event_id)
+    .send()
+    .await;
+```*/
+    pub fn stream_order_rider(&self) -> builder::StreamOrderRider<'_> {
+        builder::StreamOrderRider::new(self)
+    }
     /**Server-sent events, one per status change of your order, ending after the last one.
 Resume with `Last-Event-ID` (the last `sequence` you saw). Changes are pushed as the
 order view takes them in; a comment line is sent as a heartbeat while nothing changes.
@@ -5404,6 +6199,19 @@ let response = client.register_store()
 ```*/
     pub fn register_store(&self) -> builder::RegisterStore<'_> {
         builder::RegisterStore::new(self)
+    }
+    /**Your stores (the token's owner), by name: at most 200, as one array (an owner with
+more is not a person at a counter). So the app finds them from any device
+
+Sends a `GET` request to `/stores/mine`
+
+```ignore
+let response = client.list_my_stores()
+    .send()
+    .await;
+```*/
+    pub fn list_my_stores(&self) -> builder::ListMyStores<'_> {
+        builder::ListMyStores::new(self)
     }
     /**Start taking orders (needs at least one menu item)
 
@@ -5501,6 +6309,25 @@ let response = client.list_store_orders()
     pub fn list_store_orders(&self) -> builder::ListStoreOrders<'_> {
         builder::ListStoreOrders::new(self)
     }
+    /**Server-sent events: your store's kitchen queue (`paid`, `accepted`, `cooking`,
+`ready_for_pickup`, as `GET /stores/{id}/orders` lists it), the whole queue at once
+and again after each change, pushed as the queue projection takes it in (never
+polled). Each event's id is the snapshot's `version`: resume with it as
+`Last-Event-ID` and the stream sends the queue only once it differs. A comment line is
+sent as a heartbeat while nothing changes; the per-user stream cap applies (429)
+
+Sends a `GET` request to `/stores/{store_id}/orders/stream`
+
+```ignore
+let response = client.stream_store_queue()
+    .store_id(store_id)
+    .last_event_id(last_event_id)
+    .send()
+    .await;
+```*/
+    pub fn stream_store_queue(&self) -> builder::StreamStoreQueue<'_> {
+        builder::StreamStoreQueue::new(self)
+    }
     /**Accept a paid order
 
 Sends a `POST` request to `/stores/{store_id}/orders/{order_id}/accept`
@@ -5595,6 +6422,33 @@ let response = client.list_available_deliveries()
 ```*/
     pub fn list_available_deliveries(&self) -> builder::ListAvailableDeliveries<'_> {
         builder::ListAvailableDeliveries::new(self)
+    }
+    /**Server-sent events: the open jobs near a point (as `GET /deliveries/available` lists
+them, nearest first), the whole list at once and again after each change, pushed as
+the delivery board takes in a job opening, widening or being taken (never polled).
+When you move, open a new stream from the new point. Each event's id is the
+snapshot's `version`: resume with it as `Last-Event-ID` and the stream sends the list
+only once it differs. A comment line is sent as a heartbeat while nothing changes; the
+per-user stream cap applies (429)
+
+Sends a `GET` request to `/deliveries/available/stream`
+
+Arguments:
+- `lat`: Your latitude.
+- `lng`: Your longitude.
+- `radius_m`: How far to look, 1 to 20,000 metres (default 3,000).
+- `last_event_id`
+```ignore
+let response = client.stream_available_deliveries()
+    .lat(lat)
+    .lng(lng)
+    .radius_m(radius_m)
+    .last_event_id(last_event_id)
+    .send()
+    .await;
+```*/
+    pub fn stream_available_deliveries(&self) -> builder::StreamAvailableDeliveries<'_> {
+        builder::StreamAvailableDeliveries::new(self)
     }
     /**Claim a job from where you last reported; the first claim wins
 
@@ -5751,6 +6605,21 @@ let response = client.resend_notification()
 ```*/
     pub fn resend_notification(&self) -> builder::ResendNotification<'_> {
         builder::ResendNotification::new(self)
+    }
+    /**Development sign-in: a token for any role and name, without a password. Only on a
+server that enabled it (on by default in embedded mode, `EATS_DEV_LOGIN=1` elsewhere);
+otherwise 404 `dev-login-disabled`, and tokens come from your identity provider
+
+Sends a `POST` request to `/dev/login`
+
+```ignore
+let response = client.dev_login()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn dev_login(&self) -> builder::DevLogin<'_> {
+        builder::DevLogin::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -7314,6 +8183,175 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::stream_order_rider`]
+
+[`Client::stream_order_rider`]: super::Client::stream_order_rider*/
+    #[derive(Debug, Clone)]
+    pub struct StreamOrderRider<'a> {
+        client: &'a super::Client,
+        order_id: Result<::uuid::Uuid, String>,
+        last_event_id: Result<Option<types::StreamOrderRiderLastEventId>, String>,
+    }
+    impl<'a> StreamOrderRider<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                order_id: Err("order_id was not initialized".to_string()),
+                last_event_id: Ok(None),
+            }
+        }
+        pub fn order_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.order_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for order_id failed".to_string()
+                });
+            self
+        }
+        pub fn last_event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StreamOrderRiderLastEventId>,
+        {
+            self.last_event_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `StreamOrderRiderLastEventId` for last_event_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/orders/{order_id}/rider/stream`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
+            let Self { client, order_id, last_event_id } = self;
+            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let last_event_id = last_event_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/orders/{}/rider/stream", client.baseurl, encode_path(& order_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = last_event_id {
+                header_map.append("Last-Event-ID", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "stream_order_rider",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::stream_order`]
 
 [`Client::stream_order`]: super::Client::stream_order*/
@@ -7750,6 +8788,148 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_my_stores`]
+
+[`Client::list_my_stores`]: super::Client::list_my_stores*/
+    #[derive(Debug, Clone)]
+    pub struct ListMyStores<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> ListMyStores<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/stores/mine`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::StoreSummary>>,
+            Error<types::Problem>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/stores/mine", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_my_stores",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -8948,6 +10128,175 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::stream_store_queue`]
+
+[`Client::stream_store_queue`]: super::Client::stream_store_queue*/
+    #[derive(Debug, Clone)]
+    pub struct StreamStoreQueue<'a> {
+        client: &'a super::Client,
+        store_id: Result<::uuid::Uuid, String>,
+        last_event_id: Result<Option<types::StreamStoreQueueLastEventId>, String>,
+    }
+    impl<'a> StreamStoreQueue<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                store_id: Err("store_id was not initialized".to_string()),
+                last_event_id: Ok(None),
+            }
+        }
+        pub fn store_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.store_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for store_id failed".to_string()
+                });
+            self
+        }
+        pub fn last_event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StreamStoreQueueLastEventId>,
+        {
+            self.last_event_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `StreamStoreQueueLastEventId` for last_event_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/stores/{store_id}/orders/stream`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
+            let Self { client, store_id, last_event_id } = self;
+            let store_id = store_id.map_err(Error::InvalidRequest)?;
+            let last_event_id = last_event_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/stores/{}/orders/stream", client.baseurl, encode_path(& store_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = last_event_id {
+                header_map.append("Last-Event-ID", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "stream_store_queue",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::accept_order`]
 
 [`Client::accept_order`]: super::Client::accept_order*/
@@ -9954,6 +11303,208 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::stream_available_deliveries`]
+
+[`Client::stream_available_deliveries`]: super::Client::stream_available_deliveries*/
+    #[derive(Debug, Clone)]
+    pub struct StreamAvailableDeliveries<'a> {
+        client: &'a super::Client,
+        lat: Result<f64, String>,
+        lng: Result<f64, String>,
+        radius_m: Result<Option<::std::num::NonZeroU32>, String>,
+        last_event_id: Result<
+            Option<types::StreamAvailableDeliveriesLastEventId>,
+            String,
+        >,
+    }
+    impl<'a> StreamAvailableDeliveries<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                lat: Err("lat was not initialized".to_string()),
+                lng: Err("lng was not initialized".to_string()),
+                radius_m: Ok(None),
+                last_event_id: Ok(None),
+            }
+        }
+        pub fn lat<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<f64>,
+        {
+            self.lat = value
+                .try_into()
+                .map_err(|_| "conversion to `f64` for lat failed".to_string());
+            self
+        }
+        pub fn lng<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<f64>,
+        {
+            self.lng = value
+                .try_into()
+                .map_err(|_| "conversion to `f64` for lng failed".to_string());
+            self
+        }
+        pub fn radius_m<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.radius_m = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for radius_m failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn last_event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StreamAvailableDeliveriesLastEventId>,
+        {
+            self.last_event_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `StreamAvailableDeliveriesLastEventId` for last_event_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/deliveries/available/stream`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
+            let Self { client, lat, lng, radius_m, last_event_id } = self;
+            let lat = lat.map_err(Error::InvalidRequest)?;
+            let lng = lng.map_err(Error::InvalidRequest)?;
+            let radius_m = radius_m.map_err(Error::InvalidRequest)?;
+            let last_event_id = last_event_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/deliveries/available/stream", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = last_event_id {
+                header_map.append("Last-Event-ID", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .query(&progenitor_client::QueryParam::new("lat", &lat))
+                .query(&progenitor_client::QueryParam::new("lng", &lng))
+                .query(&progenitor_client::QueryParam::new("radius_m", &radius_m))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "stream_available_deliveries",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -11758,6 +13309,171 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::dev_login`]
+
+[`Client::dev_login`]: super::Client::dev_login*/
+    #[derive(Debug, Clone)]
+    pub struct DevLogin<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::DevLogin, String>,
+    }
+    impl<'a> DevLogin<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DevLogin>,
+            <V as std::convert::TryInto<types::DevLogin>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `DevLogin` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::DevLogin) -> types::builder::DevLogin,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/dev/login`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DevToken>, Error<types::Problem>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::DevLogin::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/dev/login", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "dev_login",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

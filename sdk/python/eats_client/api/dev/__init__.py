@@ -1,0 +1,2 @@
+""" Contains endpoint functions for accessing the API """
+from __future__ import annotations
