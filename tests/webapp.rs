@@ -127,8 +127,13 @@ async fn the_dev_sign_in_is_on_by_default_embedded_and_gives_one_user_per_role_a
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, me) = customer.get("/customers/me").await;
-    assert_eq!((status, &me["customer_id"]), (200, &first["user_id"]));
+    // The profile is a read model: it shows the registration once its projector has run.
+    let me = eventually("the customer's profile", || async {
+        let (status, me) = customer.get("/customers/me").await;
+        (status == 200).then_some(me)
+    })
+    .await;
+    assert_eq!(&me["customer_id"], &first["user_id"]);
 
     let (status, refused, _) = dev_login(&server, "emperor", "김민지").await;
     assert_eq!(status, 400, "{refused}");
