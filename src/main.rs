@@ -34,8 +34,8 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
-    /// Rebuild read models from the event store; safe while `eats serve` runs (each view
-    /// reads partly filled until its rebuild ends).
+    /// Rebuild read models from the event store in place; safe while `eats serve` runs (each
+    /// view reads partly filled until its rebuild ends: `eats projections rebuild` does not).
     RebuildProjections {
         /// Only these read models (order_view, store_queue, delivery_board,
         /// customer_profile, audit_timeline, store_directory); all when absent.
@@ -43,6 +43,11 @@ enum Command {
         only: Vec<String>,
         #[command(flatten)]
         store: StoreConfig,
+    },
+    /// The read models: what they are, how far each has got, and blue/green rebuilds.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionAction,
     },
     /// Mint a development token (HS256 with EATS_JWT_SECRET or the data folder's secret).
     Token {
@@ -62,6 +67,45 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum ProjectionAction {
+    /// Every read model, its tables and the aggregate types it reads.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Rows, aggregates and events applied against the events stored, per read model.
+    Status {
+        /// Only this read model.
+        name: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Rebuild one read model into new tables while the live ones serve, catch up, then
+    /// switch in one transaction.
+    Rebuild {
+        /// The read model (see `list`).
+        name: String,
+        /// Build and compare with the live tables, print the differences, switch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Events per transaction while rebuilding.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// One JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +173,27 @@ async fn main() -> anyhow::Result<()> {
             )?;
             println!("{token}");
             Ok(())
+        }
+        Command::Projections { action } => {
+            let mut out = std::io::stdout().lock();
+            match action {
+                ProjectionAction::List { json, store } => {
+                    eats::admin::projections::list(&store, json, &mut out).await
+                }
+                ProjectionAction::Status { name, json, store } => {
+                    eats::admin::projections::status(&store, name.as_deref(), json, &mut out).await
+                }
+                ProjectionAction::Rebuild {
+                    name,
+                    dry_run,
+                    batch,
+                    json,
+                    store,
+                } => {
+                    eats::admin::projections::rebuild(&store, &name, dry_run, batch, json, &mut out)
+                        .await
+                }
+            }
         }
         Command::Openapi => {
             println!("{}", eats_api::openapi_json());

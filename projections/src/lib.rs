@@ -13,12 +13,14 @@
 //! - [`store_directory`]: stores and menus as customers browse them.
 //! - [`audit`]: everything that happened because of one order.
 //! - [`verify`]: every row checked against the event store.
+//! - [`handover`]: blue/green rebuilds, switched in while the live tables keep serving.
 //! - [`page`]: keyset pages, so lists read one page and never skip or repeat a row.
 //! - [`live`]: projectors announce what they changed, so live streams wake instead of polling.
 
 pub mod audit;
 pub mod customer_profile;
 pub mod delivery_board;
+pub mod handover;
 pub mod live;
 pub mod order_view;
 pub mod page;
@@ -44,12 +46,43 @@ pub use runner::{Applied, Projection, ProjectionError, Projector};
 pub trait ReadModel: EventHandler {
     /// See [`Projector::rebuild`]; returns the events read.
     async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError>;
+
+    /// See [`Projector::rebuild_blue_green`].
+    async fn rebuild_blue_green(
+        &self,
+        batch: usize,
+        dry_run: bool,
+        progress: &dyn handover::Progress,
+    ) -> Result<handover::Handover, ProjectionError>;
+
+    /// See [`Projector::status`].
+    async fn status(&self) -> Result<handover::Status, ProjectionError>;
+
+    /// The tables it owns.
+    fn tables(&self) -> &'static [&'static str];
 }
 
 #[async_trait]
 impl<P: Projection> ReadModel for Projector<P> {
     async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError> {
         Projector::rebuild(self, batch).await
+    }
+
+    async fn rebuild_blue_green(
+        &self,
+        batch: usize,
+        dry_run: bool,
+        progress: &dyn handover::Progress,
+    ) -> Result<handover::Handover, ProjectionError> {
+        Projector::rebuild_blue_green(self, batch, dry_run, progress).await
+    }
+
+    async fn status(&self) -> Result<handover::Status, ProjectionError> {
+        Projector::status(self).await
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        P::TABLES
     }
 }
 

@@ -1,4 +1,12 @@
-//! Operator commands that run once and exit.
+//! Operator commands that run once and exit. Output goes to stdout (tables by default,
+//! JSON lines with `--json`), progress and logs to stderr.
+//!
+//! - [`projections`]: list, status and blue/green rebuilds of the read models.
+//! - [`table`], [`progress`]: how results and progress are shown.
+
+pub mod progress;
+pub mod projections;
+pub mod table;
 
 use std::io::Write;
 
