@@ -15,14 +15,10 @@ struct Cli {
 enum Command {
     /// Run eats: embedded on SQLite by default, on Postgres when EATS_DATABASE_URL is set.
     Serve(Box<ServeConfig>),
-    /// Print an aggregate's stored events as JSON lines, oldest first.
+    /// The stored story: an order's across its aggregates, one aggregate's, and checks.
     Audit {
-        /// Order, Payment, Delivery, Store or Customer.
-        aggregate_type: String,
-        /// The aggregate's id.
-        aggregate_id: String,
-        #[command(flatten)]
-        store: StoreConfig,
+        #[command(subcommand)]
+        what: AuditWhat,
     },
     /// Messages the process managers gave up on.
     DeadLetters {
@@ -67,6 +63,45 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum AuditWhat {
+    /// Every event of one order across its aggregates (order, payment, delivery, customer)
+    /// in commit order, with who, when, what caused it (a tree) and the state after it, and
+    /// the messages recorded about it.
+    Order {
+        /// The order's id.
+        id: String,
+        /// Only what had happened by then (RFC 3339, e.g. 2026-12-04T19:00:00Z).
+        #[arg(long)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// One JSON line per event instead of a table and a tree.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// One aggregate's stored events, oldest first, as stored (old versions not upcast).
+    Aggregate {
+        /// Order, Payment, Delivery, Store or Customer.
+        aggregate_type: String,
+        /// The aggregate's id.
+        aggregate_id: String,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Replay an order's stored events through its aggregates and check the result against
+    /// the state the store loads and the read models' rows.
+    Verify {
+        /// The order's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,14 +170,35 @@ async fn main() -> anyhow::Result<()> {
             let app = eats::app::Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Audit {
-            aggregate_type,
-            aggregate_id,
-            store,
-        } => {
+        Command::Audit { what } => {
             let mut out = std::io::stdout().lock();
-            eats::admin::audit(&store, &aggregate_type, &aggregate_id, &mut out).await?;
-            Ok(())
+            match what {
+                AuditWhat::Order {
+                    id,
+                    as_of,
+                    json,
+                    store,
+                } => eats::admin::audit::order(&store, &id, as_of, json, &mut out)
+                    .await
+                    .map(drop),
+                AuditWhat::Aggregate {
+                    aggregate_type,
+                    aggregate_id,
+                    json,
+                    store,
+                } => eats::admin::audit::aggregate(
+                    &store,
+                    &aggregate_type,
+                    &aggregate_id,
+                    json,
+                    &mut out,
+                )
+                .await
+                .map(drop),
+                AuditWhat::Verify { id, store } => {
+                    eats::admin::audit::verify(&store, &id, &mut out).await
+                }
+            }
         }
         Command::DeadLetters {
             action: DeadLetterAction::List { all, store },
