@@ -145,20 +145,45 @@ enum ProjectionAction {
 
 #[derive(Subcommand)]
 enum DeadLetterAction {
-    /// Print parked messages as JSON lines.
+    /// The parked messages: id, event, attempts, reason.
     List {
-        /// Include ones already replayed.
+        /// Include ones already retried or discarded.
         #[arg(long)]
         all: bool,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreConfig,
     },
-    /// Run one through the process manager again.
-    Replay {
+    /// One in full: the reason, the attempts and the event.
+    Show {
+        /// Its id, from `list`.
+        id: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Run one through the process manager again, once (after fixing its cause); it stays
+    /// parked if that fails.
+    #[command(alias = "replay")]
+    Retry {
         /// Its id, from `list`.
         id: i64,
         #[command(flatten)]
         config: Box<ServeConfig>,
+    },
+    /// Give up on one for good; it is no longer listed or retried.
+    Discard {
+        /// Its id, from `list`.
+        id: i64,
+        /// Why (kept with it).
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        store: StoreConfig,
     },
 }
 
@@ -200,16 +225,25 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::DeadLetters {
-            action: DeadLetterAction::List { all, store },
-        } => {
+        Command::DeadLetters { action } => {
             let mut out = std::io::stdout().lock();
-            eats::admin::dead_letters(&store, all, &mut out).await?;
-            Ok(())
+            match action {
+                DeadLetterAction::List { all, json, store } => {
+                    eats::admin::dead_letters::list(&store, all, json, &mut out)
+                        .await
+                        .map(drop)
+                }
+                DeadLetterAction::Show { id, json, store } => {
+                    eats::admin::dead_letters::show(&store, id, json, &mut out).await
+                }
+                DeadLetterAction::Retry { id, config } => {
+                    eats::admin::dead_letters::retry(&config, id, &mut out).await
+                }
+                DeadLetterAction::Discard { id, note, store } => {
+                    eats::admin::dead_letters::discard(&store, id, &note, &mut out).await
+                }
+            }
         }
-        Command::DeadLetters {
-            action: DeadLetterAction::Replay { id, config },
-        } => eats::admin::replay_dead_letter(&config, id).await,
         Command::Token {
             role,
             sub,

@@ -2,10 +2,12 @@
 //! JSON lines with `--json`), progress and logs to stderr.
 //!
 //! - [`audit`]: an order's whole story, one aggregate's events, and their verification.
+//! - [`dead_letters`]: the process managers' parked messages: list, show, retry, discard.
 //! - [`projections`]: list, status and blue/green rebuilds of the read models.
 //! - [`table`], [`progress`]: how results and progress are shown.
 
 pub mod audit;
+pub mod dead_letters;
 pub mod progress;
 pub mod projections;
 pub mod table;
@@ -19,36 +21,6 @@ use crate::config::StoreConfig;
 
 /// Aggregate types an operator may name.
 pub const AGGREGATE_TYPES: [&str; 5] = ["Order", "Payment", "Delivery", "Store", "Customer"];
-
-/// Prints the dead letters as JSON lines; replayed ones too with `all`.
-pub async fn dead_letters(
-    store: &StoreConfig,
-    all: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<usize> {
-    let db = store.open().await.context("opening the event store")?;
-    let letters = eats_saga::dead_letters::list(&db, all).await?;
-    for letter in &letters {
-        writeln!(out, "{}", serde_json::to_string(letter)?)?;
-    }
-    Ok(letters.len())
-}
-
-/// Runs dead letter `id` through the process manager again; it stays parked if that fails.
-pub async fn replay_dead_letter(
-    config: &crate::config::ServeConfig,
-    id: i64,
-) -> anyhow::Result<()> {
-    let db = config
-        .store
-        .open()
-        .await
-        .context("opening the event store")?;
-    let aggregates = config.aggregates(&db)?;
-    let manager = eats_saga::ProcessManager::new(aggregates, db.clone(), config.saga.settings());
-    eats_saga::dead_letters::replay(&db, id, &manager.strict()).await?;
-    Ok(())
-}
 
 /// Rebuilds the read models named in `only` (all when empty) from the event store, printing
 /// one JSON line per read model. Safe while `eats serve` runs: see
