@@ -45,6 +45,30 @@ enum Command {
         #[command(subcommand)]
         action: ProjectionAction,
     },
+    /// Apply chosen aggregates' stored events again to one read model (a repair); process
+    /// managers and the notifier never see a replay.
+    Replay {
+        /// The read model (see `projections list`).
+        #[arg(long)]
+        projection: String,
+        /// Only this aggregate.
+        #[arg(long = "aggregate")]
+        aggregate_id: Option<String>,
+        /// Only aggregates of this type (Order, Payment, Delivery, Store, Customer).
+        #[arg(long = "type")]
+        aggregate_type: Option<String>,
+        /// Only aggregates with an event at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only aggregates with an event before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// One JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
     /// Mint a development token (HS256 with EATS_JWT_SECRET or the data folder's secret).
     Token {
         /// customer, store_owner, rider or admin.
@@ -284,6 +308,24 @@ async fn main() -> anyhow::Result<()> {
                         .await
                 }
             }
+        }
+        Command::Replay {
+            projection,
+            aggregate_id,
+            aggregate_type,
+            since,
+            until,
+            json,
+            store,
+        } => {
+            let selection = eats_projections::replay::Selection {
+                aggregate_id,
+                aggregate_type,
+                since,
+                until,
+            };
+            let mut out = std::io::stdout().lock();
+            eats::admin::projections::replay(&store, &projection, &selection, json, &mut out).await
         }
         Command::Openapi => {
             println!("{}", eats_api::openapi_json());

@@ -14,6 +14,7 @@
 //! - [`audit`]: everything that happened because of one order.
 //! - [`verify`]: every row checked against the event store.
 //! - [`handover`]: blue/green rebuilds, switched in while the live tables keep serving.
+//! - [`replay`]: chosen aggregates' events applied again to one read model, nothing else.
 //! - [`page`]: keyset pages, so lists read one page and never skip or repeat a row.
 //! - [`live`]: projectors announce what they changed, so live streams wake instead of polling.
 
@@ -25,6 +26,7 @@ pub mod live;
 pub mod order_view;
 pub mod page;
 pub mod position;
+pub mod replay;
 pub mod runner;
 pub mod sql;
 pub mod store_directory;
@@ -58,6 +60,13 @@ pub trait ReadModel: EventHandler {
     /// See [`Projector::status`].
     async fn status(&self) -> Result<handover::Status, ProjectionError>;
 
+    /// See [`Projector::replay`].
+    async fn replay(
+        &self,
+        selection: &replay::Selection,
+        progress: &dyn handover::Progress,
+    ) -> Result<replay::Replayed, ProjectionError>;
+
     /// The tables it owns.
     fn tables(&self) -> &'static [&'static str];
 }
@@ -79,6 +88,14 @@ impl<P: Projection> ReadModel for Projector<P> {
 
     async fn status(&self) -> Result<handover::Status, ProjectionError> {
         Projector::status(self).await
+    }
+
+    async fn replay(
+        &self,
+        selection: &replay::Selection,
+        progress: &dyn handover::Progress,
+    ) -> Result<replay::Replayed, ProjectionError> {
+        Projector::replay(self, selection, progress).await
     }
 
     fn tables(&self) -> &'static [&'static str] {

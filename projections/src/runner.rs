@@ -45,6 +45,9 @@ pub enum ProjectionError {
         /// The missing sequence.
         missing: u64,
     },
+    /// A replay asked for what the read model does not read.
+    #[error(transparent)]
+    Selection(#[from] crate::replay::NotRead),
     /// Another replica moved the position between our two reads; try again.
     #[error("position of {0} moved concurrently")]
     Raced(String),
@@ -470,6 +473,7 @@ where
     for _ in 1..10 {
         match step().await {
             Err(ProjectionError::Decode(error)) => return Err(error.into()),
+            Err(ProjectionError::Selection(error)) => return Err(error.into()),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "rebuild step failed; retrying");
                 tokio::time::sleep(pause).await;

@@ -189,3 +189,46 @@ pub async fn rebuild(
     );
     Ok(())
 }
+
+/// Replays the aggregates `selection` picks through read model `name` only (no process
+/// manager or notifier sees it); at least one filter is required, so a typo cannot replay
+/// everything by accident (`projections rebuild` is for that).
+pub async fn replay(
+    store: &StoreConfig,
+    name: &str,
+    selection: &eats_projections::replay::Selection,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        selection.aggregate_id.is_some()
+            || selection.aggregate_type.is_some()
+            || selection.since.is_some()
+            || selection.until.is_some(),
+        "say what to replay: --aggregate, --type, --since or --until"
+    );
+    let db = store.open().await.context("opening the event store")?;
+    let models = eats_projections::read_models(&db);
+    let model = find(&models, name)?;
+    let started = std::time::Instant::now();
+    let progress = Stderr::default();
+    let report = model.replay(selection, &progress).await;
+    progress.finish();
+    let report = report.with_context(|| format!("replaying into {name}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let mut line = serde_json::to_value(&report)?;
+        line["seconds"] = seconds.into();
+        writeln!(out, "{line}")?;
+    } else {
+        let mut table = Table::new(["read model", "aggregates", "events applied", "seconds"]);
+        table.row([
+            report.read_model.clone(),
+            report.aggregates.to_string(),
+            report.events.to_string(),
+            format!("{seconds:.2}"),
+        ]);
+        write!(out, "{}", table.render())?;
+    }
+    Ok(())
+}
