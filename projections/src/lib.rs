@@ -12,6 +12,7 @@
 //! - [`customer_profile`]: contact and grade.
 //! - [`store_directory`]: stores and menus as customers browse them.
 //! - [`audit`]: everything that happened because of one order.
+//! - [`story`]: an order's whole story from the event store, with causes and states.
 //! - [`verify`]: every row checked against the event store.
 //! - [`handover`]: blue/green rebuilds, switched in while the live tables keep serving.
 //! - [`replay`]: chosen aggregates' events applied again to one read model, nothing else.
@@ -31,6 +32,7 @@ pub mod runner;
 pub mod sql;
 pub mod store_directory;
 pub mod store_queue;
+pub mod story;
 pub mod verify;
 
 use std::sync::Arc;
