@@ -6,8 +6,10 @@ from .aggregate_type import AggregateType
 from .consumer_lag import ConsumerLag
 from .customer_profile import CustomerProfile
 from .dead_letter import DeadLetter
+from .dead_letter_detail import DeadLetterDetail
 from .dead_letter_page import DeadLetterPage
 from .deliver_to import DeliverTo
+from .discard_dead_letter import DiscardDeadLetter
 from .location import Location
 from .menu_item import MenuItem
 from .menu_item_change import MenuItemChange
@@ -29,6 +31,7 @@ from .problem import Problem
 from .queued_order import QueuedOrder
 from .queued_order_page import QueuedOrderPage
 from .quiet_hours import QuietHours
+from .read_model_status import ReadModelStatus
 from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
@@ -37,6 +40,10 @@ from .status_change import StatusChange
 from .store_summary import StoreSummary
 from .store_summary_page import StoreSummaryPage
 from .stored_event import StoredEvent
+from .story_event import StoryEvent
+from .story_message import StoryMessage
+from .story_state import StoryState
+from .table_rows import TableRows
 
 __all__ = (
     "Accepted",
@@ -44,8 +51,10 @@ __all__ = (
     "ConsumerLag",
     "CustomerProfile",
     "DeadLetter",
+    "DeadLetterDetail",
     "DeadLetterPage",
     "DeliverTo",
+    "DiscardDeadLetter",
     "Location",
     "MenuItem",
     "MenuItemChange",
@@ -67,6 +76,7 @@ __all__ = (
     "QueuedOrder",
     "QueuedOrderPage",
     "QuietHours",
+    "ReadModelStatus",
     "Reason",
     "RegisterCustomer",
     "RegisterStore",
@@ -75,4 +85,8 @@ __all__ = (
     "StoredEvent",
     "StoreSummary",
     "StoreSummaryPage",
+    "StoryEvent",
+    "StoryMessage",
+    "StoryState",
+    "TableRows",
 )
