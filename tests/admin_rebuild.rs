@@ -191,6 +191,10 @@ async fn rebuilding_under_load_serves_every_order_throughout(
     stop.store(true, Ordering::SeqCst);
     let (polls, problems) = reader.await.expect("reader");
     assert!(polls > 10, "the reader polled {polls} times only");
+    eprintln!(
+        "rebuild under load: {report}; {placed_at_switch} of {DURING} placed when it returned; \
+         {polls} polls"
+    );
     assert!(
         problems.is_empty(),
         "{} problems in {polls} polls: {problems:#?}",
