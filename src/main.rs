@@ -30,8 +30,8 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
-    /// Rebuild read models from the event store in place; safe while `eats serve` runs (each
-    /// view reads partly filled until its rebuild ends: `eats projections rebuild` does not).
+    /// Rebuild read models (all, or those named) from the event store, blue/green one after
+    /// the other, as `eats projections rebuild` does for one; safe while `eats serve` runs.
     RebuildProjections {
         /// Only these read models (order_view, store_queue, delivery_board,
         /// customer_profile, audit_timeline, store_directory); all when absent.

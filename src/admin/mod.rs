@@ -22,9 +22,9 @@ use crate::config::StoreConfig;
 /// Aggregate types an operator may name.
 pub const AGGREGATE_TYPES: [&str; 5] = ["Order", "Payment", "Delivery", "Store", "Customer"];
 
-/// Rebuilds the read models named in `only` (all when empty) from the event store, printing
-/// one JSON line per read model. Safe while `eats serve` runs: see
-/// [`eats_projections::Projector::rebuild`].
+/// Rebuilds the read models named in `only` (all when empty) blue/green, one after the
+/// other (see [`eats_projections::handover`]), printing one JSON line per read model. Safe
+/// while `eats serve` runs: each view keeps serving whole until its rebuilt copy replaces it.
 pub async fn rebuild_projections(
     store: &StoreConfig,
     only: &[String],
@@ -39,18 +39,20 @@ pub async fn rebuild_projections(
             "unknown read model `{name}`; one of {known:?}"
         );
     }
+    let progress = progress::Stderr::default();
     for model in models
         .iter()
         .filter(|model| only.is_empty() || only.iter().any(|name| name == model.name()))
     {
         let started = std::time::Instant::now();
-        let events = model
-            .rebuild(500)
-            .await
-            .with_context(|| format!("rebuilding {}", model.name()))?;
+        let report = model.rebuild_blue_green(500, false, &progress).await;
+        progress.finish();
+        let report = report.with_context(|| format!("rebuilding {}", model.name()))?;
         let line = json!({
             "read_model": model.name(),
-            "events": events,
+            "events": report.events,
+            "caught_up": report.caught_up,
+            "switched": report.switched,
             "seconds": started.elapsed().as_secs_f64(),
         });
         writeln!(out, "{line}")?;
