@@ -186,14 +186,17 @@ impl<P: Projection> Projector<P> {
     ) -> Result<u64, ProjectionError> {
         let mut applied = 0;
         for (kind, id, live, copied) in behind {
+            let mut missing = Vec::new();
             for stored in self.db.history(kind, id).await? {
                 let event = FeedEvent::from_serialized(stored)?;
                 let sequence = event.sequence as i64;
                 if sequence > *copied && sequence <= *live {
-                    retrying(|| self.apply(&event)).await?;
-                    applied += 1;
+                    missing.push(event);
                 }
             }
+            // One transaction per aggregate: consecutive events after the copy's position.
+            retrying(|| self.apply_batch(&missing)).await?;
+            applied += missing.len() as u64;
             progress.advance(1);
         }
         Ok(applied)
