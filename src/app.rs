@@ -82,6 +82,14 @@ impl Application {
                     lag: board,
                     idempotency: config.auth.idempotency(),
                     live: config.streams.live(hub),
+                    dead_letter_retry: Some(std::sync::Arc::new(
+                        eats_saga::ProcessManager::new(
+                            aggregates.clone(),
+                            db.clone(),
+                            config.saga.settings(),
+                        )
+                        .strict(),
+                    )),
                 },
                 auth,
                 config.auth.limits(),

@@ -15,14 +15,10 @@ struct Cli {
 enum Command {
     /// Run eats: embedded on SQLite by default, on Postgres when EATS_DATABASE_URL is set.
     Serve(Box<ServeConfig>),
-    /// Print an aggregate's stored events as JSON lines, oldest first.
+    /// The stored story: an order's across its aggregates, one aggregate's, and checks.
     Audit {
-        /// Order, Payment, Delivery, Store or Customer.
-        aggregate_type: String,
-        /// The aggregate's id.
-        aggregate_id: String,
-        #[command(flatten)]
-        store: StoreConfig,
+        #[command(subcommand)]
+        what: AuditWhat,
     },
     /// Messages the process managers gave up on.
     DeadLetters {
@@ -34,13 +30,42 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
-    /// Rebuild read models from the event store; safe while `eats serve` runs (each view
-    /// reads partly filled until its rebuild ends).
+    /// Rebuild read models (all, or those named) from the event store, blue/green one after
+    /// the other, as `eats projections rebuild` does for one; safe while `eats serve` runs.
     RebuildProjections {
         /// Only these read models (order_view, store_queue, delivery_board,
         /// customer_profile, audit_timeline, store_directory); all when absent.
         #[arg(long = "only")]
         only: Vec<String>,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// The read models: what they are, how far each has got, and blue/green rebuilds.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionAction,
+    },
+    /// Apply chosen aggregates' stored events again to one read model (a repair); process
+    /// managers and the notifier never see a replay.
+    Replay {
+        /// The read model (see `projections list`).
+        #[arg(long)]
+        projection: String,
+        /// Only this aggregate.
+        #[arg(long = "aggregate")]
+        aggregate_id: Option<String>,
+        /// Only aggregates of this type (Order, Payment, Delivery, Store, Customer).
+        #[arg(long = "type")]
+        aggregate_type: Option<String>,
+        /// Only aggregates with an event at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only aggregates with an event before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// One JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreConfig,
     },
@@ -65,21 +90,124 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum DeadLetterAction {
-    /// Print parked messages as JSON lines.
-    List {
-        /// Include ones already replayed.
+enum AuditWhat {
+    /// Every event of one order across its aggregates (order, payment, delivery, customer)
+    /// in commit order, with who, when, what caused it (a tree) and the state after it, and
+    /// the messages recorded about it.
+    Order {
+        /// The order's id.
+        id: String,
+        /// Only what had happened by then (RFC 3339, e.g. 2026-12-04T19:00:00Z).
         #[arg(long)]
-        all: bool,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// One JSON line per event instead of a table and a tree.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreConfig,
     },
-    /// Run one through the process manager again.
-    Replay {
+    /// One aggregate's stored events, oldest first, as stored (old versions not upcast).
+    Aggregate {
+        /// Order, Payment, Delivery, Store or Customer.
+        aggregate_type: String,
+        /// The aggregate's id.
+        aggregate_id: String,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Replay an order's stored events through its aggregates and check the result against
+    /// the state the store loads and the read models' rows.
+    Verify {
+        /// The order's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionAction {
+    /// Every read model, its tables and the aggregate types it reads.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Rows, aggregates and events applied against the events stored, per read model.
+    Status {
+        /// Only this read model.
+        name: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Rebuild one read model into new tables while the live ones serve, catch up, then
+    /// switch in one transaction.
+    Rebuild {
+        /// The read model (see `list`).
+        name: String,
+        /// Build and compare with the live tables, print the differences, switch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Events per transaction while rebuilding.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// One JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// The parked messages: id, event, attempts, reason.
+    List {
+        /// Include ones already retried or discarded.
+        #[arg(long)]
+        all: bool,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// One in full: the reason, the attempts and the event.
+    Show {
+        /// Its id, from `list`.
+        id: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Run one through the process manager again, once (after fixing its cause); it stays
+    /// parked if that fails.
+    #[command(alias = "replay")]
+    Retry {
         /// Its id, from `list`.
         id: i64,
         #[command(flatten)]
         config: Box<ServeConfig>,
+    },
+    /// Give up on one for good; it is no longer listed or retried.
+    Discard {
+        /// Its id, from `list`.
+        id: i64,
+        /// Why (kept with it).
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        store: StoreConfig,
     },
 }
 
@@ -91,25 +219,55 @@ async fn main() -> anyhow::Result<()> {
             let app = eats::app::Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Audit {
-            aggregate_type,
-            aggregate_id,
-            store,
-        } => {
+        Command::Audit { what } => {
             let mut out = std::io::stdout().lock();
-            eats::admin::audit(&store, &aggregate_type, &aggregate_id, &mut out).await?;
-            Ok(())
+            match what {
+                AuditWhat::Order {
+                    id,
+                    as_of,
+                    json,
+                    store,
+                } => eats::admin::audit::order(&store, &id, as_of, json, &mut out)
+                    .await
+                    .map(drop),
+                AuditWhat::Aggregate {
+                    aggregate_type,
+                    aggregate_id,
+                    json,
+                    store,
+                } => eats::admin::audit::aggregate(
+                    &store,
+                    &aggregate_type,
+                    &aggregate_id,
+                    json,
+                    &mut out,
+                )
+                .await
+                .map(drop),
+                AuditWhat::Verify { id, store } => {
+                    eats::admin::audit::verify(&store, &id, &mut out).await
+                }
+            }
         }
-        Command::DeadLetters {
-            action: DeadLetterAction::List { all, store },
-        } => {
+        Command::DeadLetters { action } => {
             let mut out = std::io::stdout().lock();
-            eats::admin::dead_letters(&store, all, &mut out).await?;
-            Ok(())
+            match action {
+                DeadLetterAction::List { all, json, store } => {
+                    eats::admin::dead_letters::list(&store, all, json, &mut out)
+                        .await
+                        .map(drop)
+                }
+                DeadLetterAction::Show { id, json, store } => {
+                    eats::admin::dead_letters::show(&store, id, json, &mut out).await
+                }
+                DeadLetterAction::Retry { id, config } => {
+                    eats::admin::dead_letters::retry(&config, id, &mut out).await
+                }
+                DeadLetterAction::Discard { id, note, store } => {
+                    eats::admin::dead_letters::discard(&store, id, &note, &mut out).await
+                }
+            }
         }
-        Command::DeadLetters {
-            action: DeadLetterAction::Replay { id, config },
-        } => eats::admin::replay_dead_letter(&config, id).await,
         Command::Token {
             role,
             sub,
@@ -129,6 +287,45 @@ async fn main() -> anyhow::Result<()> {
             )?;
             println!("{token}");
             Ok(())
+        }
+        Command::Projections { action } => {
+            let mut out = std::io::stdout().lock();
+            match action {
+                ProjectionAction::List { json, store } => {
+                    eats::admin::projections::list(&store, json, &mut out).await
+                }
+                ProjectionAction::Status { name, json, store } => {
+                    eats::admin::projections::status(&store, name.as_deref(), json, &mut out).await
+                }
+                ProjectionAction::Rebuild {
+                    name,
+                    dry_run,
+                    batch,
+                    json,
+                    store,
+                } => {
+                    eats::admin::projections::rebuild(&store, &name, dry_run, batch, json, &mut out)
+                        .await
+                }
+            }
+        }
+        Command::Replay {
+            projection,
+            aggregate_id,
+            aggregate_type,
+            since,
+            until,
+            json,
+            store,
+        } => {
+            let selection = eats_projections::replay::Selection {
+                aggregate_id,
+                aggregate_type,
+                since,
+                until,
+            };
+            let mut out = std::io::stdout().lock();
+            eats::admin::projections::replay(&store, &projection, &selection, json, &mut out).await
         }
         Command::Openapi => {
             println!("{}", eats_api::openapi_json());

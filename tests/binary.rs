@@ -185,7 +185,14 @@ async fn audit_prints_an_aggregates_stored_history_as_json_lines() {
     }
     let data_dir = test.data_dir.clone().expect("sqlite folder");
     let output = Command::new(EATS)
-        .args(["audit", "Store", &store.to_string(), "--data-dir"])
+        .args([
+            "audit",
+            "aggregate",
+            "Store",
+            &store.to_string(),
+            "--json",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .env_clear()
         .output()
@@ -207,7 +214,14 @@ async fn audit_prints_an_aggregates_stored_history_as_json_lines() {
 #[test]
 fn audit_refuses_an_unknown_aggregate_type() {
     let output = Command::new(EATS)
-        .args(["audit", "Pizza", "x", "--data-dir", "/nonexistent/eats"])
+        .args([
+            "audit",
+            "aggregate",
+            "Pizza",
+            "x",
+            "--data-dir",
+            "/nonexistent/eats",
+        ])
         .env_clear()
         .output()
         .expect("run audit");

@@ -97,7 +97,13 @@ async fn in_postgres_mode_audit_prints_json_lines_and_nothing_else_on_stdout() {
     let url = test.url.clone().expect("postgres url");
     let store = scenario::open_store(&scenario::aggregates(&test.db)).await;
     let output = Command::new(EATS)
-        .args(["audit", "Store", &store.id.to_string()])
+        .args([
+            "audit",
+            "aggregate",
+            "Store",
+            &store.id.to_string(),
+            "--json",
+        ])
         .env_clear()
         .env("EATS_DATABASE_URL", &url)
         .output()

@@ -42,6 +42,9 @@ pub struct ApiState {
     pub idempotency: crate::IdempotencySettings,
     /// Open SSE streams and the hub that wakes them.
     pub live: crate::live::LiveStreams,
+    /// What retries a dead letter (the process manager, reporting failures instead of
+    /// parking them); none where this process cannot run follow-ups, so retrying answers 503.
+    pub dead_letter_retry: Option<std::sync::Arc<dyn eats_feed::EventHandler>>,
 }
 
 impl ApiState {

@@ -40,6 +40,7 @@ async fn harness(kind: Kind) -> Harness {
             10,
             std::time::Duration::from_secs(15),
         ),
+        dead_letter_retry: None,
     };
     let limits = RateLimitSettings {
         per_second: 100_000,

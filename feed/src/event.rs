@@ -13,6 +13,11 @@ use uuid::Uuid;
 /// Namespace of the span ids consumers derive from `<consumer>/<event key>`.
 const SPAN_ID_NAMESPACE: Uuid = Uuid::from_u128(0x7e1a_94c2_3b5d_4f08_a6e1_c0d2_9b3f_5a17);
 
+/// Namespace of event ids derived from `<aggregate>-<id>-<sequence>`: the causation id of
+/// every command a process manager issues in reaction to an event. Part of the stored
+/// metadata's meaning, so never changed.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5d1c_2f0e_8a4b_4c6e_9f1d_7a3b_0c2e_2001);
+
 /// One committed event exactly as stored (old versions are not yet upcast), which is also
 /// the JSON body of its JetStream message. Read straight from a row of `events` or `outbox`
 /// (same columns in Postgres and SQLite), so both feeds decode it one way.
@@ -169,6 +174,12 @@ impl FeedEvent {
             span_id = own.as_ref().map(|p| display(p.span_id().to_string())),
             parent_span_id = parent.as_ref().map(|p| display(p.span_id().to_string())),
         )
+    }
+
+    /// A stable id for this event, derived from its key: what process managers record as
+    /// the causation id of the commands they issue for it, so an audit can link effect to cause.
+    pub fn event_id(&self) -> Uuid {
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, self.key().as_bytes())
     }
 
     /// The stable key of this event: `<aggregate_type>-<aggregate_id>-<sequence>`.

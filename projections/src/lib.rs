@@ -12,21 +12,27 @@
 //! - [`customer_profile`]: contact and grade.
 //! - [`store_directory`]: stores and menus as customers browse them.
 //! - [`audit`]: everything that happened because of one order.
+//! - [`story`]: an order's whole story from the event store, with causes and states.
 //! - [`verify`]: every row checked against the event store.
+//! - [`handover`]: blue/green rebuilds, switched in while the live tables keep serving.
+//! - [`replay`]: chosen aggregates' events applied again to one read model, nothing else.
 //! - [`page`]: keyset pages, so lists read one page and never skip or repeat a row.
 //! - [`live`]: projectors announce what they changed, so live streams wake instead of polling.
 
 pub mod audit;
 pub mod customer_profile;
 pub mod delivery_board;
+pub mod handover;
 pub mod live;
 pub mod order_view;
 pub mod page;
 pub mod position;
+pub mod replay;
 pub mod runner;
 pub mod sql;
 pub mod store_directory;
 pub mod store_queue;
+pub mod story;
 pub mod verify;
 
 use std::sync::Arc;
@@ -44,12 +50,58 @@ pub use runner::{Applied, Projection, ProjectionError, Projector};
 pub trait ReadModel: EventHandler {
     /// See [`Projector::rebuild`]; returns the events read.
     async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError>;
+
+    /// See [`Projector::rebuild_blue_green`].
+    async fn rebuild_blue_green(
+        &self,
+        batch: usize,
+        dry_run: bool,
+        progress: &dyn handover::Progress,
+    ) -> Result<handover::Handover, ProjectionError>;
+
+    /// See [`Projector::status`].
+    async fn status(&self) -> Result<handover::Status, ProjectionError>;
+
+    /// See [`Projector::replay`].
+    async fn replay(
+        &self,
+        selection: &replay::Selection,
+        progress: &dyn handover::Progress,
+    ) -> Result<replay::Replayed, ProjectionError>;
+
+    /// The tables it owns.
+    fn tables(&self) -> &'static [&'static str];
 }
 
 #[async_trait]
 impl<P: Projection> ReadModel for Projector<P> {
     async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError> {
         Projector::rebuild(self, batch).await
+    }
+
+    async fn rebuild_blue_green(
+        &self,
+        batch: usize,
+        dry_run: bool,
+        progress: &dyn handover::Progress,
+    ) -> Result<handover::Handover, ProjectionError> {
+        Projector::rebuild_blue_green(self, batch, dry_run, progress).await
+    }
+
+    async fn status(&self) -> Result<handover::Status, ProjectionError> {
+        Projector::status(self).await
+    }
+
+    async fn replay(
+        &self,
+        selection: &replay::Selection,
+        progress: &dyn handover::Progress,
+    ) -> Result<replay::Replayed, ProjectionError> {
+        Projector::replay(self, selection, progress).await
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        P::TABLES
     }
 }
 

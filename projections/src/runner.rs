@@ -1,13 +1,14 @@
 //! Applying a projection: the position guard, gap repair from the event store, and rebuild.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
-use eats_store::{Database, DerivedState};
+use eats_store::{Backend, Database, DerivedState};
 use tracing::Instrument;
 
-use crate::bind_args;
-use crate::position::{decide, Decision};
-use crate::sql::Write;
+use crate::sql::{Arg, Write};
 use eats_store::on_pool;
 
 /// A read model: which events it reads and what each does to its tables.
@@ -44,6 +45,9 @@ pub enum ProjectionError {
         /// The missing sequence.
         missing: u64,
     },
+    /// A replay asked for what the read model does not read.
+    #[error(transparent)]
+    Selection(#[from] crate::replay::NotRead),
     /// Another replica moved the position between our two reads; try again.
     #[error("position of {0} moved concurrently")]
     Raced(String),
@@ -58,24 +62,144 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-enum Guard {
+pub(crate) enum Guard {
     Applied,
     AlreadyApplied,
     Gap { expected: u64 },
 }
 
-const CLAIM_FIRST: &str =
+/// Where a projector writes: the live tables under the projection's own positions, or a
+/// blue/green rebuild's copies under positions of their own (see [`crate::handover`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// The key of its rows in `projection_positions`.
+    pub(crate) positions: String,
+    /// Each live table and the table written in its place; empty for the live projector.
+    pub(crate) tables: Vec<(&'static str, String)>,
+}
+
+/// The advisory lock (two-key form: this class and `hashtext(<projection>)`) that every
+/// live projector transaction takes shared on Postgres and a hand-over takes exclusive, so
+/// no projector writes while a rebuilt table replaces the live one.
+pub(crate) const HANDOVER_LOCK_CLASS: i32 = 0x6561_7473;
+
+/// Rewrites `sql` to write `tables` (live name, replacement) instead of the live tables;
+/// only whole identifiers are replaced.
+pub(crate) fn retarget_sql(
+    sql: &'static str,
+    tables: &[(&'static str, String)],
+) -> Cow<'static, str> {
+    if tables.is_empty() {
+        Cow::Borrowed(sql)
+    } else {
+        Cow::Owned(replace_identifiers(sql, tables))
+    }
+}
+
+/// `sql` with each whole identifier `from` replaced by `to`.
+pub(crate) fn replace_identifiers(sql: &str, tables: &[(&'static str, String)]) -> String {
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = sql.to_string();
+    for (from, to) in tables {
+        let mut result = String::with_capacity(out.len() + 32);
+        let bytes = out.as_bytes();
+        let mut at = 0;
+        while let Some(found) = out[at..].find(from) {
+            let start = at + found;
+            let end = start + from.len();
+            let whole = (start == 0 || !is_ident(bytes[start - 1]))
+                && (end == bytes.len() || !is_ident(bytes[end]));
+            result.push_str(&out[at..start]);
+            result.push_str(if whole { to } else { from });
+            at = end;
+        }
+        result.push_str(&out[at..]);
+        out = result;
+    }
+    out
+}
+
+/// Events with the statements that apply each, rewritten for the projector's target.
+pub(crate) type Prepared<'e> = Vec<(&'e FeedEvent, Vec<(Cow<'static, str>, Vec<Arg>)>)>;
+
+/// Claims each event's position under `$name` and runs its writes in transaction `$tx`;
+/// evaluates to the [`Guard`]. Returns `Raced` from the enclosing function (the transaction
+/// rolls back when dropped). A macro so the one text serves both backends' transactions.
+macro_rules! apply_in_tx {
+    ($tx:expr, $name:expr, $prepared:expr) => {
+        'apply: {
+            let mut applied = 0;
+            for (event, writes) in $prepared {
+                let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
+                let (kind, id) = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+                let claimed = if sequence == 1 {
+                    sqlx::query($crate::runner::CLAIM_FIRST)
+                        .bind($name)
+                        .bind(kind)
+                        .bind(id)
+                        .execute(&mut *$tx)
+                        .await?
+                } else {
+                    sqlx::query($crate::runner::CLAIM_NEXT)
+                        .bind($name)
+                        .bind(kind)
+                        .bind(id)
+                        .bind(sequence)
+                        .execute(&mut *$tx)
+                        .await?
+                }
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    let current: Option<i64> = sqlx::query_scalar($crate::runner::CURRENT)
+                        .bind($name)
+                        .bind(kind)
+                        .bind(id)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                    match $crate::position::decide(
+                        current.map_or(0, |c| c.max(0) as u64),
+                        event.sequence,
+                    ) {
+                        $crate::position::Decision::AlreadyApplied => continue,
+                        $crate::position::Decision::Gap { expected } => {
+                            break 'apply $crate::runner::Guard::Gap { expected }
+                        }
+                        $crate::position::Decision::Apply => {
+                            return Err($crate::runner::ProjectionError::Raced(event.key()));
+                        }
+                    }
+                }
+                for (sql, args) in writes {
+                    $crate::bind_args!(sqlx::query(sql.as_ref()), args)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                applied += 1;
+            }
+            if applied == 0 {
+                $crate::runner::Guard::AlreadyApplied
+            } else {
+                $crate::runner::Guard::Applied
+            }
+        }
+    };
+}
+pub(crate) use apply_in_tx;
+
+pub(crate) const CLAIM_FIRST: &str =
     "INSERT INTO projection_positions (projection, aggregate_type, aggregate_id, sequence) \
      VALUES ($1, $2, $3, 1) ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING";
-const CLAIM_NEXT: &str = "UPDATE projection_positions SET sequence = $4 \
+pub(crate) const CLAIM_NEXT: &str = "UPDATE projection_positions SET sequence = $4 \
      WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4 - 1";
-const CURRENT: &str = "SELECT sequence FROM projection_positions \
+pub(crate) const CURRENT: &str = "SELECT sequence FROM projection_positions \
      WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3";
 
 /// Runs projection `P` against the database its tables live in.
 pub struct Projector<P> {
-    projection: P,
-    db: DerivedState,
+    pub(crate) projection: Arc<P>,
+    pub(crate) db: DerivedState,
+    pub(crate) target: Target,
 }
 
 impl<P: Projection> Projector<P> {
@@ -83,9 +207,43 @@ impl<P: Projection> Projector<P> {
     /// through [`Database::for_derived_state`] (on SQLite, commits without an fsync each).
     pub fn new(projection: P, db: Database) -> Self {
         Self {
-            projection,
+            projection: Arc::new(projection),
             db: db.for_derived_state(),
+            target: Target {
+                positions: P::NAME.to_string(),
+                tables: Vec::new(),
+            },
         }
+    }
+
+    /// This projection writing `target` instead of its live tables.
+    pub(crate) fn retargeted(&self, target: Target) -> Self {
+        Self {
+            projection: Arc::clone(&self.projection),
+            db: self.db.clone(),
+            target,
+        }
+    }
+
+    /// Whether this projector writes the live tables (and so takes the hand-over lock).
+    fn is_live(&self) -> bool {
+        self.target.tables.is_empty()
+    }
+
+    /// The writes of `events`, rewritten for this projector's tables.
+    pub(crate) fn prepare<'e>(&self, events: &'e [FeedEvent]) -> Result<Prepared<'e>, DecodeError> {
+        events
+            .iter()
+            .map(|event| {
+                let writes = self
+                    .projection
+                    .writes(event)?
+                    .into_iter()
+                    .map(|write| (retarget_sql(write.sql, &self.target.tables), write.args))
+                    .collect();
+                Ok((event, writes))
+            })
+            .collect()
     }
 
     /// Applies `event` exactly once: the position is claimed and the writes made in one
@@ -131,68 +289,25 @@ impl<P: Projection> Projector<P> {
     /// Applies `events` in one transaction. All or nothing: at the first gap everything is
     /// rolled back and the gap reported; events applied before are skipped.
     async fn try_apply_all(&self, events: &[FeedEvent]) -> Result<Guard, ProjectionError> {
-        let prepared = events
-            .iter()
-            .map(|event| Ok((event, self.projection.writes(event)?)))
-            .collect::<Result<Vec<_>, DecodeError>>()?;
-        let name = P::NAME;
+        let prepared = self.prepare(events)?;
+        let name = self.target.positions.as_str();
+        let lock = self.is_live() && matches!(self.db.backend(), Backend::Postgres(_));
         let _turn = self.db.write_turn().await;
         on_pool!(self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let mut applied = 0;
-            for (event, writes) in &prepared {
-                let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
-                let (kind, id) = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
-                let claimed = if sequence == 1 {
-                    sqlx::query(CLAIM_FIRST)
-                        .bind(name)
-                        .bind(kind)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                } else {
-                    sqlx::query(CLAIM_NEXT)
-                        .bind(name)
-                        .bind(kind)
-                        .bind(id)
-                        .bind(sequence)
-                        .execute(&mut *tx)
-                        .await?
-                }
-                .rows_affected()
-                    == 1;
-                if !claimed {
-                    let current: Option<i64> = sqlx::query_scalar(CURRENT)
-                        .bind(name)
-                        .bind(kind)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    match decide(current.map_or(0, |c| c.max(0) as u64), event.sequence) {
-                        Decision::AlreadyApplied => continue,
-                        Decision::Gap { expected } => {
-                            tx.rollback().await?;
-                            return Ok(Guard::Gap { expected });
-                        }
-                        Decision::Apply => {
-                            tx.rollback().await?;
-                            return Err(ProjectionError::Raced(event.key()));
-                        }
-                    }
-                }
-                for write in writes {
-                    bind_args!(sqlx::query(write.sql), &write.args)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                applied += 1;
+            if lock {
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+                    .bind(HANDOVER_LOCK_CLASS)
+                    .bind(P::NAME)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            tx.commit().await?;
-            Ok(if applied == 0 {
-                Guard::AlreadyApplied
-            } else {
-                Guard::Applied
-            })
+            let guard = apply_in_tx!(tx, name, &prepared);
+            match guard {
+                Guard::Gap { .. } => tx.rollback().await?,
+                _ => tx.commit().await?,
+            }
+            Ok(guard)
         })
     }
 
@@ -224,6 +339,17 @@ impl<P: Projection> Projector<P> {
     /// starts over.
     pub async fn rebuild(&self, batch: usize) -> Result<u64, ProjectionError> {
         retrying(|| self.reset()).await?;
+        self.fill(batch, &crate::handover::Quiet).await
+    }
+
+    /// Applies every event of the projection's aggregate types from the event store, each
+    /// aggregate's in order, `batch` per transaction, reporting to `progress`; returns the
+    /// events read.
+    pub(crate) async fn fill(
+        &self,
+        batch: usize,
+        progress: &dyn crate::handover::Progress,
+    ) -> Result<u64, ProjectionError> {
         let sql = format!(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
              metadata FROM events WHERE aggregate_type = $1 AND (aggregate_id, sequence) > ($2, $3) \
@@ -258,6 +384,7 @@ impl<P: Projection> Projector<P> {
                 );
                 read += events.len() as u64;
                 retrying(|| self.apply_batch(&events)).await?;
+                progress.advance(events.len() as u64);
             }
         }
         Ok(read)
@@ -265,15 +392,20 @@ impl<P: Projection> Projector<P> {
 
     /// Empties the projection's tables and positions, so replaying the log rebuilds it.
     pub async fn reset(&self) -> Result<(), ProjectionError> {
+        let name = self.target.positions.as_str();
+        let tables: Vec<Cow<'static, str>> = P::TABLES
+            .iter()
+            .map(|table| retarget_sql(table, &self.target.tables))
+            .collect();
         on_pool!(self.db, |pool| {
             let mut tx = pool.begin().await?;
-            for table in P::TABLES {
+            for table in &tables {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)
                     .await?;
             }
             sqlx::query("DELETE FROM projection_positions WHERE projection = $1")
-                .bind(P::NAME)
+                .bind(name)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -333,7 +465,7 @@ impl<P: Projection> EventHandler for Projector<P> {
 
 /// Runs `step` until it succeeds, up to 10 times with a growing pause: what fails here is a
 /// lost race, a deadlock or a busy database, which a retry resolves.
-async fn retrying<T, F, Fut>(mut step: F) -> Result<T, ProjectionError>
+pub(crate) async fn retrying<T, F, Fut>(mut step: F) -> Result<T, ProjectionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProjectionError>>,
@@ -342,6 +474,7 @@ where
     for _ in 1..10 {
         match step().await {
             Err(ProjectionError::Decode(error)) => return Err(error.into()),
+            Err(ProjectionError::Selection(error)) => return Err(error.into()),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "rebuild step failed; retrying");
                 tokio::time::sleep(pause).await;
@@ -351,4 +484,25 @@ where
         }
     }
     step().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_table_names_are_retargeted() {
+        let tables = [("order_view", "order_view__rebuild_1".to_string())];
+        assert_eq!(
+            replace_identifiers(
+                "INSERT INTO order_view (order_id) VALUES ($1) ON CONFLICT (order_id) DO UPDATE \
+                 SET updated_at = order_view.updated_at -- not order_view_by_customer, xorder_view",
+                &tables
+            ),
+            "INSERT INTO order_view__rebuild_1 (order_id) VALUES ($1) ON CONFLICT (order_id) DO \
+             UPDATE SET updated_at = order_view__rebuild_1.updated_at -- not order_view_by_customer, \
+             xorder_view"
+        );
+        assert!(matches!(retarget_sql("SELECT 1", &[]), Cow::Borrowed(_)));
+    }
 }

@@ -22,13 +22,12 @@ use crate::choreography::{follow_ups, Committed, FollowUp};
 use crate::dead_letters;
 use crate::deadlines::{self, DeadlineSettings};
 
-/// Namespace of event ids derived from `<aggregate>-<id>-<sequence>`: the causation id of
-/// every command a process manager issues.
+/// Namespace of the correlation id made up for an event that carries none.
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5d1c_2f0e_8a4b_4c6e_9f1d_7a3b_0c2e_2001);
 
-/// A stable id for a stored event.
+/// A stable id for a stored event: see [`FeedEvent::event_id`].
 pub fn event_id(event: &FeedEvent) -> Uuid {
-    Uuid::new_v5(&EVENT_ID_NAMESPACE, event.key().as_bytes())
+    event.event_id()
 }
 
 /// How the process manager behaves.

@@ -168,7 +168,7 @@ def sync_detailed(
     cursor: str | Unset = UNSET,
 
 ) -> Response[DeadLetterPage | Problem]:
-    """ Messages the process managers gave up on and that no one has replayed yet: newest
+    """ Messages the process managers gave up on and that no one has retried or discarded yet: newest
     first (by id). Page with `limit` and the `next` cursor of the previous page.
 
     Args:
@@ -203,7 +203,7 @@ def sync(
     cursor: str | Unset = UNSET,
 
 ) -> DeadLetterPage | Problem | None:
-    """ Messages the process managers gave up on and that no one has replayed yet: newest
+    """ Messages the process managers gave up on and that no one has retried or discarded yet: newest
     first (by id). Page with `limit` and the `next` cursor of the previous page.
 
     Args:
@@ -233,7 +233,7 @@ async def asyncio_detailed(
     cursor: str | Unset = UNSET,
 
 ) -> Response[DeadLetterPage | Problem]:
-    """ Messages the process managers gave up on and that no one has replayed yet: newest
+    """ Messages the process managers gave up on and that no one has retried or discarded yet: newest
     first (by id). Page with `limit` and the `next` cursor of the previous page.
 
     Args:
@@ -268,7 +268,7 @@ async def asyncio(
     cursor: str | Unset = UNSET,
 
 ) -> DeadLetterPage | Problem | None:
-    """ Messages the process managers gave up on and that no one has replayed yet: newest
+    """ Messages the process managers gave up on and that no one has retried or discarded yet: newest
     first (by id). Page with `limit` and the `next` cursor of the previous page.
 
     Args:

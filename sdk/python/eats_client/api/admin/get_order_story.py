@@ -1,0 +1,308 @@
+from __future__ import annotations
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.problem import Problem
+from ...models.story_event import StoryEvent
+from ...types import UNSET, Unset
+from typing import cast
+from uuid import UUID
+import datetime
+
+
+
+def _get_kwargs(
+    order_id: UUID,
+    *,
+    as_of: datetime.datetime | Unset = UNSET,
+
+) -> dict[str, Any]:
+    
+
+    
+
+    params: dict[str, Any] = {}
+
+    json_as_of: str | Unset = UNSET
+    if not isinstance(as_of, Unset):
+        json_as_of = as_of.isoformat()
+    params["as_of"] = json_as_of
+
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/admin/orders/{order_id}/story".format(order_id=quote(str(order_id), safe=""),),
+        "params": params,
+    }
+
+
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[StoryEvent] | None:
+    if response.status_code == 200:
+        response_200 = []
+        _response_200 = response.json()
+        for response_200_item_data in (_response_200):
+            response_200_item = StoryEvent.from_dict(response_200_item_data)
+
+
+
+            response_200.append(response_200_item)
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 405:
+        response_405 = Problem.from_dict(response.json())
+
+
+
+        return response_405
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+
+
+        return response_500
+
+    if response.status_code == 502:
+        response_502 = Problem.from_dict(response.json())
+
+
+
+        return response_502
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | list[StoryEvent]]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    as_of: datetime.datetime | Unset = UNSET,
+
+) -> Response[Problem | list[StoryEvent]]:
+    """ An order's whole story from the event store: every event of its order, payment,
+    delivery and customer effects in commit order, who did it, what caused it
+    (`caused_by`: the `n` of the event a process manager reacted to; else a command),
+    the state after it and the messages recorded about it. `as_of` stops at that time.
+
+    Args:
+        order_id (UUID):
+        as_of (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | list[StoryEvent]]
+     """
+
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+as_of=as_of,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    as_of: datetime.datetime | Unset = UNSET,
+
+) -> Problem | list[StoryEvent] | None:
+    """ An order's whole story from the event store: every event of its order, payment,
+    delivery and customer effects in commit order, who did it, what caused it
+    (`caused_by`: the `n` of the event a process manager reacted to; else a command),
+    the state after it and the messages recorded about it. `as_of` stops at that time.
+
+    Args:
+        order_id (UUID):
+        as_of (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | list[StoryEvent]
+     """
+
+
+    return sync_detailed(
+        order_id=order_id,
+client=client,
+as_of=as_of,
+
+    ).parsed
+
+async def asyncio_detailed(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    as_of: datetime.datetime | Unset = UNSET,
+
+) -> Response[Problem | list[StoryEvent]]:
+    """ An order's whole story from the event store: every event of its order, payment,
+    delivery and customer effects in commit order, who did it, what caused it
+    (`caused_by`: the `n` of the event a process manager reacted to; else a command),
+    the state after it and the messages recorded about it. `as_of` stops at that time.
+
+    Args:
+        order_id (UUID):
+        as_of (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | list[StoryEvent]]
+     """
+
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+as_of=as_of,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    order_id: UUID,
+    *,
+    client: AuthenticatedClient,
+    as_of: datetime.datetime | Unset = UNSET,
+
+) -> Problem | list[StoryEvent] | None:
+    """ An order's whole story from the event store: every event of its order, payment,
+    delivery and customer effects in commit order, who did it, what caused it
+    (`caused_by`: the `n` of the event a process manager reacted to; else a command),
+    the state after it and the messages recorded about it. `as_of` stops at that time.
+
+    Args:
+        order_id (UUID):
+        as_of (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | list[StoryEvent]
+     """
+
+
+    return (await asyncio_detailed(
+        order_id=order_id,
+client=client,
+as_of=as_of,
+
+    )).parsed
