@@ -184,9 +184,11 @@ async fn main() -> anyhow::Result<()> {
     pipeline.stop().await;
     let _ = sender.await;
 
-    let outcomes = count(&db, "SELECT state, reason, count(*) FROM notifications GROUP BY state, reason ORDER BY state, reason").await?;
+    // The notifier's records are in its own database (notify.db beside the event store).
+    let records_db = db.for_notifications();
+    let outcomes = count(&records_db, "SELECT state, reason, count(*) FROM notifications GROUP BY state, reason ORDER BY state, reason").await?;
     // Each order's newest message to its customer must have been sent.
-    let newest_not_sent: i64 = eats_store::on_pool!(db, |pool| {
+    let newest_not_sent: i64 = eats_store::on_pool!(records_db, |pool| {
         sqlx::query_scalar(
         "SELECT count(*) FROM notifications n WHERE n.recipient LIKE 'customer:%' AND n.order_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM notifications m WHERE m.order_id = n.order_id AND m.recipient = n.recipient \
@@ -196,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
     .fetch_one(pool)
     .await
     })?;
-    let orders_with_messages: i64 = eats_store::on_pool!(db, |pool| sqlx::query_scalar(
+    let orders_with_messages: i64 = eats_store::on_pool!(records_db, |pool| sqlx::query_scalar(
         "SELECT count(DISTINCT order_id) FROM notifications WHERE recipient LIKE 'customer:%'"
     )
     .fetch_one(pool)
