@@ -504,9 +504,20 @@ pub mod types {
         pub attempts: i64,
         ///`alimtalk`, `sms`, `kakao`, `webhook`, `log` (or `none` when skipped).
         pub channel: ::std::string::String,
-        ///The provider's delivery verdict, once known.
+        ///When the delivery verdict was recorded.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivered_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**What the provider says became of a sent message: `delivered` or `undelivered`
+(also when the provider gave no verdict in time); absent until then, and for messages
+never sent.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub delivery: ::std::option::Option<::std::string::String>,
+        /**The provider's reason for an undelivered message (e.g. `MRC02: ...`, `no_result: ...`),
+or `sms_fallback` for one that reached the customer by SMS instead of KakaoTalk.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivery_reason: ::std::option::Option<::std::string::String>,
         ///The record's id (also the idempotency key given to the provider).
         pub id: ::std::string::String,
         ///When the event happened.
@@ -537,6 +548,20 @@ pub mod types {
     }
     impl Notification {
         pub fn builder() -> builder::Notification {
+            Default::default()
+        }
+    }
+    ///A page of notification records.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct NotificationPage {
+        ///This page's records, newest first.
+        pub items: ::std::vec::Vec<Notification>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl NotificationPage {
+        pub fn builder() -> builder::NotificationPage {
             Default::default()
         }
     }
@@ -2640,7 +2665,15 @@ an approved payment is being recorded.*/
         pub struct Notification {
             attempts: ::std::result::Result<i64, ::std::string::String>,
             channel: ::std::result::Result<::std::string::String, ::std::string::String>,
+            delivered_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             delivery: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            delivery_reason: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -2685,7 +2718,9 @@ an approved payment is being recorded.*/
                 Self {
                     attempts: Err("no value supplied for attempts".to_string()),
                     channel: Err("no value supplied for channel".to_string()),
+                    delivered_at: Ok(Default::default()),
                     delivery: Ok(Default::default()),
+                    delivery_reason: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     occurred_at: Err("no value supplied for occurred_at".to_string()),
                     order_id: Ok(Default::default()),
@@ -2725,6 +2760,20 @@ an approved payment is being recorded.*/
                     });
                 self
             }
+            pub fn delivered_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivered_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivered_at: {e}")
+                    });
+                self
+            }
             pub fn delivery<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -2734,6 +2783,20 @@ an approved payment is being recorded.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for delivery: {e}")
+                    });
+                self
+            }
+            pub fn delivery_reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery_reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for delivery_reason: {e}"
+                        )
                     });
                 self
             }
@@ -2878,7 +2941,9 @@ an approved payment is being recorded.*/
                 Ok(Self {
                     attempts: value.attempts?,
                     channel: value.channel?,
+                    delivered_at: value.delivered_at?,
                     delivery: value.delivery?,
+                    delivery_reason: value.delivery_reason?,
                     id: value.id?,
                     occurred_at: value.occurred_at?,
                     order_id: value.order_id?,
@@ -2898,7 +2963,9 @@ an approved payment is being recorded.*/
                 Self {
                     attempts: Ok(value.attempts),
                     channel: Ok(value.channel),
+                    delivered_at: Ok(value.delivered_at),
                     delivery: Ok(value.delivery),
+                    delivery_reason: Ok(value.delivery_reason),
                     id: Ok(value.id),
                     occurred_at: Ok(value.occurred_at),
                     order_id: Ok(value.order_id),
@@ -2910,6 +2977,70 @@ an approved payment is being recorded.*/
                     state: Ok(value.state),
                     template: Ok(value.template),
                     text: Ok(value.text),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct NotificationPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::Notification>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for NotificationPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl NotificationPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Notification>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<NotificationPage> for super::NotificationPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: NotificationPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::NotificationPage> for NotificationPage {
+            fn from(value: super::NotificationPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
                 }
             }
         }
@@ -5179,7 +5310,7 @@ an approved payment is being recorded.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.3.1*/
+Version: 0.4.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5215,7 +5346,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.3.1"
+        "0.4.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -5722,13 +5853,20 @@ let response = client.get_order_notifications()
     pub fn get_order_notifications(&self) -> builder::GetOrderNotifications<'_> {
         builder::GetOrderNotifications::new(self)
     }
-    /**Notification records, newest first, optionally one state or one order. `limit`
-(1 to 200, default 50) bounds the answer; narrow with the filters to see older ones
+    /**Notification records, newest first (by when they were recorded, then by id),
+optionally one state or one order. Page with `limit` and the `next` cursor of the
+previous page (a cursor belongs to its filters)
 
 Sends a `GET` request to `/admin/notifications`
 
+Arguments:
+- `cursor`: The `next` of the previous page.
+- `limit`: At most this many, 1 to 200 (default 50).
+- `order_id`
+- `state`
 ```ignore
 let response = client.list_notifications()
+    .cursor(cursor)
     .limit(limit)
     .order_id(order_id)
     .state(state)
@@ -11507,6 +11645,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListNotifications<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         order_id: Result<Option<::uuid::Uuid>, String>,
         state: Result<Option<types::NotificationState>, String>,
@@ -11515,10 +11654,24 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                cursor: Ok(None),
                 limit: Ok(None),
                 order_id: Ok(None),
                 state: Ok(None),
             }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
         }
         pub fn limit<V>(mut self, value: V) -> Self
         where
@@ -11560,11 +11713,9 @@ pub mod builder {
         ///Sends a `GET` request to `/admin/notifications`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::Notification>>,
-            Error<types::Problem>,
-        > {
-            let Self { client, limit, order_id, state } = self;
+        ) -> Result<ResponseValue<types::NotificationPage>, Error<types::Problem>> {
+            let Self { client, cursor, limit, order_id, state } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let order_id = order_id.map_err(Error::InvalidRequest)?;
             let state = state.map_err(Error::InvalidRequest)?;
@@ -11585,6 +11736,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("order_id", &order_id))
                 .query(&progenitor_client::QueryParam::new("state", &state))
