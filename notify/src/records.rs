@@ -12,7 +12,9 @@
 //! writes the verdict, `delivered` or `undelivered`.
 //!
 //! Every function here works on [`Database::for_notifications`] of the database it is given
-//! (the notifier's own file in embedded mode), so callers pass the one database they have.
+//! (the notifier's own file in embedded mode), so callers pass the one database they have;
+//! state changes after recording go through [`Database::for_notification_updates`], which on
+//! SQLite does not fsync each commit.
 
 use std::collections::BTreeMap;
 
@@ -254,7 +256,7 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
 /// recipient on the same channel has overtaken: the customer gets the freshest status, not a
 /// backlog. Returns how many.
 pub async fn shed_superseded(db: &Database) -> Result<u64, sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let sql = "UPDATE notifications SET state = 'shed', reason = 'superseded' \
         WHERE state = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
           SELECT 1 FROM notifications newer WHERE newer.order_id = notifications.order_id \
@@ -275,7 +277,7 @@ pub async fn shed_stale(
     fresh_before: i64,
     money_fresh_before: i64,
 ) -> Result<u64, sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let money: Vec<&str> = crate::template::ALL
         .iter()
         .filter(|t| t.money)
@@ -308,7 +310,7 @@ pub async fn claim(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<Record>, sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let lock = match db.backend() {
         Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite(_) => "",
@@ -369,7 +371,7 @@ pub async fn finish(
     attempted: bool,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let mut request_id = None;
     let mut recipient_seq = None;
     let mut sent_at = None;
@@ -425,7 +427,7 @@ pub async fn awaiting_delivery(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<Record>, sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let lock = match db.backend() {
         Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite(_) => "",
@@ -456,7 +458,7 @@ pub async fn record_delivery(
     reason: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let sql = "UPDATE notifications SET delivery = $2, delivery_reason = $3, delivered_at = $4, \
         delivery_check_at = NULL WHERE id = $1 AND state = 'sent' AND delivery IS NULL";
     on_pool!(db, |pool| Ok(sqlx::query(sql)
@@ -472,7 +474,7 @@ pub async fn record_delivery(
 
 /// Asks about a sent message again at `at` (no verdict yet, or the query failed).
 pub async fn check_delivery_again(db: &Database, id: &str, at: i64) -> Result<(), sqlx::Error> {
-    let db = &db.for_notifications();
+    let db = &db.for_notification_updates();
     let sql = "UPDATE notifications SET delivery_check_at = $2 \
         WHERE id = $1 AND state = 'sent' AND delivery IS NULL";
     on_pool!(db, |pool| sqlx::query(sql)

@@ -62,6 +62,9 @@ pub struct Database {
     derived: Option<SqlitePool>,
     /// SQLite only: the pool on the notifier's own file; see [`Database::for_notifications`].
     notify: Option<SqlitePool>,
+    /// SQLite only: a second pool on that file whose commits skip the fsync; see
+    /// [`Database::for_notification_updates`].
+    notify_updates: Option<SqlitePool>,
     snapshot_every: usize,
     commits: Arc<watch::Sender<u64>>,
 }
@@ -216,11 +219,20 @@ impl Database {
             })?;
         }
         let notify = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .connect_with(options.clone().filename(&notify_path))
             .await?;
         sqlx::migrate!("./migrations/sqlite-notify")
             .run(&notify)
+            .await?;
+        let notify_updates = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(
+                options
+                    .clone()
+                    .filename(&notify_path)
+                    .synchronous(SqliteSynchronous::Normal),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let derived = SqlitePoolOptions::new()
@@ -230,6 +242,7 @@ impl Database {
         Ok(Self {
             derived: Some(derived),
             notify: Some(notify),
+            notify_updates: Some(notify_updates),
             ..Self::new(Backend::Sqlite(pool))
         })
     }
@@ -246,9 +259,31 @@ impl Database {
                 backend: Backend::Sqlite(notify.clone()),
                 derived: None,
                 notify: None,
+                notify_updates: None,
                 ..self.clone()
             },
             None => self.clone(),
+        }
+    }
+
+    /// The notifier's database for changing the state of what is recorded (claims, results,
+    /// shedding, delivery verdicts), as opposed to recording it. On SQLite its commits skip
+    /// the fsync (`synchronous = NORMAL` in WAL mode): a process crash loses nothing, and a
+    /// power cut can lose only the newest state changes, never a record (each recording
+    /// commit is fsynced, which also makes every state change before it durable). What such a
+    /// loss costs: a claim is taken again, a result asked again, and a message whose `sent`
+    /// was lost is sent again with the same idempotency key. That trade keeps the notifier's
+    /// many small writes from fsyncing the disk the order commands fsync on.
+    pub fn for_notification_updates(&self) -> Database {
+        match &self.notify_updates {
+            Some(updates) => Database {
+                backend: Backend::Sqlite(updates.clone()),
+                derived: None,
+                notify: None,
+                notify_updates: None,
+                ..self.clone()
+            },
+            None => self.for_notifications(),
         }
     }
 
@@ -269,6 +304,7 @@ impl Database {
             backend,
             derived: None,
             notify: None,
+            notify_updates: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             commits: Arc::new(watch::channel(0).0),
         }
@@ -303,6 +339,9 @@ impl Database {
         }
         if let Some(notify) = &self.notify {
             notify.close().await;
+        }
+        if let Some(updates) = &self.notify_updates {
+            updates.close().await;
         }
     }
 
