@@ -681,6 +681,20 @@ pub struct NotifyConfig {
     /// Calls per message before it is recorded as failed.
     #[arg(long, env = "EATS_NOTIFY_MAX_ATTEMPTS", default_value_t = 5)]
     pub notify_max_attempts: u32,
+
+    /// Seconds after sending, and then between looks, to ask the provider for a message's
+    /// delivery result (NHN, Solapi).
+    #[arg(long, env = "EATS_NOTIFY_DELIVERY_POLL_SECS", default_value_t = 30)]
+    pub notify_delivery_poll_secs: u64,
+
+    /// Seconds after sending when a message without a delivery verdict is given up as
+    /// undelivered (`no_result`).
+    #[arg(
+        long,
+        env = "EATS_NOTIFY_DELIVERY_GIVE_UP_SECS",
+        default_value_t = 86_400
+    )]
+    pub notify_delivery_give_up_secs: u64,
 }
 
 impl NotifyConfig {
@@ -742,6 +756,8 @@ impl NotifyConfig {
             breaker_failures: self.notify_breaker_failures.max(1),
             breaker_open: Duration::from_secs(self.notify_breaker_open_secs.max(1)),
             max_attempts: self.notify_max_attempts.max(1),
+            delivery_poll: Duration::from_secs(self.notify_delivery_poll_secs.max(1)),
+            delivery_give_up: Duration::from_secs(self.notify_delivery_give_up_secs.max(1)),
             ..eats_notify::NotifySettings::default()
         }
     }

@@ -62,7 +62,9 @@ pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
 /// Names and labels must match the `counter!`/`gauge!` calls where they are recorded; the
 /// binary's tests compare this list with the source.
 fn register() {
-    use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+    use metrics::{
+        counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    };
 
     eats_api::telemetry::describe_metrics();
     describe_counter!(
@@ -121,6 +123,44 @@ fn register() {
         "The payment gateway's circuit breaker: 0 closed, 1 half-open, 2 open"
     );
     gauge!("eats_payment_breaker_state").set(0.0);
+
+    describe_counter!(
+        "eats_notifications_total",
+        "Notification messages by what became of them (outcome: sent, failed, retried, shed, \
+         skipped), why, and provider"
+    );
+    describe_counter!(
+        "eats_notifications_delivery_total",
+        "Sent notification messages by the provider's verdict (result: delivered, undelivered)"
+    );
+    describe_gauge!(
+        "eats_notifications_queue_depth",
+        Unit::Count,
+        "Notification messages recorded and not yet sent"
+    );
+    gauge!("eats_notifications_queue_depth").set(0.0);
+    describe_histogram!(
+        "eats_notify_provider_seconds",
+        Unit::Seconds,
+        "Time of one call to the notification provider"
+    );
+    describe_gauge!(
+        "eats_notify_breaker_state",
+        "The notification provider's circuit breaker: 0 closed, 1 half-open, 2 open"
+    );
+    for provider in ["log", "nhn", "solapi", "webhook"] {
+        for outcome in ["sent", "failed", "shed"] {
+            counter!("eats_notifications_total", "outcome" => outcome, "reason" => "", "provider" => provider)
+                .increment(0);
+        }
+        for result in ["delivered", "undelivered"] {
+            counter!("eats_notifications_delivery_total", "result" => result, "provider" => provider)
+                .increment(0);
+        }
+        gauge!("eats_notify_breaker_state", "provider" => provider).set(0.0);
+        // Registered, so the series is listed before the first call.
+        let _ = histogram!("eats_notify_provider_seconds", "provider" => provider);
+    }
 
     describe_gauge!(
         "eats_consumer_lag_events",

@@ -99,9 +99,9 @@ impl Workers {
             let dispatcher =
                 eats_notify::Dispatcher::new(db.clone(), provider, config.notify.settings(), wake);
             let shutdown = workers.shutdown.clone();
-            workers
-                .tasks
-                .spawn(async move { dispatcher.run(shutdown).await });
+            workers.spawn("the notification dispatcher".into(), async move {
+                dispatcher.run(shutdown).await
+            });
         }
         // Listed from the start (as 0 until the first measurement, one lag interval at most).
         for handler in &handlers {

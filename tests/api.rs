@@ -697,11 +697,56 @@ async fn an_orders_notifications_are_shown_to_its_customer_and_operators_can_res
     let stranger = registered_customer(&server).await;
     assert_eq!(stranger.get(&path).await.0, 404);
 
+    // The log provider is the message's destination: what it took is delivered.
+    assert_eq!(list[2]["delivery"], "delivered", "{list}");
+    assert!(list[2]["delivered_at"].is_string(), "{list}");
+
     let admin = Caller::new(&server, Role::Admin);
     let (s, all) = admin
         .get(&format!("/admin/notifications?order_id={order}"))
         .await;
     assert_eq!(s, 200);
+    assert!(all.get("next").is_none(), "one page: {all}");
+    let all = all["items"].clone();
+    assert_eq!(all.as_array().map(Vec::len), Some(4), "{all}");
+    // Paged newest first by a cursor that belongs to its filter.
+    let mut paged = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page_path = match &next {
+            Some(cursor) => {
+                format!("/admin/notifications?order_id={order}&limit=3&cursor={cursor}")
+            }
+            None => format!("/admin/notifications?order_id={order}&limit=3"),
+        };
+        let (s, page) = admin.get(&page_path).await;
+        assert_eq!(s, 200, "{page}");
+        paged.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|n| n["id"].clone()),
+        );
+        match page["next"].as_str() {
+            Some(cursor) => next = Some(cursor.to_string()),
+            None => break,
+        }
+    }
+    let ids: Vec<Value> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect();
+    assert_eq!(paged, ids, "the pages are the whole list, in order");
+    let (s, _) = admin
+        .get(&format!(
+            "/admin/notifications?state=sent&limit=3&cursor={}",
+            next.unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(s, 422, "a cursor of another filter is refused");
     let owner_message = all
         .as_array()
         .expect("array")

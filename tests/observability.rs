@@ -46,6 +46,7 @@ fn metric_names_in_the_code() -> Vec<String> {
         "domain/src",
         "feed/src",
         "nats/src",
+        "notify/src",
         "projections/src",
         "saga/src",
         "store/src",

@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use eats_notify::records::{self, Record};
 use eats_notify::template::Template;
+use eats_projections::page::Page;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::customers::own_order;
+use crate::paging;
 use crate::problem::{not_found, ApiError, Problem, ProblemKind};
 use crate::state::ApiState;
 use crate::ApiTags;
@@ -83,9 +85,28 @@ pub struct Notification {
     /// When the provider accepted it.
     #[oai(skip_serializing_if_is_none)]
     pub sent_at: Option<DateTime<Utc>>,
-    /// The provider's delivery verdict, once known.
+    /// What the provider says became of a sent message: `delivered` or `undelivered`
+    /// (also when the provider gave no verdict in time); absent until then, and for messages
+    /// never sent.
     #[oai(skip_serializing_if_is_none)]
     pub delivery: Option<String>,
+    /// The provider's reason for an undelivered message (e.g. `MRC02: ...`, `no_result: ...`),
+    /// or `sms_fallback` for one that reached the customer by SMS instead of KakaoTalk.
+    #[oai(skip_serializing_if_is_none)]
+    pub delivery_reason: Option<String>,
+    /// When the delivery verdict was recorded.
+    #[oai(skip_serializing_if_is_none)]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A page of notification records.
+#[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NotificationPage {
+    /// This page's records, newest first.
+    pub items: Vec<Notification>,
+    /// Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+    pub next: Option<String>,
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -118,6 +139,8 @@ impl From<Record> for Notification {
             occurred_at: at(r.occurred_at),
             sent_at: r.sent_at.map(at),
             delivery: r.delivery,
+            delivery_reason: r.delivery_reason,
+            delivered_at: r.delivered_at.map(at),
         }
     }
 }
@@ -252,8 +275,9 @@ impl NotificationApi {
         ))
     }
 
-    /// Notification records, newest first, optionally one state or one order. `limit`
-    /// (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+    /// Notification records, newest first (by when they were recorded, then by id),
+    /// optionally one state or one order. Page with `limit` and the `next` cursor of the
+    /// previous page (a cursor belongs to its filters).
     #[oai(
         path = "/admin/notifications",
         method = "get",
@@ -266,18 +290,35 @@ impl NotificationApi {
         user: User,
         #[oai(name = "state")] wanted: Query<Option<NotificationState>>,
         order_id: Query<Option<Uuid>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
-    ) -> Result<Json<Vec<Notification>>, ApiError> {
+        /// At most this many, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// The `next` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<NotificationPage>, ApiError> {
         user.require(Role::Admin)?;
+        let limit = paging::limit(limit.0, 50, 200)?;
+        let wanted = wanted.0.map(NotificationState::as_str);
         let order = order_id.0.map(|id| id.to_string());
+        let scope = format!(
+            "notifications:{}:{}",
+            wanted.unwrap_or(""),
+            order.as_deref().unwrap_or("")
+        );
+        let after: Option<records::ListKey> = paging::after(&scope, cursor.0.as_deref())?;
         let rows = records::list(
             &state.db,
-            wanted.0.map(NotificationState::as_str),
+            wanted,
             order.as_deref(),
-            limit.0.unwrap_or(50),
+            after.as_ref(),
+            limit + 1,
         )
         .await?;
-        Ok(Json(rows.into_iter().map(Notification::from).collect()))
+        let page = Page::from_rows(rows, limit, |r| (r.created_at, r.id.clone()));
+        Ok(Json(NotificationPage {
+            next: paging::next(&scope, page.next.as_ref())?,
+            items: page.items.into_iter().map(Notification::from).collect(),
+        }))
     }
 
     /// Sends a failed, shed or skipped message again (counted from now for freshness). A

@@ -233,12 +233,14 @@ impl Notifier {
                     ("none".to_string(), Some(Unreachable::NoPhone.to_string()))
                 }
             };
+            let mut sms_fallback = true;
             if let (false, None, Some(customer)) = (
                 template.critical,
                 &skip,
                 recipient.key.strip_prefix("customer:"),
             ) {
                 let choice = preferences::get(&self.db, customer).await?;
+                sms_fallback = choice.sms;
                 let kakao_channel = matches!(channel.as_str(), "alimtalk" | "kakao");
                 if choice.quiet.is_some_and(|q| q.contains(chrono::Utc::now())) {
                     skip = Some("quiet_hours".into());
@@ -261,6 +263,7 @@ impl Notifier {
                 parameters,
                 occurred_at,
                 skip,
+                sms_fallback,
             });
         }
         Ok(records)

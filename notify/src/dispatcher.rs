@@ -6,6 +6,10 @@
 //! provider's rate; while the provider's circuit breaker is open, non-critical messages are
 //! shed (`breaker_open`) and critical ones go back to the queue until it closes. Memory is
 //! bounded by one claimed batch: the backlog stays in the table.
+//!
+//! Beside sending, it asks the provider what became of each sent message until the provider
+//! has a verdict (`delivered` / `undelivered`, counted in `eats_notifications_delivery_total`)
+//! or the message is older than the give-up age, which ends it `undelivered` (`no_result`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -18,7 +22,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::{Provider, SendError};
+use crate::provider::{Provider, SendError, Verdict};
 use crate::records::{self, now_ms, Outcome, Record};
 
 /// How the dispatcher sends and sheds.
@@ -48,6 +52,12 @@ pub struct NotifySettings {
     pub lease: Duration,
     /// How often to look for messages recorded by other processes.
     pub poll: Duration,
+    /// How long after sending, and then how often, to ask for a message's delivery result.
+    pub delivery_poll: Duration,
+    /// A sent message without a verdict this long after sending is given up as undelivered.
+    pub delivery_give_up: Duration,
+    /// Results asked for at once.
+    pub delivery_batch: u16,
 }
 
 impl Default for NotifySettings {
@@ -65,6 +75,9 @@ impl Default for NotifySettings {
             concurrency: 16,
             lease: Duration::from_secs(120),
             poll: Duration::from_millis(500),
+            delivery_poll: Duration::from_secs(30),
+            delivery_give_up: Duration::from_secs(86_400),
+            delivery_batch: 64,
         }
     }
 }
@@ -85,16 +98,17 @@ struct BreakerState {
 }
 
 impl Breaker {
-    /// `Ok` to call; `Err(wait)` while open.
-    fn allow(&self) -> Result<(), Duration> {
+    /// `Ok(false)` to call, `Ok(true)` to make the one trial call of a half-open breaker;
+    /// `Err(wait)` while open.
+    fn allow(&self) -> Result<bool, Duration> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.open_until {
-            None => Ok(()),
+            None => Ok(false),
             Some(until) if Instant::now() < until => Err(until - Instant::now()),
             Some(_) if state.trial => Err(Duration::from_millis(100)),
             Some(_) => {
                 state.trial = true;
-                Ok(())
+                Ok(true)
             }
         }
     }
@@ -161,6 +175,13 @@ impl Dispatcher {
     /// and retried after a pause; claims of a batch that was interrupted lapse and are sent
     /// again with the same idempotency key.
     pub async fn run(&self, shutdown: CancellationToken) {
+        tokio::join!(
+            self.send_until(shutdown.clone()),
+            self.ask_for_deliveries_until(shutdown)
+        );
+    }
+
+    async fn send_until(&self, shutdown: CancellationToken) {
         let provider = self.provider.name();
         let mut depth_at = Instant::now() - Duration::from_secs(10);
         tracing::info!(provider, "notifier dispatcher started");
@@ -193,6 +214,105 @@ impl Dispatcher {
             }
         }
         tracing::info!(provider, "notifier dispatcher stopped");
+    }
+
+    /// When to ask first for a just-sent message's result; `None` when acceptance is delivery.
+    fn first_delivery_check(&self) -> Option<i64> {
+        self.provider
+            .reports_delivery()
+            .then(|| now_ms() + self.settings.delivery_poll.as_millis() as i64)
+    }
+
+    async fn ask_for_deliveries_until(&self, shutdown: CancellationToken) {
+        let tick = (self.settings.delivery_poll / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(tick) => {}
+            }
+            if let Err(error) = self.delivery_round().await {
+                tracing::warn!(%error, "asking for notification delivery results failed; retrying");
+            }
+        }
+    }
+
+    /// One round of delivery results: asks the provider about every sent message due for a
+    /// look and records each verdict. Returns how many it asked about.
+    pub async fn delivery_round(&self) -> Result<usize, sqlx::Error> {
+        let now = now_ms();
+        let poll = self.settings.delivery_poll.as_millis() as i64;
+        let due = records::awaiting_delivery(
+            &self.db,
+            now,
+            // Long enough for a batch of slow queries; lapses if this process dies meanwhile.
+            poll.max(1_000) * 4,
+            i64::from(self.settings.delivery_batch.max(1)),
+        )
+        .await?;
+        let n = due.len();
+        let results: Vec<Result<(), sqlx::Error>> = futures::stream::iter(due)
+            .map(|record| self.ask_for_delivery(record))
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), _>>()?;
+        Ok(n)
+    }
+
+    async fn ask_for_delivery(&self, record: Record) -> Result<(), sqlx::Error> {
+        let provider = self.provider.name();
+        let now = now_ms();
+        let too_old = record
+            .sent_at
+            .is_some_and(|sent| now - sent >= self.settings.delivery_give_up.as_millis() as i64);
+        let verdict = if !self.provider.reports_delivery() {
+            // Sent before this provider was chosen, or by one that reports nothing.
+            Verdict::Delivered { how: None }
+        } else if record.request_id.is_none() {
+            Verdict::Undelivered {
+                reason: "no_result: the provider gave no request id to ask about".into(),
+            }
+        } else {
+            match record.outgoing() {
+                Err(error) => Verdict::Undelivered {
+                    reason: format!("no_result: {error}"),
+                },
+                Ok(message) => match self.provider.delivery(&message, &record.accepted()).await {
+                    Ok(verdict) => verdict,
+                    Err(SendError::Refused { code, message }) => {
+                        tracing::warn!(id = %record.id, %code, %message, "provider refused a delivery result query");
+                        Verdict::Undelivered {
+                            reason: format!("no_result: query refused: {code}: {message}"),
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(id = %record.id, %error, "delivery result query failed");
+                        Verdict::Pending
+                    }
+                },
+            }
+        };
+        let (result, reason) = match verdict {
+            Verdict::Pending if !too_old => {
+                let again = now + self.settings.delivery_poll.as_millis() as i64;
+                return records::check_delivery_again(&self.db, &record.id, again).await;
+            }
+            Verdict::Pending => (
+                records::delivery::UNDELIVERED,
+                Some(format!(
+                    "no_result: no verdict {} s after sending",
+                    self.settings.delivery_give_up.as_secs()
+                )),
+            ),
+            Verdict::Delivered { how } => (records::delivery::DELIVERED, how),
+            Verdict::Undelivered { reason } => (records::delivery::UNDELIVERED, Some(reason)),
+        };
+        if records::record_delivery(&self.db, &record.id, result, reason.as_deref(), now).await? {
+            metrics::counter!("eats_notifications_delivery_total", "result" => result, "provider" => provider)
+                .increment(1);
+        }
+        Ok(())
     }
 
     /// One round: shed what is superseded or stale, claim a batch, send it. Returns how many
@@ -264,7 +384,11 @@ impl Dispatcher {
                     .await;
             }
         };
-        if let Err(wait) = self.breaker.allow() {
+        let allowed = self.breaker.allow();
+        if allowed == Ok(true) {
+            metrics::gauge!("eats_notify_breaker_state", "provider" => provider).set(1.0);
+        }
+        if let Err(wait) = allowed {
             let outcome = if record.critical {
                 Outcome::Retry {
                     at: now_ms() + wait.as_millis() as i64,
@@ -291,15 +415,19 @@ impl Dispatcher {
             Ok(accepted) => {
                 count("sent", "", provider, 1);
                 Outcome::Sent {
-                    request_id: accepted.request_id,
+                    accepted,
                     reason: None,
+                    check_delivery_at: self.first_delivery_check(),
                 }
             }
             Err(SendError::Duplicate) => {
+                // The earlier attempt's answer (and its request id) was lost: there is no
+                // receipt to ask about, so no delivery result will come.
                 count("sent", "duplicate_request", provider, 1);
                 Outcome::Sent {
-                    request_id: None,
+                    accepted: crate::provider::Accepted::default(),
                     reason: Some("duplicate_request".into()),
+                    check_delivery_at: self.first_delivery_check(),
                 }
             }
             Err(SendError::Refused { code, message }) => {

@@ -51,6 +51,7 @@ impl Default for Preferences {
 
 /// The settings of `customer_id`.
 pub async fn get(db: &Database, customer_id: &str) -> Result<Preferences, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = "SELECT kakao, sms, quiet_start, quiet_end FROM notification_preferences \
         WHERE customer_id = $1";
     let row: Option<(bool, bool, Option<i64>, Option<i64>)> =
@@ -80,6 +81,7 @@ pub async fn put(
     customer_id: &str,
     preferences: Preferences,
 ) -> Result<(), sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = "INSERT INTO notification_preferences (customer_id, kakao, sms, quiet_start, quiet_end, updated_at) \
         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE SET kakao = excluded.kakao, \
         sms = excluded.sms, quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end, \

@@ -6,6 +6,15 @@
 //! replicas never hold one row (SQLite serialises writers and is one process). A lease that
 //! runs out (the sender died mid-call) is claimed again and re-sent with the same idempotency
 //! key. Times are milliseconds since the epoch on both backends.
+//!
+//! A sent message waits for its delivery result: [`awaiting_delivery`] claims the ones due for
+//! another look (a lease too, so replicas do not ask twice at once) and [`record_delivery`]
+//! writes the verdict, `delivered` or `undelivered`.
+//!
+//! Every function here works on [`Database::for_notifications`] of the database it is given
+//! (the notifier's own file in embedded mode), so callers pass the one database they have;
+//! state changes after recording go through [`Database::for_notification_updates`], which on
+//! SQLite does not fsync each commit.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +61,8 @@ pub struct NewRecord {
     pub occurred_at: i64,
     /// Recorded as skipped with this reason instead of queued.
     pub skip: Option<String>,
+    /// Whether the provider may fall back to SMS (false when the customer turned SMS off).
+    pub sms_fallback: bool,
 }
 
 impl NewRecord {
@@ -108,6 +119,23 @@ pub struct Record {
     pub sent_at: Option<i64>,
     /// The provider's final verdict (`delivered` / `undelivered`), once known.
     pub delivery: Option<String>,
+    /// The recipient's sequence in the provider's request (NHN), for the result query.
+    pub recipient_seq: Option<i64>,
+    /// Whether the provider may fall back to SMS.
+    pub sms_fallback: bool,
+    /// Why it was undelivered, or how it was delivered when not the first way
+    /// (`sms_fallback`), as the provider says it.
+    pub delivery_reason: Option<String>,
+    /// When the verdict was recorded, ms.
+    pub delivered_at: Option<i64>,
+}
+
+/// The verdicts a sent message ends with.
+pub mod delivery {
+    /// The provider says it reached the recipient (or the provider is the destination).
+    pub const DELIVERED: &str = "delivered";
+    /// The provider says it did not, or gave no verdict before the give-up age.
+    pub const UNDELIVERED: &str = "undelivered";
 }
 
 /// A record could not be read back as a message.
@@ -156,13 +184,22 @@ impl Record {
             order_id: self.order_id.clone(),
             template,
             parameters,
+            sms_fallback: self.sms_fallback,
         })
+    }
+
+    /// What the provider answered when it accepted this message.
+    pub fn accepted(&self) -> crate::provider::Accepted {
+        crate::provider::Accepted {
+            request_id: self.request_id.clone(),
+            recipient_seq: self.recipient_seq,
+        }
     }
 }
 
 const COLUMNS: &str = "id, event_key, order_id, recipient, phone, channel, template, parameters, \
     critical, rank, state, reason, provider, request_id, attempts, occurred_at, created_at, \
-    next_attempt_at, sent_at, delivery";
+    next_attempt_at, sent_at, delivery, recipient_seq, sms_fallback, delivery_reason, delivered_at";
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
@@ -174,9 +211,10 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
     if records.is_empty() {
         return Ok(0);
     }
+    let db = &db.for_notifications();
     let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, channel, \
         template, parameters, critical, rank, state, reason, attempts, occurred_at, created_at, \
-        next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14) \
+        next_attempt_at, sms_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14, $15) \
         ON CONFLICT (event_key, recipient, channel) DO NOTHING";
     on_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
@@ -204,6 +242,7 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
                 .bind(&record.skip)
                 .bind(record.occurred_at)
                 .bind(now)
+                .bind(record.sms_fallback)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -217,6 +256,7 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
 /// recipient on the same channel has overtaken: the customer gets the freshest status, not a
 /// backlog. Returns how many.
 pub async fn shed_superseded(db: &Database) -> Result<u64, sqlx::Error> {
+    let db = &db.for_notification_updates();
     let sql = "UPDATE notifications SET state = 'shed', reason = 'superseded' \
         WHERE state = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
           SELECT 1 FROM notifications newer WHERE newer.order_id = notifications.order_id \
@@ -237,6 +277,7 @@ pub async fn shed_stale(
     fresh_before: i64,
     money_fresh_before: i64,
 ) -> Result<u64, sqlx::Error> {
+    let db = &db.for_notification_updates();
     let money: Vec<&str> = crate::template::ALL
         .iter()
         .filter(|t| t.money)
@@ -269,6 +310,7 @@ pub async fn claim(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<Record>, sqlx::Error> {
+    let db = &db.for_notification_updates();
     let lock = match db.backend() {
         Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite(_) => "",
@@ -297,12 +339,15 @@ pub async fn claim(
 /// How a claimed message ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Accepted by `provider`.
+    /// Accepted by the provider.
     Sent {
-        /// The provider's request id.
-        request_id: Option<String>,
+        /// The provider's request id and recipient sequence.
+        accepted: crate::provider::Accepted,
         /// Set when the provider reported it already had the message.
         reason: Option<String>,
+        /// When to ask for its delivery result, ms; `None` when acceptance is delivery
+        /// (a provider without results: the log, a webhook).
+        check_delivery_at: Option<i64>,
     },
     /// Refused or given up.
     Failed(String),
@@ -326,20 +371,35 @@ pub async fn finish(
     attempted: bool,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let (state, reason, request_id, next, sent_at) = match outcome {
-        Outcome::Sent { request_id, reason } => (
-            state::SENT,
-            reason.clone(),
-            request_id.clone(),
-            now,
-            Some(now),
-        ),
-        Outcome::Failed(reason) => (state::FAILED, Some(reason.clone()), None, now, None),
-        Outcome::Shed(reason) => (state::SHED, Some(reason.clone()), None, now, None),
-        Outcome::Retry { at, reason } => (state::QUEUED, Some(reason.clone()), None, *at, None),
+    let db = &db.for_notification_updates();
+    let mut request_id = None;
+    let mut recipient_seq = None;
+    let mut sent_at = None;
+    let mut delivery_check_at = None;
+    let mut delivered = None;
+    let (state, reason, next) = match outcome {
+        Outcome::Sent {
+            accepted,
+            reason,
+            check_delivery_at,
+        } => {
+            request_id.clone_from(&accepted.request_id);
+            recipient_seq = accepted.recipient_seq;
+            sent_at = Some(now);
+            match check_delivery_at {
+                Some(at) => delivery_check_at = Some(*at),
+                None => delivered = Some(delivery::DELIVERED),
+            }
+            (state::SENT, reason.clone(), now)
+        }
+        Outcome::Failed(reason) => (state::FAILED, Some(reason.clone()), now),
+        Outcome::Shed(reason) => (state::SHED, Some(reason.clone()), now),
+        Outcome::Retry { at, reason } => (state::QUEUED, Some(reason.clone()), *at),
     };
     let sql = "UPDATE notifications SET state = $2, reason = $3, provider = $4, request_id = $5, \
-        attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL \
+        attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL, \
+        recipient_seq = $9, delivery_check_at = $10, delivery = $11, \
+        delivered_at = CASE WHEN $11 IS NULL THEN NULL ELSE $8 END \
         WHERE id = $1 AND state = 'sending'";
     on_pool!(db, |pool| sqlx::query(sql)
         .bind(id)
@@ -350,6 +410,76 @@ pub async fn finish(
         .bind(i64::from(attempted))
         .bind(next)
         .bind(sent_at)
+        .bind(recipient_seq)
+        .bind(delivery_check_at)
+        .bind(delivered)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Claims up to `limit` sent messages without a verdict whose next look is due, oldest sent
+/// first, by moving their next look to `now + lease_ms` (so another replica leaves them
+/// alone meanwhile, and one whose asker died is asked again later).
+pub async fn awaiting_delivery(
+    db: &Database,
+    now: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let db = &db.for_notification_updates();
+    let lock = match db.backend() {
+        Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE notifications SET delivery_check_at = $2 WHERE id IN ( \
+           SELECT id FROM notifications WHERE state = 'sent' AND delivery IS NULL \
+             AND (delivery_check_at IS NULL OR delivery_check_at <= $1) \
+           ORDER BY delivery_check_at LIMIT $3 {lock}) \
+         RETURNING {COLUMNS}"
+    );
+    let mut due: Vec<Record> = on_pool!(db, |pool| sqlx::query_as(&sql)
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    due.sort_by_key(|r| r.sent_at);
+    Ok(due)
+}
+
+/// Records the provider's verdict on a sent message (`delivery::DELIVERED` or
+/// `delivery::UNDELIVERED`, with the provider's reason); a message that has one keeps it.
+pub async fn record_delivery(
+    db: &Database,
+    id: &str,
+    verdict: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let db = &db.for_notification_updates();
+    let sql = "UPDATE notifications SET delivery = $2, delivery_reason = $3, delivered_at = $4, \
+        delivery_check_at = NULL WHERE id = $1 AND state = 'sent' AND delivery IS NULL";
+    on_pool!(db, |pool| Ok(sqlx::query(sql)
+        .bind(id)
+        .bind(verdict)
+        .bind(reason)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1))
+}
+
+/// Asks about a sent message again at `at` (no verdict yet, or the query failed).
+pub async fn check_delivery_again(db: &Database, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    let db = &db.for_notification_updates();
+    let sql = "UPDATE notifications SET delivery_check_at = $2 \
+        WHERE id = $1 AND state = 'sent' AND delivery IS NULL";
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(at)
         .execute(pool)
         .await
         .map(|_| ()))
@@ -357,12 +487,14 @@ pub async fn finish(
 
 /// Messages waiting to be sent.
 pub async fn queue_depth(db: &Database) -> Result<i64, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = "SELECT count(*) FROM notifications WHERE state IN ('queued', 'sending')";
     on_pool!(db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await)
 }
 
 /// Every message about `order_id`, oldest first.
 pub async fn for_order(db: &Database, order_id: &str) -> Result<Vec<Record>, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = format!(
         "SELECT {COLUMNS} FROM notifications WHERE order_id = $1 ORDER BY occurred_at, rank, recipient"
     );
@@ -374,6 +506,7 @@ pub async fn for_order(db: &Database, order_id: &str) -> Result<Vec<Record>, sql
 
 /// Every message, oldest first (for tests and the admin listing; `limit` bounds it).
 pub async fn all(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = format!(
         "SELECT {COLUMNS} FROM notifications ORDER BY occurred_at, rank, recipient LIMIT $1"
     );
@@ -383,20 +516,35 @@ pub async fn all(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Error> 
         .await)
 }
 
-/// Records newest first, optionally only in `state` or about `order_id`; at most `limit`.
+/// Where a page of [`list`] ends: the last record's `(created_at, id)`.
+pub type ListKey = (i64, String);
+
+/// Records newest first (`created_at`, then `id`, both descending), optionally only in
+/// `state` or about `order_id`, after `after` (the key of the previous page's last record);
+/// at most `limit`.
 pub async fn list(
     db: &Database,
     state: Option<&str>,
     order_id: Option<&str>,
+    after: Option<&ListKey>,
     limit: i64,
 ) -> Result<Vec<Record>, sqlx::Error> {
+    let db = &db.for_notifications();
+    let (after_at, after_id) = match after {
+        Some((at, id)) => (Some(*at), Some(id.as_str())),
+        None => (None, None),
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM notifications WHERE ($1 IS NULL OR state = $1) \
-         AND ($2 IS NULL OR order_id = $2) ORDER BY created_at DESC, id LIMIT $3"
+         AND ($2 IS NULL OR order_id = $2) \
+         AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5"
     );
     on_pool!(db, |pool| sqlx::query_as(&sql)
         .bind(state)
         .bind(order_id)
+        .bind(after_at)
+        .bind(after_id)
         .bind(limit)
         .fetch_all(pool)
         .await)
@@ -404,6 +552,7 @@ pub async fn list(
 
 /// One record.
 pub async fn get(db: &Database, id: &str) -> Result<Option<Record>, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = $1");
     on_pool!(db, |pool| sqlx::query_as(&sql)
         .bind(id)
@@ -415,6 +564,7 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<Record>, sqlx::Error>
 /// so the freshness deadline counts from it). Returns whether it was requeued; a message that
 /// is queued, being sent or sent is left alone.
 pub async fn resend(db: &Database, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let db = &db.for_notifications();
     let sql = "UPDATE notifications SET state = 'queued', reason = 'resend', occurred_at = $2, \
         next_attempt_at = $2, claimed_until = NULL WHERE id = $1 AND state IN ('failed', 'shed', 'skipped')";
     on_pool!(db, |pool| Ok(sqlx::query(sql)

@@ -152,3 +152,75 @@ async fn kakaotalk_off_with_sms_on_sends_plain_sms_through_nhn() {
     );
     test.cleanup().await;
 }
+
+#[tokio::test]
+async fn sms_off_sends_the_kakaotalk_message_without_its_sms_fallback() {
+    let test = TestDatabase::new(Kind::Sqlite).await;
+    let nhn = StandIn::start(ok(json!({
+        "header": {"resultCode": 0, "resultMessage": "SUCCESS", "isSuccessful": true},
+        "message": {"requestId": "r1", "senderGroupingKey": null, "sendResults": [
+            {"recipientSeq": 1, "recipientNo": "01012345678", "resultCode": 0,
+             "resultMessage": "SUCCESS", "recipientGroupingKey": null}]}
+    })))
+    .await;
+    let aggregates = scenario::aggregates(&test.db);
+    let store = scenario::open_store(&aggregates).await;
+    let without_sms = scenario::register_customer(&aggregates).await;
+    let with_sms = scenario::register_customer(&aggregates).await;
+    preferences::put(
+        &test.db,
+        &without_sms.to_string(),
+        Preferences {
+            kakao: true,
+            sms: false,
+            quiet: None,
+        },
+    )
+    .await
+    .expect("put");
+    scenario::drive_order(&aggregates, store, without_sms, 1, Stage::Placed).await;
+    scenario::drive_order(&aggregates, store, with_sms, 1, Stage::Placed).await;
+    let provider: Arc<dyn Provider> = Arc::new(
+        NhnSender::new(NhnSettings {
+            alimtalk_url: nhn.url.clone(),
+            sms_url: nhn.url.clone(),
+            app_key: "at".into(),
+            sms_app_key: "sms".into(),
+            secret_key: "k".into(),
+            sender_key: "s".repeat(40),
+            sms_sender_no: "0212345678".into(),
+            timeout: Duration::from_secs(5),
+        })
+        .expect("client"),
+    );
+    run_notifier_until_idle(&test.db, provider, NotifySettings::default()).await;
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    let fallback = |customer: &eats_domain::CustomerId| {
+        rows.iter()
+            .find(|r| r.recipient == format!("customer:{customer}"))
+            .map(|r| (r.channel.clone(), r.state.clone(), r.sms_fallback))
+    };
+    assert_eq!(
+        fallback(&without_sms),
+        Some(("alimtalk".into(), "sent".into(), false))
+    );
+    assert_eq!(
+        fallback(&with_sms),
+        Some(("alimtalk".into(), "sent".into(), true))
+    );
+    let resend = |customer: &eats_domain::CustomerId| {
+        let id = rows
+            .iter()
+            .find(|r| r.recipient == format!("customer:{customer}"))
+            .map(|r| r.id.clone())
+            .expect("record");
+        nhn.seen()
+            .iter()
+            .find(|s| s.body["recipientList"][0]["recipientGroupingKey"] == id.as_str())
+            .map(|s| s.body["recipientList"][0]["resendParameter"].clone())
+            .expect("sent")
+    };
+    assert_eq!(resend(&without_sms), json!({"isResend": false}));
+    assert_eq!(resend(&with_sms)["isResend"], true);
+    test.cleanup().await;
+}

@@ -10,7 +10,7 @@ use common::{ok, status, Answer, StandIn};
 use eats_notify::provider::nhn::{NhnSender, NhnSettings};
 use eats_notify::provider::solapi::{self, SolapiSender, SolapiSettings};
 use eats_notify::provider::webhook::{self, WebhookSender};
-use eats_notify::provider::{domestic_number, Accepted, Outgoing, Provider, SendError};
+use eats_notify::provider::{domestic_number, Accepted, Outgoing, Provider, SendError, Verdict};
 use eats_notify::template;
 use serde_json::{json, Value};
 
@@ -39,6 +39,7 @@ fn message() -> Outgoing {
         order_id: Some("a1b2c3d4".into()),
         template: template::ORDER_REJECTED,
         parameters,
+        sms_fallback: true,
     }
 }
 
@@ -75,7 +76,8 @@ async fn nhn_alimtalk_sends_the_template_with_an_sms_fallback_exactly_as_nhn_doc
     assert_eq!(
         sent,
         Ok(Accepted {
-            request_id: Some("20261204-req-1".into())
+            request_id: Some("20261204-req-1".into()),
+            recipient_seq: Some(1),
         })
     );
 
@@ -162,7 +164,8 @@ async fn nhn_sms_goes_to_the_v3_sender_with_its_own_app_key_and_shape() {
     assert_eq!(
         sent,
         Ok(Accepted {
-            request_id: Some("sms-req-9".into())
+            request_id: Some("sms-req-9".into()),
+            recipient_seq: Some(1),
         })
     );
     let request = &stand_in.seen()[0];
@@ -252,7 +255,8 @@ async fn solapi_signs_every_request_and_sends_kakao_options_with_sms_fallback() 
     assert_eq!(
         sent,
         Ok(Accepted {
-            request_id: Some("M4V2026".into())
+            request_id: Some("M4V2026".into()),
+            recipient_seq: None,
         })
     );
     let request = &stand_in.seen()[0];
@@ -308,10 +312,7 @@ async fn the_webhook_is_signed_with_hmac_sha256_of_the_exact_body() {
         Duration::from_secs(2),
     )
     .expect("client");
-    assert_eq!(
-        sender.send(&message()).await,
-        Ok(Accepted { request_id: None })
-    );
+    assert_eq!(sender.send(&message()).await, Ok(Accepted::default()));
     let request = &stand_in.seen()[0];
     assert_eq!(request.path, "/hooks/eats");
     assert_eq!(
@@ -340,5 +341,243 @@ async fn the_webhook_is_signed_with_hmac_sha256_of_the_exact_body() {
     ));
     assert!(
         matches!(sender.send(&message()).await, Err(SendError::Refused { code, .. }) if code == "410")
+    );
+}
+
+/// AlimTalk's single-message query as NHN answers it (the fields eats reads, among others).
+fn alimtalk_result(status: &str, code: Option<&str>, resend: &str) -> Value {
+    json!({
+        "header": {"resultCode": 0, "resultMessage": "SUCCESS", "isSuccessful": true},
+        "message": {
+            "requestId": "20261204-req-1", "recipientSeq": 1, "plusFriendId": "@eats",
+            "senderKey": SENDER_KEY, "templateCode": "EATS_ORDER_REJECTED",
+            "recipientNo": "01012345678", "content": message().text(),
+            "requestDate": "2026-12-04 19:00:00.0", "receiveDate": "2026-12-04 19:00:03.0",
+            "createDate": "2026-12-04 19:00:00.0",
+            "resendStatus": resend, "resendStatusName": "-", "resendResultCode": null,
+            "resendRequestId": null, "messageStatus": status, "resultCode": code,
+            "resultCodeName": code.map(|c| if c == "MRC01" { "성공" } else { "실패" }),
+            "createUser": null, "buttons": [], "senderGroupingKey": null,
+            "recipientGroupingKey": message().id
+        }
+    })
+}
+
+fn accepted(request_id: &str, seq: Option<i64>) -> Accepted {
+    Accepted {
+        request_id: Some(request_id.into()),
+        recipient_seq: seq,
+    }
+}
+
+#[tokio::test]
+async fn nhn_alimtalk_delivery_results_are_read_from_the_single_message_query() {
+    let stand_in = StandIn::start(ok(alimtalk_result("COMPLETED", Some("MRC01"), "RSC01"))).await;
+    stand_in.script(vec![
+        ok(alimtalk_result("COMPLETED", Some("MRC01"), "RSC01")),
+        ok(alimtalk_result("FAILED", Some("MRC02"), "RSC04")),
+        ok(alimtalk_result("FAILED", Some("MRC02"), "RSC05")),
+        ok(alimtalk_result("FAILED", Some("MRC02"), "RSC03")),
+        ok(alimtalk_result("READY", None, "RSC02")),
+        ok(alimtalk_result("FAILED", Some("MRC02"), "RSC01")),
+        ok(json!({"header": {"resultCode": -1000, "resultMessage": "Invalid appKey.", "isSuccessful": false}})),
+    ]);
+    let sender = nhn(&stand_in);
+    let receipt = accepted("20261204-req-1", Some(1));
+    let mut verdicts = Vec::new();
+    for _ in 0..7 {
+        verdicts.push(sender.delivery(&message(), &receipt).await);
+    }
+    assert_eq!(
+        verdicts,
+        [
+            Ok(Verdict::Delivered { how: None }),
+            Ok(Verdict::Delivered {
+                how: Some("sms_fallback".into())
+            }),
+            Ok(Verdict::Undelivered {
+                reason: "MRC02: 실패; SMS fallback failed: -".into()
+            }),
+            Ok(Verdict::Pending),
+            Ok(Verdict::Pending),
+            Ok(Verdict::Undelivered {
+                reason: "MRC02: 실패".into()
+            }),
+            Err(SendError::Refused {
+                code: "-1000".into(),
+                message: "Invalid appKey.".into()
+            }),
+        ]
+    );
+    for seen in stand_in.seen() {
+        assert_eq!(seen.method, "GET");
+        assert_eq!(
+            seen.path,
+            format!("/alimtalk/v2.3/appkeys/{APP_KEY}/messages/20261204-req-1/1")
+        );
+        assert_eq!(seen.header("X-Secret-Key"), Some(SECRET));
+    }
+    assert!(
+        matches!(
+            sender.delivery(&message(), &accepted("r", None)).await,
+            Err(SendError::Refused { code, .. }) if code == "no_receipt"
+        ),
+        "without a recipientSeq there is nothing to ask"
+    );
+}
+
+/// SMS v3.0's single search as NHN answers it.
+fn sms_result(msg_status: &str, result_code: Option<&str>) -> Value {
+    json!({
+        "header": {"resultCode": 0, "resultMessage": "SUCCESS", "isSuccessful": true},
+        "body": {"data": {
+            "requestId": "sms-req-9", "requestDate": "2026-12-04 19:00:00.0",
+            "resultDate": "2026-12-04 19:00:04.0", "templateId": null, "body": "본문",
+            "sendNo": SENDER_NO, "countryCode": "82", "recipientNo": "01012345678",
+            "msgStatus": msg_status,
+            "msgStatusName": match msg_status { "3" => "성공", "2" => "처리 중", _ => "실패" },
+            "resultCode": result_code,
+            "resultCodeName": result_code.map(|c| if c == "1000" { "성공" } else { "미가입자" }),
+            "telecomCode": 10001, "telecomCodeName": "SKT", "recipientSeq": 1, "sendType": "0",
+            "messageType": "SMS", "messageCount": 1, "adYn": "N", "resultMessage": "",
+            "senderGroupingKey": null, "recipientGroupingKey": null
+        }}
+    })
+}
+
+#[tokio::test]
+async fn nhn_sms_delivery_results_are_read_from_the_single_search() {
+    let stand_in = StandIn::start(ok(sms_result("3", Some("1000")))).await;
+    stand_in.script(vec![
+        ok(sms_result("3", Some("1000"))),
+        ok(sms_result("2", None)),
+        ok(sms_result("3", None)),
+        ok(sms_result("3", Some("3032"))),
+        ok(sms_result("0", None)),
+    ]);
+    let mut sms = message();
+    sms.channel = "sms".into();
+    sms.template = template::COOKING_STARTED;
+    let sender = nhn(&stand_in);
+    let receipt = accepted("sms-req-9", Some(1));
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(sender.delivery(&sms, &receipt).await);
+    }
+    assert_eq!(
+        verdicts,
+        [
+            Ok(Verdict::Delivered { how: None }),
+            Ok(Verdict::Pending),
+            Ok(Verdict::Pending),
+            Ok(Verdict::Undelivered {
+                reason: "3032: 미가입자".into()
+            }),
+            Ok(Verdict::Undelivered {
+                reason: "msgStatus 0: 실패".into()
+            }),
+        ]
+    );
+    for seen in stand_in.seen() {
+        assert_eq!(seen.method, "GET");
+        assert_eq!(
+            seen.path,
+            format!("/sms/v3.0/appKeys/{SMS_APP_KEY}/sender/sms/sms-req-9?recipientSeq=1")
+        );
+        assert_eq!(seen.header("X-Secret-Key"), Some(SECRET));
+    }
+    // A long text went as LMS, so its result is under the MMS sender.
+    sms.template = template::ORDER_REJECTED;
+    sender.delivery(&sms, &receipt).await.expect("asked");
+    assert_eq!(
+        stand_in.seen().last().map(|s| s.path.clone()),
+        Some(format!(
+            "/sms/v3.0/appKeys/{SMS_APP_KEY}/sender/mms/sms-req-9?recipientSeq=1"
+        ))
+    );
+}
+
+/// `GET /messages/v4/list` as Solapi answers it for one message.
+fn solapi_listed(status_code: &str, replacement: bool) -> Value {
+    json!({
+        "startKey": null, "limit": 20,
+        "messageList": {"M4V2026": {
+            "_id": "M4V2026", "messageId": "M4V2026", "groupId": "G4V2026", "type": "ATA",
+            "country": "82", "to": "01012345678", "from": SENDER_NO,
+            "statusCode": status_code,
+            "status": match status_code { "4000" => "COMPLETE", "2000" | "3000" => "PENDING", _ => "FAILED" },
+            "reason": if status_code == "3032" { Value::from("미가입자") } else { Value::Null },
+            "replacement": replacement, "networkName": "SKT", "customFields": {},
+            "dateCreated": "2026-12-04T10:00:00.000Z", "dateUpdated": "2026-12-04T10:00:04.000Z"
+        }}
+    })
+}
+
+#[tokio::test]
+async fn solapi_delivery_results_are_read_from_the_signed_message_list() {
+    let stand_in = StandIn::start(ok(solapi_listed("4000", false))).await;
+    stand_in.check(verify_solapi("solapi-secret"));
+    stand_in.script(vec![
+        ok(solapi_listed("4000", false)),
+        ok(solapi_listed("4000", true)),
+        ok(solapi_listed("3000", false)),
+        ok(solapi_listed("3032", false)),
+        ok(json!({"startKey": null, "limit": 20, "messageList": {}})),
+    ]);
+    let sender = solapi_sender(&stand_in, "solapi-secret");
+    let receipt = accepted("M4V2026", None);
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(sender.delivery(&message(), &receipt).await);
+    }
+    assert_eq!(
+        verdicts,
+        [
+            Ok(Verdict::Delivered { how: None }),
+            Ok(Verdict::Delivered {
+                how: Some("sms_fallback".into())
+            }),
+            Ok(Verdict::Pending),
+            Ok(Verdict::Undelivered {
+                reason: "3032: 미가입자".into()
+            }),
+            Ok(Verdict::Pending),
+        ]
+    );
+    for seen in stand_in.seen() {
+        assert_eq!(seen.method, "GET");
+        assert_eq!(seen.path, "/messages/v4/list?messageId=M4V2026");
+    }
+    let wrong = solapi_sender(&stand_in, "not-the-secret")
+        .delivery(&message(), &receipt)
+        .await;
+    assert!(
+        matches!(wrong, Err(SendError::Refused { ref code, .. }) if code == "401"),
+        "the signature is checked on queries too: {wrong:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_sms_the_kakaotalk_message_goes_without_its_sms_fallback() {
+    let stand_in = StandIn::start(ok(alimtalk_accepted())).await;
+    let mut no_sms = message();
+    no_sms.sms_fallback = false;
+    nhn(&stand_in).send(&no_sms).await.expect("sent");
+    assert_eq!(
+        stand_in.seen()[0].body["recipientList"][0]["resendParameter"],
+        json!({"isResend": false})
+    );
+
+    let solapi = StandIn::start(ok(json!({
+        "groupId": "G", "messageId": "M", "statusCode": "2000", "statusMessage": "정상 접수"
+    })))
+    .await;
+    solapi_sender(&solapi, "s")
+        .send(&no_sms)
+        .await
+        .expect("sent");
+    assert_eq!(
+        solapi.seen()[0].body["message"]["kakaoOptions"]["disableSms"],
+        true
     );
 }

@@ -44,6 +44,7 @@ fn record(order: &str, template: template::Template, occurred_at: i64) -> NewRec
         parameters: BTreeMap::new(),
         occurred_at,
         skip: None,
+        sms_fallback: true,
     }
 }
 

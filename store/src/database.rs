@@ -21,6 +21,9 @@ use crate::wiring::EventStoreOf;
 /// The SQLite file inside the embedded data folder.
 pub const SQLITE_FILE: &str = "eats.db";
 
+/// The notifier's own SQLite file beside [`SQLITE_FILE`]: see [`Database::for_notifications`].
+pub const NOTIFY_FILE: &str = "notify.db";
+
 /// Why the event store could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,6 +60,11 @@ pub struct Database {
     /// SQLite only: a second pool on the same file for state rebuilt from the events; see
     /// [`Database::for_derived_state`].
     derived: Option<SqlitePool>,
+    /// SQLite only: the pool on the notifier's own file; see [`Database::for_notifications`].
+    notify: Option<SqlitePool>,
+    /// SQLite only: a second pool on that file whose commits skip the fsync; see
+    /// [`Database::for_notification_updates`].
+    notify_updates: Option<SqlitePool>,
     snapshot_every: usize,
     commits: Arc<watch::Sender<u64>>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
@@ -104,6 +112,52 @@ impl DerivedState {
     }
 }
 
+/// Before the notifier had a file of its own (eats 0.3), its tables were in the event store's
+/// file (migration 0011): a new notify.db takes their rows over once, so nothing queued is
+/// lost and nothing sent is sent again. The old tables stay behind, unused.
+async fn adopt_old_notifications(main: &SqlitePool, notify: &SqlitePool) -> Result<(), StoreError> {
+    let had: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'notifications'",
+    )
+    .fetch_one(main)
+    .await?;
+    if had == 0 {
+        return Ok(());
+    }
+    let main_file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(main)
+            .await?;
+    let mut connection = notify.acquire().await?;
+    sqlx::query("ATTACH DATABASE $1 AS old")
+        .bind(&main_file)
+        .execute(&mut *connection)
+        .await?;
+    let copied = async {
+        let columns = "id, event_key, order_id, recipient, phone, channel, template, parameters, \
+            critical, rank, state, reason, provider, request_id, attempts, occurred_at, created_at, \
+            next_attempt_at, claimed_until, sent_at, delivery";
+        sqlx::query(&format!(
+            "INSERT OR IGNORE INTO notifications ({columns}) SELECT {columns} FROM old.notifications"
+        ))
+        .execute(&mut *connection)
+        .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO notification_preferences SELECT customer_id, kakao, sms, \
+             quiet_start, quiet_end, updated_at FROM old.notification_preferences",
+        )
+        .execute(&mut *connection)
+        .await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    sqlx::query("DETACH DATABASE old")
+        .execute(&mut *connection)
+        .await?;
+    copied?;
+    Ok(())
+}
+
 /// Default events between snapshots: aggregates here live for tens of events, so a snapshot
 /// every 20 keeps loads to a handful of rows without writing snapshots on most commands.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
@@ -140,6 +194,56 @@ impl Database {
             .max_connections(8)
             .connect_with(options.clone())
             .await?;
+        let notify_path = data_dir.join(NOTIFY_FILE);
+        if !notify_path.exists() {
+            // Built aside and renamed into place, so a notify.db that exists has adopted the
+            // old rows: a crash midway starts the adoption over instead of skipping it.
+            let fresh = data_dir.join(format!("{NOTIFY_FILE}.new"));
+            for leftover in ["", "-wal", "-shm"] {
+                let path = data_dir.join(format!("{NOTIFY_FILE}.new{leftover}"));
+                if path.exists() {
+                    std::fs::remove_file(&path).map_err(|source| StoreError::DataDir {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let building = SqlitePoolOptions::new()
+                .max_connections(1)
+                // A rollback journal, not WAL: once closed, the file alone holds everything.
+                .connect_with(
+                    options
+                        .clone()
+                        .filename(&fresh)
+                        .journal_mode(SqliteJournalMode::Delete),
+                )
+                .await?;
+            sqlx::migrate!("./migrations/sqlite-notify")
+                .run(&building)
+                .await?;
+            adopt_old_notifications(&pool, &building).await?;
+            building.close().await;
+            std::fs::rename(&fresh, &notify_path).map_err(|source| StoreError::DataDir {
+                path: notify_path.display().to_string(),
+                source,
+            })?;
+        }
+        let notify = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone().filename(&notify_path))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite-notify")
+            .run(&notify)
+            .await?;
+        let notify_updates = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(
+                options
+                    .clone()
+                    .filename(&notify_path)
+                    .synchronous(SqliteSynchronous::Normal),
+            )
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let derived = SqlitePoolOptions::new()
             .max_connections(8)
@@ -147,8 +251,50 @@ impl Database {
             .await?;
         Ok(Self {
             derived: Some(derived),
+            notify: Some(notify),
+            notify_updates: Some(notify_updates),
             ..Self::new(Backend::Sqlite(pool))
         })
+    }
+
+    /// The database the notifier keeps its records and the customers' notification
+    /// preferences in. On SQLite that is a file of its own (with its own writer lock), so the
+    /// notifier's many small writes never make an order command wait for the event store's
+    /// one writer; it is fsynced like the event store, because a record is the promise that a
+    /// message will be sent. It has no events: the notifier reads those from [`Database`].
+    /// On Postgres, and for a pool wrapped with [`Database::new`], it is this database.
+    pub fn for_notifications(&self) -> Database {
+        match &self.notify {
+            Some(notify) => Database {
+                backend: Backend::Sqlite(notify.clone()),
+                derived: None,
+                notify: None,
+                notify_updates: None,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The notifier's database for changing the state of what is recorded (claims, results,
+    /// shedding, delivery verdicts), as opposed to recording it. On SQLite its commits skip
+    /// the fsync (`synchronous = NORMAL` in WAL mode): a process crash loses nothing, and a
+    /// power cut can lose only the newest state changes, never a record (each recording
+    /// commit is fsynced, which also makes every state change before it durable). What such a
+    /// loss costs: a claim is taken again, a result asked again, and a message whose `sent`
+    /// was lost is sent again with the same idempotency key. That trade keeps the notifier's
+    /// many small writes from fsyncing the disk the order commands fsync on.
+    pub fn for_notification_updates(&self) -> Database {
+        match &self.notify_updates {
+            Some(updates) => Database {
+                backend: Backend::Sqlite(updates.clone()),
+                derived: None,
+                notify: None,
+                notify_updates: None,
+                ..self.clone()
+            },
+            None => self.for_notifications(),
+        }
     }
 
     /// The handle for state that is rebuilt from the events: see [`DerivedState`].
@@ -169,6 +315,8 @@ impl Database {
         Self {
             backend,
             derived: None,
+            notify: None,
+            notify_updates: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             commits: Arc::new(watch::channel(0).0),
             writers,
@@ -215,6 +363,12 @@ impl Database {
         }
         if let Some(derived) = &self.derived {
             derived.close().await;
+        }
+        if let Some(notify) = &self.notify {
+            notify.close().await;
+        }
+        if let Some(updates) = &self.notify_updates {
+            updates.close().await;
         }
     }
 

@@ -29,7 +29,7 @@ impl Provider for LogSender {
             text = %message.text(),
             "notification"
         );
-        Ok(Accepted { request_id: None })
+        Ok(Accepted::default())
     }
 }
 

@@ -5,7 +5,9 @@
 //! - [`solapi`]: Solapi messages v4 with HMAC-SHA256 authorization and `kakaoOptions`.
 //! - [`webhook`]: a JSON POST signed with HMAC-SHA256 of the body.
 //!
-//! A provider only sends; recording, claiming, retrying and shedding are the dispatcher's.
+//! A provider sends and, where it can, says later whether a message reached its recipient
+//! ([`Provider::delivery`]); recording, claiming, retrying, shedding and asking again are the
+//! dispatcher's.
 
 pub mod log;
 pub mod nhn;
@@ -38,6 +40,9 @@ pub struct Outgoing {
     pub template: Template,
     /// The template's parameters by name (without `#{}`).
     pub parameters: BTreeMap<String, String>,
+    /// Whether the provider may fall back to SMS when KakaoTalk cannot reach the recipient
+    /// (false when the customer turned SMS off).
+    pub sms_fallback: bool,
 }
 
 impl Outgoing {
@@ -48,10 +53,30 @@ impl Outgoing {
 }
 
 /// The provider took the message (accepted is not delivered).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
     /// The provider's request or message id, for the delivery result and for support.
     pub request_id: Option<String>,
+    /// The recipient's sequence within the request (NHN), needed to ask for its result.
+    pub recipient_seq: Option<i64>,
+}
+
+/// What the provider says became of a message it accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It reached the recipient; `how` says by which way when that is worth telling
+    /// (`sms_fallback`: KakaoTalk could not, the SMS did).
+    Delivered {
+        /// The way, when not the first one.
+        how: Option<String>,
+    },
+    /// It did not reach them and will not: the provider's code and explanation.
+    Undelivered {
+        /// Why, as the provider says it (e.g. `MRC02: ...`, `3032: 미가입자`).
+        reason: String,
+    },
+    /// No verdict yet (with the carrier, waiting for the SMS fallback).
+    Pending,
 }
 
 /// Why a send did not go through.
@@ -102,6 +127,22 @@ pub trait Provider: Send + Sync {
 
     /// Sends one message. Must not log secrets.
     async fn send(&self, message: &Outgoing) -> Result<Accepted, SendError>;
+
+    /// Whether acceptance is followed by a delivery result to ask for. When not (the log,
+    /// a webhook whose receiver is the destination), an accepted message is delivered.
+    fn reports_delivery(&self) -> bool {
+        false
+    }
+
+    /// Asks what became of `message`, accepted earlier as `accepted`. Only called when
+    /// [`Provider::reports_delivery`]; a failed query ([`SendError`]) is asked again later.
+    async fn delivery(
+        &self,
+        _message: &Outgoing,
+        _accepted: &Accepted,
+    ) -> Result<Verdict, SendError> {
+        Ok(Verdict::Delivered { how: None })
+    }
 }
 
 /// `+821012345678`, `010-1234-5678` or `01012345678` as the domestic `01012345678` that the

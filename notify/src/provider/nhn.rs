@@ -4,7 +4,12 @@
 //! Both APIs answer HTTP 200 with `header.isSuccessful` false on a refusal, and accept a
 //! request per recipient (`sendResults[].resultCode` 0): both levels are checked. AlimTalk
 //! gets `X-NC-API-IDEMPOTENCY-KEY` (the record's id), so a retry after a lost answer within
-//! NHN's ten minutes is answered -1005 instead of sending twice.
+//! NHN's ten minutes is answered -1005 instead of sending twice. NHN SMS v3.0 takes no
+//! idempotency key: there the claim alone keeps a message from being sent twice.
+//!
+//! Accepted is not delivered: [`NhnSender::delivery`] asks AlimTalk's single-message query
+//! (`messageStatus`, and for a message that KakaoTalk could not deliver, the state of NHN's
+//! SMS resend) or SMS's single search (`msgStatus` and the carrier's `resultCode`).
 
 use std::time::Duration;
 
@@ -14,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::{
     classify_status, http_client, sms_kind, transport, Accepted, Outgoing, Provider, SendError,
-    Unreachable,
+    Unreachable, Verdict,
 };
 
 /// NHN's answer to a repeated idempotency key.
@@ -72,6 +77,101 @@ struct RecipientResult {
     result_code: i64,
     #[serde(default)]
     result_message: String,
+    recipient_seq: Option<i64>,
+}
+
+/// AlimTalk's single-message query, the fields that say what became of it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlimTalkResult {
+    /// `COMPLETED`, `FAILED` or `CANCEL` (anything else: still in progress).
+    message_status: Option<String>,
+    /// `MRC01` received, `MRC02` not (and other receive codes).
+    result_code: Option<String>,
+    result_code_name: Option<String>,
+    /// RSC01 no resend, RSC02 will resend on failure, RSC03 resending, RSC04 resent, RSC05 resend failed.
+    resend_status: Option<String>,
+    resend_result_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlimTalkResultResponse {
+    header: Header,
+    message: Option<AlimTalkResult>,
+}
+
+/// SMS's single search, the fields that say what became of it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SmsResult {
+    /// 0 failed, 1 requested, 2 processing, 3 sent, 4 reservation cancelled, 5 duplicate,
+    /// 6 failed (ad limit), 7 waiting to resend (ad limit).
+    msg_status: Option<String>,
+    msg_status_name: Option<String>,
+    /// The carrier's receive result: `1000` received.
+    result_code: Option<String>,
+    result_code_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SmsResultBody {
+    data: Option<SmsResult>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SmsResultResponse {
+    header: Header,
+    body: Option<SmsResultBody>,
+}
+
+/// What AlimTalk's query says: received on KakaoTalk, or (failing that) by NHN's SMS resend.
+fn alimtalk_verdict(result: &AlimTalkResult) -> Verdict {
+    let code = result.result_code.as_deref().unwrap_or("");
+    let name = result.result_code_name.as_deref().unwrap_or("");
+    match result.message_status.as_deref() {
+        Some("COMPLETED") if code == "MRC01" || code.is_empty() => Verdict::Delivered { how: None },
+        Some("COMPLETED" | "FAILED") => match result.resend_status.as_deref() {
+            Some("RSC04") => Verdict::Delivered {
+                how: Some("sms_fallback".into()),
+            },
+            Some("RSC02" | "RSC03") => Verdict::Pending,
+            Some("RSC05") => Verdict::Undelivered {
+                reason: format!(
+                    "{code}: {name}; SMS fallback failed: {}",
+                    result.resend_result_code.as_deref().unwrap_or("-")
+                ),
+            },
+            _ => Verdict::Undelivered {
+                reason: format!("{code}: {name}"),
+            },
+        },
+        Some("CANCEL") => Verdict::Undelivered {
+            reason: "cancelled".into(),
+        },
+        _ => Verdict::Pending,
+    }
+}
+
+/// What SMS's search says: sent and received by the handset (`1000`), or not.
+fn sms_verdict(result: &SmsResult) -> Verdict {
+    let status = result.msg_status.as_deref().unwrap_or("");
+    let code = result.result_code.as_deref().filter(|c| !c.is_empty());
+    match (status, code) {
+        ("3", Some("1000")) => Verdict::Delivered { how: None },
+        ("3", None) | ("1" | "2" | "7", _) => Verdict::Pending,
+        ("3", Some(code)) => Verdict::Undelivered {
+            reason: format!(
+                "{code}: {}",
+                result.result_code_name.as_deref().unwrap_or("")
+            ),
+        },
+        (status, _) => Verdict::Undelivered {
+            reason: format!(
+                "msgStatus {status}: {}",
+                result.msg_status_name.as_deref().unwrap_or("")
+            ),
+        },
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,15 +258,22 @@ impl NhnSender {
         if kind == "LMS" {
             resend["resendTitle"] = json!("eats");
         }
+        let mut recipient = json!({
+            "recipientNo": phone,
+            "templateParameter": message.parameters,
+            "recipientGroupingKey": message.id,
+        });
+        recipient["resendParameter"] = if message.sms_fallback {
+            resend
+        } else {
+            // Explicit, so a resend configured in NHN's console does not send the SMS the
+            // customer turned off.
+            json!({ "isResend": false })
+        };
         let body = json!({
             "senderKey": self.settings.sender_key,
             "templateCode": message.template.code,
-            "recipientList": [{
-                "recipientNo": phone,
-                "templateParameter": message.parameters,
-                "resendParameter": resend,
-                "recipientGroupingKey": message.id,
-            }],
+            "recipientList": [recipient],
         });
         let url = format!(
             "{}/alimtalk/v2.3/appkeys/{}/messages",
@@ -197,6 +304,7 @@ impl NhnSender {
         }
         Ok(Accepted {
             request_id: message.request_id,
+            recipient_seq: message.send_results.first().and_then(|r| r.recipient_seq),
         })
     }
 
@@ -240,7 +348,88 @@ impl NhnSender {
         }
         Ok(Accepted {
             request_id: data.request_id,
+            recipient_seq: data.send_result_list.first().and_then(|r| r.recipient_seq),
         })
+    }
+
+    async fn get(&self, url: String) -> Result<String, SendError> {
+        let response = self
+            .client
+            .get(url)
+            .header("X-Secret-Key", &self.settings.secret_key)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let text = response.text().await.map_err(transport)?;
+        match classify_status(status, &text) {
+            Some(error) => Err(error),
+            None => Ok(text),
+        }
+    }
+
+    /// The request id and recipient sequence a result query needs.
+    fn receipt(accepted: &Accepted) -> Result<(&str, i64), SendError> {
+        match (accepted.request_id.as_deref(), accepted.recipient_seq) {
+            (Some(request_id), Some(seq)) => Ok((request_id, seq)),
+            _ => Err(SendError::Refused {
+                code: "no_receipt".into(),
+                message: "NHN's answer had no requestId and recipientSeq to ask about".into(),
+            }),
+        }
+    }
+
+    async fn alimtalk_delivery(&self, accepted: &Accepted) -> Result<Verdict, SendError> {
+        let (request_id, seq) = Self::receipt(accepted)?;
+        let url = format!(
+            "{}/alimtalk/v2.3/appkeys/{}/messages/{request_id}/{seq}",
+            self.settings.alimtalk_url.trim_end_matches('/'),
+            self.settings.app_key
+        );
+        let text = self.get(url).await?;
+        let response: AlimTalkResultResponse = serde_json::from_str(&text)
+            .map_err(|e| SendError::Unavailable(format!("unreadable AlimTalk result: {e}")))?;
+        if !response.header.is_successful {
+            return Err(Self::refused(
+                response.header.result_code,
+                response.header.result_message,
+            ));
+        }
+        Ok(response
+            .message
+            .as_ref()
+            .map_or(Verdict::Pending, alimtalk_verdict))
+    }
+
+    async fn sms_delivery(
+        &self,
+        message: &Outgoing,
+        accepted: &Accepted,
+    ) -> Result<Verdict, SendError> {
+        let (request_id, seq) = Self::receipt(accepted)?;
+        let path = match sms_kind(&message.text()) {
+            "LMS" => "mms",
+            _ => "sms",
+        };
+        let url = format!(
+            "{}/sms/v3.0/appKeys/{}/sender/{path}/{request_id}?recipientSeq={seq}",
+            self.settings.sms_url.trim_end_matches('/'),
+            self.settings.sms_app_key
+        );
+        let text = self.get(url).await?;
+        let response: SmsResultResponse = serde_json::from_str(&text)
+            .map_err(|e| SendError::Unavailable(format!("unreadable SMS result: {e}")))?;
+        if !response.header.is_successful {
+            return Err(Self::refused(
+                response.header.result_code,
+                response.header.result_message,
+            ));
+        }
+        Ok(response
+            .body
+            .and_then(|b| b.data)
+            .as_ref()
+            .map_or(Verdict::Pending, sms_verdict))
     }
 }
 
@@ -266,6 +455,21 @@ impl Provider for NhnSender {
         match message.channel.as_str() {
             "sms" => self.sms(message, phone).await,
             _ => self.alimtalk(message, phone).await,
+        }
+    }
+
+    fn reports_delivery(&self) -> bool {
+        true
+    }
+
+    async fn delivery(
+        &self,
+        message: &Outgoing,
+        accepted: &Accepted,
+    ) -> Result<Verdict, SendError> {
+        match message.channel.as_str() {
+            "sms" => self.sms_delivery(message, accepted).await,
+            _ => self.alimtalk_delivery(accepted).await,
         }
     }
 }

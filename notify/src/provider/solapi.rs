@@ -4,6 +4,11 @@
 //! Every call is signed: `Authorization: HMAC-SHA256 apiKey=..., date=..., salt=...,
 //! signature=hex(HMAC-SHA256(secret, date + salt))`, with a fresh salt so no signature is
 //! ever reused (Solapi refuses a reused one within 15 minutes).
+//!
+//! Solapi takes no idempotency key (its `allowDuplicates` is about repeated recipients in a
+//! group): the claim alone keeps a message from being sent twice. Accepted is not delivered:
+//! [`SolapiSender::delivery`] reads the message's `statusCode` from `GET /messages/v4/list`
+//! (`4000` done; `2000` and `3000` still on the way; any other code failed).
 
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use sha2::Sha256;
 
 use super::{
     classify_status, http_client, transport, Accepted, Outgoing, Provider, SendError, Unreachable,
+    Verdict,
 };
 
 /// Where and as whom to send.
@@ -58,6 +64,37 @@ struct SendResponse {
     status_message: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
+}
+
+/// One message as `GET /messages/v4/list` lists it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedMessage {
+    status_code: Option<String>,
+    reason: Option<String>,
+    /// Whether Solapi sent the SMS fallback instead of the AlimTalk.
+    #[serde(default)]
+    replacement: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListResponse {
+    #[serde(default)]
+    message_list: std::collections::HashMap<String, ListedMessage>,
+}
+
+/// What a listed message's status code says.
+fn verdict(message: &ListedMessage) -> Verdict {
+    match message.status_code.as_deref() {
+        Some("4000") => Verdict::Delivered {
+            how: message.replacement.then(|| "sms_fallback".to_string()),
+        },
+        None | Some("2000" | "3000") => Verdict::Pending,
+        Some(code) => Verdict::Undelivered {
+            reason: format!("{code}: {}", message.reason.as_deref().unwrap_or("")),
+        },
+    }
 }
 
 /// The hex HMAC-SHA256 of `date + salt` with `secret`, as Solapi checks it.
@@ -118,7 +155,7 @@ impl Provider for SolapiSender {
                     "pfId": self.settings.pf_id,
                     "templateId": message.template.code,
                     "variables": variables,
-                    "disableSms": false,
+                    "disableSms": !message.sms_fallback,
                 },
             },
         });
@@ -158,11 +195,53 @@ impl Provider for SolapiSender {
         match parsed.status_code.as_deref() {
             Some("2000") => Ok(Accepted {
                 request_id: parsed.message_id.or(parsed.group_id),
+                recipient_seq: None,
             }),
             code => Err(SendError::Refused {
                 code: code.unwrap_or("unknown").to_string(),
                 message: parsed.status_message.unwrap_or_default(),
             }),
         }
+    }
+
+    fn reports_delivery(&self) -> bool {
+        true
+    }
+
+    async fn delivery(
+        &self,
+        _message: &Outgoing,
+        accepted: &Accepted,
+    ) -> Result<Verdict, SendError> {
+        let id = accepted
+            .request_id
+            .as_deref()
+            .ok_or_else(|| SendError::Refused {
+                code: "no_receipt".into(),
+                message: "Solapi's answer had no messageId to ask about".into(),
+            })?;
+        let url = format!(
+            "{}/messages/v4/list",
+            self.settings.url.trim_end_matches('/')
+        );
+        let response = self
+            .client
+            .get(url)
+            .query(&[("messageId", id)])
+            .header("Authorization", self.authorization())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let text = response.text().await.map_err(transport)?;
+        if let Some(error) = classify_status(status, &text) {
+            return Err(error);
+        }
+        let listed: ListResponse = serde_json::from_str(&text)
+            .map_err(|e| SendError::Unavailable(format!("unreadable Solapi list: {e}")))?;
+        Ok(listed
+            .message_list
+            .get(id)
+            .map_or(Verdict::Pending, verdict))
     }
 }

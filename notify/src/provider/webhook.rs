@@ -91,6 +91,6 @@ impl Provider for WebhookSender {
         if let Some(error) = classify_status(status, &text) {
             return Err(error);
         }
-        Ok(Accepted { request_id: None })
+        Ok(Accepted::default())
     }
 }

@@ -15,6 +15,8 @@ use serde_json::Value;
 /// One request as the stand-in saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// The HTTP method.
+    pub method: String,
     /// Path and query.
     pub path: String,
     /// Headers, names lower case.
@@ -83,6 +85,7 @@ impl StandIn {
             async move {
                 let raw = request.take_body().into_vec().await.unwrap_or_default();
                 let seen = Seen {
+                    method: request.method().to_string(),
                     path: request
                         .uri()
                         .path_and_query()

@@ -632,8 +632,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Notification records, newest first, optionally one state or one order. `limit`
-         *     (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+         * Notification records, newest first (by when they were recorded, then by id),
+         *     optionally one state or one order. Page with `limit` and the `next` cursor of the
+         *     previous page (a cursor belongs to its filters).
          */
         get: operations["listNotifications"];
         put?: never;
@@ -943,8 +944,32 @@ export interface components {
              * @description When the provider accepted it.
              */
             sent_at?: string | null;
-            /** @description The provider's delivery verdict, once known. */
+            /**
+             * @description What the provider says became of a sent message: `delivered` or `undelivered`
+             *     (also when the provider gave no verdict in time); absent until then, and for messages
+             *     never sent.
+             */
             delivery?: string | null;
+            /**
+             * @description The provider's reason for an undelivered message (e.g. `MRC02: ...`, `no_result: ...`),
+             *     or `sms_fallback` for one that reached the customer by SMS instead of KakaoTalk.
+             */
+            delivery_reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When the delivery verdict was recorded.
+             */
+            delivered_at?: string | null;
+        };
+        /**
+         * NotificationPage
+         * @description A page of notification records.
+         */
+        NotificationPage: {
+            /** @description This page's records, newest first. */
+            items: components["schemas"]["Notification"][];
+            /** @description Opaque cursor of the next page (pass it as `cursor`); absent on the last page. */
+            next?: string | null;
         };
         /**
          * NotificationPreferences
@@ -6711,7 +6736,10 @@ export interface operations {
             query?: {
                 state?: components["schemas"]["NotificationState"];
                 order_id?: string;
+                /** @description At most this many, 1 to 200 (default 50). */
                 limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -6724,7 +6752,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["Notification"][];
+                    "application/json; charset=utf-8": components["schemas"]["NotificationPage"];
                 };
             };
             /** @description The request is malformed: unreadable JSON, a wrong type, a missing or bad parameter. */

@@ -17,6 +17,7 @@ from .menu_item import MenuItem
 from .menu_item_change import MenuItemChange
 from .new_menu_item import NewMenuItem
 from .notification import Notification
+from .notification_page import NotificationPage
 from .notification_preferences import NotificationPreferences
 from .notification_state import NotificationState
 from .open_job import OpenJob
@@ -61,6 +62,7 @@ __all__ = (
     "MenuItemChange",
     "NewMenuItem",
     "Notification",
+    "NotificationPage",
     "NotificationPreferences",
     "NotificationState",
     "OpenJob",

@@ -39,7 +39,13 @@ class Notification:
             provider (None | str | Unset): The provider that took it.
             request_id (None | str | Unset): The provider's request id.
             sent_at (datetime.datetime | None | Unset): When the provider accepted it.
-            delivery (None | str | Unset): The provider's delivery verdict, once known.
+            delivery (None | str | Unset): What the provider says became of a sent message: `delivered` or `undelivered`
+                (also when the provider gave no verdict in time); absent until then, and for messages
+                never sent.
+            delivery_reason (None | str | Unset): The provider's reason for an undelivered message (e.g. `MRC02: ...`,
+                `no_result: ...`),
+                or `sms_fallback` for one that reached the customer by SMS instead of KakaoTalk.
+            delivered_at (datetime.datetime | None | Unset): When the delivery verdict was recorded.
      """
 
     id: str
@@ -56,6 +62,8 @@ class Notification:
     request_id: None | str | Unset = UNSET
     sent_at: datetime.datetime | None | Unset = UNSET
     delivery: None | str | Unset = UNSET
+    delivery_reason: None | str | Unset = UNSET
+    delivered_at: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -117,6 +125,20 @@ class Notification:
         else:
             delivery = self.delivery
 
+        delivery_reason: None | str | Unset
+        if isinstance(self.delivery_reason, Unset):
+            delivery_reason = UNSET
+        else:
+            delivery_reason = self.delivery_reason
+
+        delivered_at: None | str | Unset
+        if isinstance(self.delivered_at, Unset):
+            delivered_at = UNSET
+        elif isinstance(self.delivered_at, datetime.datetime):
+            delivered_at = self.delivered_at.isoformat()
+        else:
+            delivered_at = self.delivered_at
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -142,6 +164,10 @@ class Notification:
             field_dict["sent_at"] = sent_at
         if delivery is not UNSET:
             field_dict["delivery"] = delivery
+        if delivery_reason is not UNSET:
+            field_dict["delivery_reason"] = delivery_reason
+        if delivered_at is not UNSET:
+            field_dict["delivered_at"] = delivered_at
 
         return field_dict
 
@@ -239,6 +265,36 @@ class Notification:
         delivery = _parse_delivery(d.pop("delivery", UNSET))
 
 
+        def _parse_delivery_reason(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast("None | str | Unset", data)
+
+        delivery_reason = _parse_delivery_reason(d.pop("delivery_reason", UNSET))
+
+
+        def _parse_delivered_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                delivered_at_type_0 = datetime.datetime.fromisoformat(data)
+
+
+
+                return delivered_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast("datetime.datetime | None | Unset", data)
+
+        delivered_at = _parse_delivered_at(d.pop("delivered_at", UNSET))
+
+
         notification = cls(
             id=id,
             recipient=recipient,
@@ -254,6 +310,8 @@ class Notification:
             request_id=request_id,
             sent_at=sent_at,
             delivery=delivery,
+            delivery_reason=delivery_reason,
+            delivered_at=delivered_at,
         )
 
 

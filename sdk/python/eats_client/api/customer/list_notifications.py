@@ -9,7 +9,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
-from ...models.notification import Notification
+from ...models.notification_page import NotificationPage
 from ...models.notification_state import NotificationState
 from ...models.problem import Problem
 from ...types import UNSET, Unset
@@ -23,6 +23,7 @@ def _get_kwargs(
     state: NotificationState | Unset = UNSET,
     order_id: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -44,6 +45,8 @@ def _get_kwargs(
 
     params["limit"] = limit
 
+    params["cursor"] = cursor
+
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -59,16 +62,11 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | list[Notification] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> NotificationPage | Problem | None:
     if response.status_code == 200:
-        response_200 = []
-        _response_200 = response.json()
-        for response_200_item_data in (_response_200):
-            response_200_item = Notification.from_dict(response_200_item_data)
+        response_200 = NotificationPage.from_dict(response.json())
 
 
-
-            response_200.append(response_200_item)
 
         return response_200
 
@@ -169,7 +167,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | list[Notification]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[NotificationPage | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -184,22 +182,25 @@ def sync_detailed(
     state: NotificationState | Unset = UNSET,
     order_id: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[Notification]]:
-    """ Notification records, newest first, optionally one state or one order. `limit`
-    (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+) -> Response[NotificationPage | Problem]:
+    """ Notification records, newest first (by when they were recorded, then by id),
+    optionally one state or one order. Page with `limit` and the `next` cursor of the
+    previous page (a cursor belongs to its filters).
 
     Args:
         state (NotificationState | Unset): Where a message is in its life.
         order_id (UUID | Unset):
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[Notification]]
+        Response[NotificationPage | Problem]
      """
 
 
@@ -207,6 +208,7 @@ def sync_detailed(
         state=state,
 order_id=order_id,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -222,22 +224,25 @@ def sync(
     state: NotificationState | Unset = UNSET,
     order_id: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[Notification] | None:
-    """ Notification records, newest first, optionally one state or one order. `limit`
-    (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+) -> NotificationPage | Problem | None:
+    """ Notification records, newest first (by when they were recorded, then by id),
+    optionally one state or one order. Page with `limit` and the `next` cursor of the
+    previous page (a cursor belongs to its filters).
 
     Args:
         state (NotificationState | Unset): Where a message is in its life.
         order_id (UUID | Unset):
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[Notification]
+        NotificationPage | Problem
      """
 
 
@@ -246,6 +251,7 @@ def sync(
 state=state,
 order_id=order_id,
 limit=limit,
+cursor=cursor,
 
     ).parsed
 
@@ -255,22 +261,25 @@ async def asyncio_detailed(
     state: NotificationState | Unset = UNSET,
     order_id: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Response[Problem | list[Notification]]:
-    """ Notification records, newest first, optionally one state or one order. `limit`
-    (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+) -> Response[NotificationPage | Problem]:
+    """ Notification records, newest first (by when they were recorded, then by id),
+    optionally one state or one order. Page with `limit` and the `next` cursor of the
+    previous page (a cursor belongs to its filters).
 
     Args:
         state (NotificationState | Unset): Where a message is in its life.
         order_id (UUID | Unset):
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[Notification]]
+        Response[NotificationPage | Problem]
      """
 
 
@@ -278,6 +287,7 @@ async def asyncio_detailed(
         state=state,
 order_id=order_id,
 limit=limit,
+cursor=cursor,
 
     )
 
@@ -293,22 +303,25 @@ async def asyncio(
     state: NotificationState | Unset = UNSET,
     order_id: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
+    cursor: str | Unset = UNSET,
 
-) -> Problem | list[Notification] | None:
-    """ Notification records, newest first, optionally one state or one order. `limit`
-    (1 to 200, default 50) bounds the answer; narrow with the filters to see older ones.
+) -> NotificationPage | Problem | None:
+    """ Notification records, newest first (by when they were recorded, then by id),
+    optionally one state or one order. Page with `limit` and the `next` cursor of the
+    previous page (a cursor belongs to its filters).
 
     Args:
         state (NotificationState | Unset): Where a message is in its life.
         order_id (UUID | Unset):
         limit (int | Unset):
+        cursor (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[Notification]
+        NotificationPage | Problem
      """
 
 
@@ -317,5 +330,6 @@ async def asyncio(
 state=state,
 order_id=order_id,
 limit=limit,
+cursor=cursor,
 
     )).parsed
