@@ -6,11 +6,13 @@ from .aggregate_type import AggregateType
 from .consumer_lag import ConsumerLag
 from .customer_profile import CustomerProfile
 from .dead_letter import DeadLetter
+from .dead_letter_detail import DeadLetterDetail
 from .dead_letter_page import DeadLetterPage
 from .deliver_to import DeliverTo
 from .dev_login import DevLogin
 from .dev_role import DevRole
 from .dev_token import DevToken
+from .discard_dead_letter import DiscardDeadLetter
 from .jobs_snapshot import JobsSnapshot
 from .location import Location
 from .menu_item import MenuItem
@@ -35,6 +37,7 @@ from .queue_snapshot import QueueSnapshot
 from .queued_order import QueuedOrder
 from .queued_order_page import QueuedOrderPage
 from .quiet_hours import QuietHours
+from .read_model_status import ReadModelStatus
 from .reason import Reason
 from .register_customer import RegisterCustomer
 from .register_store import RegisterStore
@@ -44,6 +47,10 @@ from .status_change import StatusChange
 from .store_summary import StoreSummary
 from .store_summary_page import StoreSummaryPage
 from .stored_event import StoredEvent
+from .story_event import StoryEvent
+from .story_message import StoryMessage
+from .story_state import StoryState
+from .table_rows import TableRows
 
 __all__ = (
     "Accepted",
@@ -51,11 +58,13 @@ __all__ = (
     "ConsumerLag",
     "CustomerProfile",
     "DeadLetter",
+    "DeadLetterDetail",
     "DeadLetterPage",
     "DeliverTo",
     "DevLogin",
     "DevRole",
     "DevToken",
+    "DiscardDeadLetter",
     "JobsSnapshot",
     "Location",
     "MenuItem",
@@ -80,6 +89,7 @@ __all__ = (
     "QueuedOrderPage",
     "QueueSnapshot",
     "QuietHours",
+    "ReadModelStatus",
     "Reason",
     "RegisterCustomer",
     "RegisterStore",
@@ -89,4 +99,8 @@ __all__ = (
     "StoredEvent",
     "StoreSummary",
     "StoreSummaryPage",
+    "StoryEvent",
+    "StoryMessage",
+    "StoryState",
+    "TableRows",
 )

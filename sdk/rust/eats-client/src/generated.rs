@@ -199,6 +199,40 @@ pub mod types {
             Default::default()
         }
     }
+    ///A dead letter in full.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DeadLetterDetail {
+        ///Attempts made, retries included.
+        pub attempts: i64,
+        ///The consumer that gave up.
+        pub consumer: ::std::string::String,
+        ///When it was discarded.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub discarded_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///The last error.
+        pub error: ::std::string::String,
+        ///The event as stored.
+        pub event: ::serde_json::Value,
+        ///The event's key.
+        pub event_key: ::std::string::String,
+        ///When it was parked.
+        pub failed_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Its id.
+        pub id: i64,
+        ///The note it was discarded with.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub note: ::std::option::Option<::std::string::String>,
+        ///When a retry succeeded.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub retried_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl DeadLetterDetail {
+        pub fn builder() -> builder::DeadLetterDetail {
+            Default::default()
+        }
+    }
     ///A page of unreplayed dead letters.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct DeadLetterPage {
@@ -462,6 +496,74 @@ finds your orders and stores.*/
             Default::default()
         }
     }
+    ///Why a dead letter is given up on.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DiscardDeadLetter {
+        ///The operator's note, kept with it.
+        pub note: DiscardDeadLetterNote,
+    }
+    impl DiscardDeadLetter {
+        pub fn builder() -> builder::DiscardDeadLetter {
+            Default::default()
+        }
+    }
+    ///The operator's note, kept with it.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DiscardDeadLetterNote(::std::string::String);
+    impl ::std::ops::Deref for DiscardDeadLetterNote {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DiscardDeadLetterNote> for ::std::string::String {
+        fn from(value: DiscardDeadLetterNote) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DiscardDeadLetterNote {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 500usize {
+                return Err("longer than 500 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DiscardDeadLetterNote {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DiscardDeadLetterNote {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DiscardDeadLetterNote {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///The open jobs near a rider as streamed: the whole list after each change.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct JobsSnapshot {
@@ -684,9 +786,20 @@ stream waits for the list to differ from it instead of repeating it.*/
         pub attempts: i64,
         ///`alimtalk`, `sms`, `kakao`, `webhook`, `log` (or `none` when skipped).
         pub channel: ::std::string::String,
-        ///The provider's delivery verdict, once known.
+        ///When the delivery verdict was recorded.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivered_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**What the provider says became of a sent message: `delivered` or `undelivered`
+(also when the provider gave no verdict in time); absent until then, and for messages
+never sent.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub delivery: ::std::option::Option<::std::string::String>,
+        /**The provider's reason for an undelivered message (e.g. `MRC02: ...`, `no_result: ...`),
+or `sms_fallback` for one that reached the customer by SMS instead of KakaoTalk.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivery_reason: ::std::option::Option<::std::string::String>,
         ///The record's id (also the idempotency key given to the provider).
         pub id: ::std::string::String,
         ///When the event happened.
@@ -717,6 +830,20 @@ stream waits for the list to differ from it instead of repeating it.*/
     }
     impl Notification {
         pub fn builder() -> builder::Notification {
+            Default::default()
+        }
+    }
+    ///A page of notification records.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct NotificationPage {
+        ///This page's records, newest first.
+        pub items: ::std::vec::Vec<Notification>,
+        ///Opaque cursor of the next page (pass it as `cursor`); absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next: ::std::option::Option<::std::string::String>,
+    }
+    impl NotificationPage {
+        pub fn builder() -> builder::NotificationPage {
             Default::default()
         }
     }
@@ -1346,6 +1473,29 @@ stream waits for the queue to differ from it instead of repeating it.*/
     }
     impl QuietHours {
         pub fn builder() -> builder::QuietHours {
+            Default::default()
+        }
+    }
+    ///A read model's state.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct ReadModelStatus {
+        ///Aggregates it has applied events of.
+        pub aggregates: i64,
+        ///Events it has applied.
+        pub applied: i64,
+        ///Events stored but not applied.
+        pub behind: i64,
+        ///Events of the types it reads in the event store.
+        pub events: i64,
+        ///Tables of rebuilds that did not finish, to drop.
+        pub leftovers: ::std::vec::Vec<::std::string::String>,
+        ///The read model.
+        pub read_model: ::std::string::String,
+        ///Rows of each of its tables.
+        pub rows: ::std::vec::Vec<TableRows>,
+    }
+    impl ReadModelStatus {
+        pub fn builder() -> builder::ReadModelStatus {
             Default::default()
         }
     }
@@ -2033,6 +2183,95 @@ stream waits for the queue to differ from it instead of repeating it.*/
             Default::default()
         }
     }
+    ///One event of an order's story.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StoryEvent {
+        ///Who (`role:uuid` or `system`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub actor: ::std::option::Option<::std::string::String>,
+        ///The aggregate.
+        pub aggregate_id: ::std::string::String,
+        ///Order, Payment, Delivery or Customer.
+        pub aggregate_type: ::std::string::String,
+        ///The command or event that caused it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub causation_id: ::std::option::Option<::std::string::String>,
+        ///The `n` of the event that caused it, when a process manager reacted to one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub caused_by: ::std::option::Option<i64>,
+        ///The stable id process managers name as the causation of what they do about it.
+        pub event_id: ::std::string::String,
+        ///The event type.
+        pub event_type: ::std::string::String,
+        ///The stored version.
+        pub event_version: ::std::string::String,
+        ///`<aggregate>-<id>-<sequence>`.
+        pub key: ::std::string::String,
+        ///Its place in the story, from 1.
+        pub n: i64,
+        ///Messages recorded about it.
+        pub notifications: ::std::vec::Vec<StoryMessage>,
+        ///When.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub occurred_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///The stored payload.
+        pub payload: ::serde_json::Value,
+        ///Its position in the aggregate.
+        pub sequence: i64,
+        pub state: StoryState,
+    }
+    impl StoryEvent {
+        pub fn builder() -> builder::StoryEvent {
+            Default::default()
+        }
+    }
+    ///A message recorded about an event of the story.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StoryMessage {
+        ///Provider calls so far.
+        pub attempts: i64,
+        ///The channel.
+        pub channel: ::std::string::String,
+        ///The record.
+        pub id: ::std::string::String,
+        ///Why it was shed, skipped or failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reason: ::std::option::Option<::std::string::String>,
+        ///Who it is for.
+        pub recipient: ::std::string::String,
+        ///queued, sending, sent, failed, shed or skipped.
+        pub state: ::std::string::String,
+        ///Which message.
+        pub template: ::std::string::String,
+    }
+    impl StoryMessage {
+        pub fn builder() -> builder::StoryMessage {
+            Default::default()
+        }
+    }
+    ///The state of an order's aggregates at one point of its story.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    pub struct StoryState {
+        ///The customer's grade and completed orders.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub customer: ::std::option::Option<::std::string::String>,
+        ///The delivery job's.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivery: ::std::option::Option<::std::string::String>,
+        ///The order's status.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub order: ::std::option::Option<::std::string::String>,
+        ///The payment's.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payment: ::std::option::Option<::std::string::String>,
+    }
+    impl StoryState {
+        pub fn builder() -> builder::StoryState {
+            Default::default()
+        }
+    }
     ///`StreamAvailableDeliveriesLastEventId`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2195,6 +2434,19 @@ stream waits for the queue to differ from it instead of repeating it.*/
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///A table's row count.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TableRows {
+        ///Its rows.
+        pub rows: i64,
+        ///The table.
+        pub table: ::std::string::String,
+    }
+    impl TableRows {
+        pub fn builder() -> builder::TableRows {
+            Default::default()
         }
     }
     /// Types for composing complex structures.
@@ -2607,6 +2859,212 @@ stream waits for the queue to differ from it instead of repeating it.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct DeadLetterDetail {
+            attempts: ::std::result::Result<i64, ::std::string::String>,
+            consumer: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            discarded_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<::std::string::String, ::std::string::String>,
+            event: ::std::result::Result<::serde_json::Value, ::std::string::String>,
+            event_key: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            failed_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<i64, ::std::string::String>,
+            note: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            retried_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DeadLetterDetail {
+            fn default() -> Self {
+                Self {
+                    attempts: Err("no value supplied for attempts".to_string()),
+                    consumer: Err("no value supplied for consumer".to_string()),
+                    discarded_at: Ok(Default::default()),
+                    error: Err("no value supplied for error".to_string()),
+                    event: Err("no value supplied for event".to_string()),
+                    event_key: Err("no value supplied for event_key".to_string()),
+                    failed_at: Err("no value supplied for failed_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    note: Ok(Default::default()),
+                    retried_at: Ok(Default::default()),
+                }
+            }
+        }
+        impl DeadLetterDetail {
+            pub fn attempts<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempts = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attempts: {e}")
+                    });
+                self
+            }
+            pub fn consumer<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.consumer = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for consumer: {e}")
+                    });
+                self
+            }
+            pub fn discarded_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.discarded_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for discarded_at: {e}")
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+            pub fn event<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::serde_json::Value>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event: {e}")
+                    });
+                self
+            }
+            pub fn event_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_key: {e}")
+                    });
+                self
+            }
+            pub fn failed_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failed_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failed_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn note<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.note = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for note: {e}")
+                    });
+                self
+            }
+            pub fn retried_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.retried_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for retried_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DeadLetterDetail> for super::DeadLetterDetail {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DeadLetterDetail,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempts: value.attempts?,
+                    consumer: value.consumer?,
+                    discarded_at: value.discarded_at?,
+                    error: value.error?,
+                    event: value.event?,
+                    event_key: value.event_key?,
+                    failed_at: value.failed_at?,
+                    id: value.id?,
+                    note: value.note?,
+                    retried_at: value.retried_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DeadLetterDetail> for DeadLetterDetail {
+            fn from(value: super::DeadLetterDetail) -> Self {
+                Self {
+                    attempts: Ok(value.attempts),
+                    consumer: Ok(value.consumer),
+                    discarded_at: Ok(value.discarded_at),
+                    error: Ok(value.error),
+                    event: Ok(value.event),
+                    event_key: Ok(value.event_key),
+                    failed_at: Ok(value.failed_at),
+                    id: Ok(value.id),
+                    note: Ok(value.note),
+                    retried_at: Ok(value.retried_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct DeadLetterPage {
             items: ::std::result::Result<
                 ::std::vec::Vec<super::DeadLetter>,
@@ -2896,6 +3354,47 @@ stream waits for the queue to differ from it instead of repeating it.*/
                     token: Ok(value.token),
                     user_id: Ok(value.user_id),
                 }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DiscardDeadLetter {
+            note: ::std::result::Result<
+                super::DiscardDeadLetterNote,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DiscardDeadLetter {
+            fn default() -> Self {
+                Self {
+                    note: Err("no value supplied for note".to_string()),
+                }
+            }
+        }
+        impl DiscardDeadLetter {
+            pub fn note<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DiscardDeadLetterNote>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.note = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for note: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DiscardDeadLetter> for super::DiscardDeadLetter {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DiscardDeadLetter,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { note: value.note? })
+            }
+        }
+        impl ::std::convert::From<super::DiscardDeadLetter> for DiscardDeadLetter {
+            fn from(value: super::DiscardDeadLetter) -> Self {
+                Self { note: Ok(value.note) }
             }
         }
         #[derive(Clone, Debug)]
@@ -3246,7 +3745,15 @@ stream waits for the queue to differ from it instead of repeating it.*/
         pub struct Notification {
             attempts: ::std::result::Result<i64, ::std::string::String>,
             channel: ::std::result::Result<::std::string::String, ::std::string::String>,
+            delivered_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             delivery: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            delivery_reason: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -3291,7 +3798,9 @@ stream waits for the queue to differ from it instead of repeating it.*/
                 Self {
                     attempts: Err("no value supplied for attempts".to_string()),
                     channel: Err("no value supplied for channel".to_string()),
+                    delivered_at: Ok(Default::default()),
                     delivery: Ok(Default::default()),
+                    delivery_reason: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     occurred_at: Err("no value supplied for occurred_at".to_string()),
                     order_id: Ok(Default::default()),
@@ -3331,6 +3840,20 @@ stream waits for the queue to differ from it instead of repeating it.*/
                     });
                 self
             }
+            pub fn delivered_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivered_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivered_at: {e}")
+                    });
+                self
+            }
             pub fn delivery<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -3340,6 +3863,20 @@ stream waits for the queue to differ from it instead of repeating it.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for delivery: {e}")
+                    });
+                self
+            }
+            pub fn delivery_reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery_reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for delivery_reason: {e}"
+                        )
                     });
                 self
             }
@@ -3484,7 +4021,9 @@ stream waits for the queue to differ from it instead of repeating it.*/
                 Ok(Self {
                     attempts: value.attempts?,
                     channel: value.channel?,
+                    delivered_at: value.delivered_at?,
                     delivery: value.delivery?,
+                    delivery_reason: value.delivery_reason?,
                     id: value.id?,
                     occurred_at: value.occurred_at?,
                     order_id: value.order_id?,
@@ -3504,7 +4043,9 @@ stream waits for the queue to differ from it instead of repeating it.*/
                 Self {
                     attempts: Ok(value.attempts),
                     channel: Ok(value.channel),
+                    delivered_at: Ok(value.delivered_at),
                     delivery: Ok(value.delivery),
+                    delivery_reason: Ok(value.delivery_reason),
                     id: Ok(value.id),
                     occurred_at: Ok(value.occurred_at),
                     order_id: Ok(value.order_id),
@@ -3516,6 +4057,70 @@ stream waits for the queue to differ from it instead of repeating it.*/
                     state: Ok(value.state),
                     template: Ok(value.template),
                     text: Ok(value.text),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct NotificationPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::Notification>,
+                ::std::string::String,
+            >,
+            next: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for NotificationPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next: Ok(Default::default()),
+                }
+            }
+        }
+        impl NotificationPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Notification>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn next<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<NotificationPage> for super::NotificationPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: NotificationPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next: value.next?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::NotificationPage> for NotificationPage {
+            fn from(value: super::NotificationPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next: Ok(value.next),
                 }
             }
         }
@@ -5148,6 +5753,153 @@ stream waits for the queue to differ from it instead of repeating it.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ReadModelStatus {
+            aggregates: ::std::result::Result<i64, ::std::string::String>,
+            applied: ::std::result::Result<i64, ::std::string::String>,
+            behind: ::std::result::Result<i64, ::std::string::String>,
+            events: ::std::result::Result<i64, ::std::string::String>,
+            leftovers: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            read_model: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            rows: ::std::result::Result<
+                ::std::vec::Vec<super::TableRows>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ReadModelStatus {
+            fn default() -> Self {
+                Self {
+                    aggregates: Err("no value supplied for aggregates".to_string()),
+                    applied: Err("no value supplied for applied".to_string()),
+                    behind: Err("no value supplied for behind".to_string()),
+                    events: Err("no value supplied for events".to_string()),
+                    leftovers: Err("no value supplied for leftovers".to_string()),
+                    read_model: Err("no value supplied for read_model".to_string()),
+                    rows: Err("no value supplied for rows".to_string()),
+                }
+            }
+        }
+        impl ReadModelStatus {
+            pub fn aggregates<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.aggregates = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for aggregates: {e}")
+                    });
+                self
+            }
+            pub fn applied<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.applied = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for applied: {e}")
+                    });
+                self
+            }
+            pub fn behind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.behind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for behind: {e}")
+                    });
+                self
+            }
+            pub fn events<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.events = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for events: {e}")
+                    });
+                self
+            }
+            pub fn leftovers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.leftovers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for leftovers: {e}")
+                    });
+                self
+            }
+            pub fn read_model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.read_model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for read_model: {e}")
+                    });
+                self
+            }
+            pub fn rows<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::TableRows>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rows = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rows: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReadModelStatus> for super::ReadModelStatus {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReadModelStatus,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    aggregates: value.aggregates?,
+                    applied: value.applied?,
+                    behind: value.behind?,
+                    events: value.events?,
+                    leftovers: value.leftovers?,
+                    read_model: value.read_model?,
+                    rows: value.rows?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReadModelStatus> for ReadModelStatus {
+            fn from(value: super::ReadModelStatus) -> Self {
+                Self {
+                    aggregates: Ok(value.aggregates),
+                    applied: Ok(value.applied),
+                    behind: Ok(value.behind),
+                    events: Ok(value.events),
+                    leftovers: Ok(value.leftovers),
+                    read_model: Ok(value.read_model),
+                    rows: Ok(value.rows),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Reason {
             reason: ::std::result::Result<
                 ::std::option::Option<super::ReasonReason>,
@@ -5916,6 +6668,615 @@ stream waits for the queue to differ from it instead of repeating it.*/
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct StoryEvent {
+            actor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            aggregate_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            aggregate_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            causation_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            caused_by: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            event_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            event_version: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            key: ::std::result::Result<::std::string::String, ::std::string::String>,
+            n: ::std::result::Result<i64, ::std::string::String>,
+            notifications: ::std::result::Result<
+                ::std::vec::Vec<super::StoryMessage>,
+                ::std::string::String,
+            >,
+            occurred_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            payload: ::std::result::Result<::serde_json::Value, ::std::string::String>,
+            sequence: ::std::result::Result<i64, ::std::string::String>,
+            state: ::std::result::Result<super::StoryState, ::std::string::String>,
+        }
+        impl ::std::default::Default for StoryEvent {
+            fn default() -> Self {
+                Self {
+                    actor: Ok(Default::default()),
+                    aggregate_id: Err("no value supplied for aggregate_id".to_string()),
+                    aggregate_type: Err(
+                        "no value supplied for aggregate_type".to_string(),
+                    ),
+                    causation_id: Ok(Default::default()),
+                    caused_by: Ok(Default::default()),
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                    event_version: Err(
+                        "no value supplied for event_version".to_string(),
+                    ),
+                    key: Err("no value supplied for key".to_string()),
+                    n: Err("no value supplied for n".to_string()),
+                    notifications: Err(
+                        "no value supplied for notifications".to_string(),
+                    ),
+                    occurred_at: Ok(Default::default()),
+                    payload: Err("no value supplied for payload".to_string()),
+                    sequence: Err("no value supplied for sequence".to_string()),
+                    state: Err("no value supplied for state".to_string()),
+                }
+            }
+        }
+        impl StoryEvent {
+            pub fn actor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor: {e}")
+                    });
+                self
+            }
+            pub fn aggregate_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.aggregate_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for aggregate_id: {e}")
+                    });
+                self
+            }
+            pub fn aggregate_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.aggregate_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for aggregate_type: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn causation_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.causation_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for causation_id: {e}")
+                    });
+                self
+            }
+            pub fn caused_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.caused_by = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for caused_by: {e}")
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {e}")
+                    });
+                self
+            }
+            pub fn event_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_version: {e}")
+                    });
+                self
+            }
+            pub fn key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key: {e}")
+                    });
+                self
+            }
+            pub fn n<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.n = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for n: {e}"));
+                self
+            }
+            pub fn notifications<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::StoryMessage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.notifications = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for notifications: {e}")
+                    });
+                self
+            }
+            pub fn occurred_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.occurred_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for occurred_at: {e}")
+                    });
+                self
+            }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::serde_json::Value>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
+                self
+            }
+            pub fn sequence<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sequence = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sequence: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StoryState>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StoryEvent> for super::StoryEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StoryEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    actor: value.actor?,
+                    aggregate_id: value.aggregate_id?,
+                    aggregate_type: value.aggregate_type?,
+                    causation_id: value.causation_id?,
+                    caused_by: value.caused_by?,
+                    event_id: value.event_id?,
+                    event_type: value.event_type?,
+                    event_version: value.event_version?,
+                    key: value.key?,
+                    n: value.n?,
+                    notifications: value.notifications?,
+                    occurred_at: value.occurred_at?,
+                    payload: value.payload?,
+                    sequence: value.sequence?,
+                    state: value.state?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StoryEvent> for StoryEvent {
+            fn from(value: super::StoryEvent) -> Self {
+                Self {
+                    actor: Ok(value.actor),
+                    aggregate_id: Ok(value.aggregate_id),
+                    aggregate_type: Ok(value.aggregate_type),
+                    causation_id: Ok(value.causation_id),
+                    caused_by: Ok(value.caused_by),
+                    event_id: Ok(value.event_id),
+                    event_type: Ok(value.event_type),
+                    event_version: Ok(value.event_version),
+                    key: Ok(value.key),
+                    n: Ok(value.n),
+                    notifications: Ok(value.notifications),
+                    occurred_at: Ok(value.occurred_at),
+                    payload: Ok(value.payload),
+                    sequence: Ok(value.sequence),
+                    state: Ok(value.state),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct StoryMessage {
+            attempts: ::std::result::Result<i64, ::std::string::String>,
+            channel: ::std::result::Result<::std::string::String, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            reason: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            recipient: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            state: ::std::result::Result<::std::string::String, ::std::string::String>,
+            template: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for StoryMessage {
+            fn default() -> Self {
+                Self {
+                    attempts: Err("no value supplied for attempts".to_string()),
+                    channel: Err("no value supplied for channel".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    reason: Ok(Default::default()),
+                    recipient: Err("no value supplied for recipient".to_string()),
+                    state: Err("no value supplied for state".to_string()),
+                    template: Err("no value supplied for template".to_string()),
+                }
+            }
+        }
+        impl StoryMessage {
+            pub fn attempts<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempts = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attempts: {e}")
+                    });
+                self
+            }
+            pub fn channel<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.channel = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for channel: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reason: {e}")
+                    });
+                self
+            }
+            pub fn recipient<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.recipient = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for recipient: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+            pub fn template<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.template = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for template: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StoryMessage> for super::StoryMessage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StoryMessage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempts: value.attempts?,
+                    channel: value.channel?,
+                    id: value.id?,
+                    reason: value.reason?,
+                    recipient: value.recipient?,
+                    state: value.state?,
+                    template: value.template?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StoryMessage> for StoryMessage {
+            fn from(value: super::StoryMessage) -> Self {
+                Self {
+                    attempts: Ok(value.attempts),
+                    channel: Ok(value.channel),
+                    id: Ok(value.id),
+                    reason: Ok(value.reason),
+                    recipient: Ok(value.recipient),
+                    state: Ok(value.state),
+                    template: Ok(value.template),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct StoryState {
+            customer: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            delivery: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            order: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            payment: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for StoryState {
+            fn default() -> Self {
+                Self {
+                    customer: Ok(Default::default()),
+                    delivery: Ok(Default::default()),
+                    order: Ok(Default::default()),
+                    payment: Ok(Default::default()),
+                }
+            }
+        }
+        impl StoryState {
+            pub fn customer<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for customer: {e}")
+                    });
+                self
+            }
+            pub fn delivery<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivery: {e}")
+                    });
+                self
+            }
+            pub fn order<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.order = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for order: {e}")
+                    });
+                self
+            }
+            pub fn payment<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payment = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payment: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StoryState> for super::StoryState {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StoryState,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    customer: value.customer?,
+                    delivery: value.delivery?,
+                    order: value.order?,
+                    payment: value.payment?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StoryState> for StoryState {
+            fn from(value: super::StoryState) -> Self {
+                Self {
+                    customer: Ok(value.customer),
+                    delivery: Ok(value.delivery),
+                    order: Ok(value.order),
+                    payment: Ok(value.payment),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct TableRows {
+            rows: ::std::result::Result<i64, ::std::string::String>,
+            table: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for TableRows {
+            fn default() -> Self {
+                Self {
+                    rows: Err("no value supplied for rows".to_string()),
+                    table: Err("no value supplied for table".to_string()),
+                }
+            }
+        }
+        impl TableRows {
+            pub fn rows<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rows = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rows: {e}")
+                    });
+                self
+            }
+            pub fn table<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.table = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for table: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<TableRows> for super::TableRows {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TableRows,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    rows: value.rows?,
+                    table: value.table?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::TableRows> for TableRows {
+            fn from(value: super::TableRows) -> Self {
+                Self {
+                    rows: Ok(value.rows),
+                    table: Ok(value.table),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -5955,7 +7316,7 @@ stream waits for the queue to differ from it instead of repeating it.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.6.0*/
+Version: 0.7.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -5991,7 +7352,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.6.0"
+        "0.7.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -6503,7 +7864,7 @@ let response = client.get_order_timeline()
     pub fn get_order_timeline(&self) -> builder::GetOrderTimeline<'_> {
         builder::GetOrderTimeline::new(self)
     }
-    /**Messages the process managers gave up on and that no one has replayed yet: newest
+    /**Messages the process managers gave up on and that no one has retried or discarded yet: newest
 first (by id). Page with `limit` and the `next` cursor of the previous page
 
 Sends a `GET` request to `/admin/dead-letters`
@@ -6532,6 +7893,82 @@ let response = client.get_projection_status()
 ```*/
     pub fn get_projection_status(&self) -> builder::GetProjectionStatus<'_> {
         builder::GetProjectionStatus::new(self)
+    }
+    /**An order's whole story from the event store: every event of its order, payment,
+delivery and customer effects in commit order, who did it, what caused it
+(`caused_by`: the `n` of the event a process manager reacted to; else a command),
+the state after it and the messages recorded about it. `as_of` stops at that time
+
+Sends a `GET` request to `/admin/orders/{order_id}/story`
+
+Arguments:
+- `order_id`
+- `as_of`: Only what had happened by then (RFC 3339).
+```ignore
+let response = client.get_order_story()
+    .order_id(order_id)
+    .as_of(as_of)
+    .send()
+    .await;
+```*/
+    pub fn get_order_story(&self) -> builder::GetOrderStory<'_> {
+        builder::GetOrderStory::new(self)
+    }
+    /**Each read model's rows, the aggregates and events it has applied, and the events of
+the types it reads in the event store; tables a killed rebuild left behind
+
+Sends a `GET` request to `/admin/projections/status`
+
+```ignore
+let response = client.get_read_model_status()
+    .send()
+    .await;
+```*/
+    pub fn get_read_model_status(&self) -> builder::GetReadModelStatus<'_> {
+        builder::GetReadModelStatus::new(self)
+    }
+    /**One dead letter in full: the reason, the attempts, what became of it and the event
+
+Sends a `GET` request to `/admin/dead-letters/{id}`
+
+```ignore
+let response = client.get_dead_letter()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn get_dead_letter(&self) -> builder::GetDeadLetter<'_> {
+        builder::GetDeadLetter::new(self)
+    }
+    /**Runs a dead letter through the process manager again, once (after fixing its
+cause): 200 with it marked retried; 409 if it was retried or discarded already or is
+being retried, or if it failed again (it stays parked with the new error)
+
+Sends a `POST` request to `/admin/dead-letters/{id}/retry`
+
+```ignore
+let response = client.retry_dead_letter()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn retry_dead_letter(&self) -> builder::RetryDeadLetter<'_> {
+        builder::RetryDeadLetter::new(self)
+    }
+    /**Gives up on a dead letter for good, with a note: 200; 409 if it was retried or
+discarded already or is being retried
+
+Sends a `POST` request to `/admin/dead-letters/{id}/discard`
+
+```ignore
+let response = client.discard_dead_letter()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn discard_dead_letter(&self) -> builder::DiscardDeadLetter<'_> {
+        builder::DiscardDeadLetter::new(self)
     }
     /**Your notification settings (everything on, no quiet hours, until you choose)
 
@@ -6576,13 +8013,20 @@ let response = client.get_order_notifications()
     pub fn get_order_notifications(&self) -> builder::GetOrderNotifications<'_> {
         builder::GetOrderNotifications::new(self)
     }
-    /**Notification records, newest first, optionally one state or one order. `limit`
-(1 to 200, default 50) bounds the answer; narrow with the filters to see older ones
+    /**Notification records, newest first (by when they were recorded, then by id),
+optionally one state or one order. Page with `limit` and the `next` cursor of the
+previous page (a cursor belongs to its filters)
 
 Sends a `GET` request to `/admin/notifications`
 
+Arguments:
+- `cursor`: The `next` of the previous page.
+- `limit`: At most this many, 1 to 200 (default 50).
+- `order_id`
+- `state`
 ```ignore
 let response = client.list_notifications()
+    .cursor(cursor)
     .limit(limit)
     .order_id(order_id)
     .state(state)
@@ -12570,6 +14014,826 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::get_order_story`]
+
+[`Client::get_order_story`]: super::Client::get_order_story*/
+    #[derive(Debug, Clone)]
+    pub struct GetOrderStory<'a> {
+        client: &'a super::Client,
+        order_id: Result<::uuid::Uuid, String>,
+        as_of: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> GetOrderStory<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                order_id: Err("order_id was not initialized".to_string()),
+                as_of: Ok(None),
+            }
+        }
+        pub fn order_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.order_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for order_id failed".to_string()
+                });
+            self
+        }
+        pub fn as_of<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.as_of = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for as_of failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/admin/orders/{order_id}/story`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::StoryEvent>>,
+            Error<types::Problem>,
+        > {
+            let Self { client, order_id, as_of } = self;
+            let order_id = order_id.map_err(Error::InvalidRequest)?;
+            let as_of = as_of.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/admin/orders/{}/story", client.baseurl, encode_path(& order_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("as_of", &as_of))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_order_story",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_read_model_status`]
+
+[`Client::get_read_model_status`]: super::Client::get_read_model_status*/
+    #[derive(Debug, Clone)]
+    pub struct GetReadModelStatus<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> GetReadModelStatus<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/admin/projections/status`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<::std::vec::Vec<types::ReadModelStatus>>,
+            Error<types::Problem>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/admin/projections/status", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_read_model_status",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_dead_letter`]
+
+[`Client::get_dead_letter`]: super::Client::get_dead_letter*/
+    #[derive(Debug, Clone)]
+    pub struct GetDeadLetter<'a> {
+        client: &'a super::Client,
+        id: Result<i64, String>,
+    }
+    impl<'a> GetDeadLetter<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `i64` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/admin/dead-letters/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DeadLetterDetail>, Error<types::Problem>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/admin/dead-letters/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_dead_letter",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::retry_dead_letter`]
+
+[`Client::retry_dead_letter`]: super::Client::retry_dead_letter*/
+    #[derive(Debug, Clone)]
+    pub struct RetryDeadLetter<'a> {
+        client: &'a super::Client,
+        id: Result<i64, String>,
+    }
+    impl<'a> RetryDeadLetter<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `i64` for id failed".to_string());
+            self
+        }
+        ///Sends a `POST` request to `/admin/dead-letters/{id}/retry`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DeadLetterDetail>, Error<types::Problem>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/admin/dead-letters/{}/retry", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "retry_dead_letter",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::discard_dead_letter`]
+
+[`Client::discard_dead_letter`]: super::Client::discard_dead_letter*/
+    #[derive(Debug, Clone)]
+    pub struct DiscardDeadLetter<'a> {
+        client: &'a super::Client,
+        id: Result<i64, String>,
+        body: Result<types::builder::DiscardDeadLetter, String>,
+    }
+    impl<'a> DiscardDeadLetter<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `i64` for id failed".to_string());
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DiscardDeadLetter>,
+            <V as std::convert::TryInto<
+                types::DiscardDeadLetter,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `DiscardDeadLetter` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::DiscardDeadLetter,
+            ) -> types::builder::DiscardDeadLetter,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/admin/dead-letters/{id}/discard`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DeadLetterDetail>, Error<types::Problem>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::DiscardDeadLetter::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/admin/dead-letters/{}/discard", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "discard_dead_letter",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                405u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::get_notification_preferences`]
 
 [`Client::get_notification_preferences`]: super::Client::get_notification_preferences*/
@@ -13058,6 +15322,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListNotifications<'a> {
         client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         order_id: Result<Option<::uuid::Uuid>, String>,
         state: Result<Option<types::NotificationState>, String>,
@@ -13066,10 +15331,24 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                cursor: Ok(None),
                 limit: Ok(None),
                 order_id: Ok(None),
                 state: Ok(None),
             }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
         }
         pub fn limit<V>(mut self, value: V) -> Self
         where
@@ -13111,11 +15390,9 @@ pub mod builder {
         ///Sends a `GET` request to `/admin/notifications`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::Notification>>,
-            Error<types::Problem>,
-        > {
-            let Self { client, limit, order_id, state } = self;
+        ) -> Result<ResponseValue<types::NotificationPage>, Error<types::Problem>> {
+            let Self { client, cursor, limit, order_id, state } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let order_id = order_id.map_err(Error::InvalidRequest)?;
             let state = state.map_err(Error::InvalidRequest)?;
@@ -13136,6 +15413,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("order_id", &order_id))
                 .query(&progenitor_client::QueryParam::new("state", &state))
