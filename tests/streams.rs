@@ -7,12 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::api::{
-    delete_nats_stream, distributed, embedded, namespace, open_store, place, registered_customer,
-    Caller,
-};
+use common::api::{embedded, open_store, place, registered_customer, ApiWithoutConsumers, Caller};
 use common::Server;
-use eats_store::testing::TestDatabase;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -212,21 +208,9 @@ async fn a_stream_is_pushed_each_status_change_as_it_happens_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_is_pushed_each_status_change_across_processes_when_the_api_runs_no_projectors() {
-    let test = TestDatabase::postgres().await;
-    let url = test.url.clone().expect("url");
-    let namespace = namespace("streams");
-    // The API process has no NATS and runs no consumer: every wake-up comes from the other one.
-    let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
-    let workers = distributed(
-        &url,
-        &namespace,
-        &[("EATS_ROLES", "relay,projectors,sagas")],
-    );
-    each_change_is_pushed_as_it_happens(&api).await;
-    assert!(api.terminate());
-    assert!(workers.terminate());
-    delete_nats_stream(&namespace).await;
-    test.cleanup().await;
+    let split = ApiWithoutConsumers::start("streams").await;
+    each_change_is_pushed_as_it_happens(&split.api).await;
+    split.stop().await;
 }
 
 async fn open_streams_gauge(server: &Server) -> f64 {

@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::api::{
-    delete_nats_stream, distributed, embedded, eventually, here, namespace, open_store,
-    order_status, place, registered_customer, Caller,
+    embedded, eventually, here, open_store, order_status, place, registered_customer,
+    ApiWithoutConsumers, Caller,
 };
 use common::Server;
 use eats_api::Role;
@@ -329,21 +329,9 @@ async fn a_stores_queue_is_pushed_each_change_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stores_queue_is_pushed_across_processes_when_the_api_runs_no_projectors() {
-    let test = TestDatabase::postgres().await;
-    let url = test.url.clone().expect("url");
-    let namespace = namespace("webqueue");
-    // The API process has no NATS and runs no consumer: every wake-up comes from the other one.
-    let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
-    let workers = distributed(
-        &url,
-        &namespace,
-        &[("EATS_ROLES", "relay,projectors,sagas")],
-    );
-    the_queue_is_pushed_as_it_changes(&api).await;
-    assert!(api.terminate());
-    assert!(workers.terminate());
-    delete_nats_stream(&namespace).await;
-    test.cleanup().await;
+    let split = ApiWithoutConsumers::start("webqueue").await;
+    the_queue_is_pushed_as_it_changes(&split.api).await;
+    split.stop().await;
 }
 
 /// The jobs near a rider are pushed when one opens and when it is taken; once picked up, the
@@ -453,20 +441,9 @@ async fn jobs_and_the_riders_position_are_pushed_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_and_the_riders_position_are_pushed_across_processes_when_the_api_runs_no_projectors()
 {
-    let test = TestDatabase::postgres().await;
-    let url = test.url.clone().expect("url");
-    let namespace = namespace("webjobs");
-    let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
-    let workers = distributed(
-        &url,
-        &namespace,
-        &[("EATS_ROLES", "relay,projectors,sagas")],
-    );
-    jobs_and_the_rider_are_pushed(&api).await;
-    assert!(api.terminate());
-    assert!(workers.terminate());
-    delete_nats_stream(&namespace).await;
-    test.cleanup().await;
+    let split = ApiWithoutConsumers::start("webjobs").await;
+    jobs_and_the_rider_are_pushed(&split.api).await;
+    split.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

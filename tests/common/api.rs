@@ -255,3 +255,42 @@ pub async fn delete_nats_stream(namespace: &str) {
         .delete_stream(format!("EATS_EVENTS_{namespace}"))
         .await;
 }
+
+/// An API process with no NATS that runs no consumer, beside one running the relay, the
+/// projectors and the process managers on the same Postgres database: every wake-up of a
+/// stream the API serves has to come from the other process.
+pub struct ApiWithoutConsumers {
+    pub api: Server,
+    workers: Server,
+    test: eats_store::testing::TestDatabase,
+    namespace: String,
+}
+
+impl ApiWithoutConsumers {
+    /// Both processes on a fresh database and a JetStream namespace starting with `prefix`.
+    pub async fn start(prefix: &str) -> Self {
+        let test = eats_store::testing::TestDatabase::postgres().await;
+        let url = test.url.clone().expect("url");
+        let namespace = namespace(prefix);
+        let api = Server::start(&[("EATS_DATABASE_URL", &url), ("EATS_ROLES", "api")]);
+        let workers = distributed(
+            &url,
+            &namespace,
+            &[("EATS_ROLES", "relay,projectors,sagas")],
+        );
+        Self {
+            api,
+            workers,
+            test,
+            namespace,
+        }
+    }
+
+    /// Stops both (each must exit cleanly) and removes the database and the stream.
+    pub async fn stop(self) {
+        assert!(self.api.terminate());
+        assert!(self.workers.terminate());
+        delete_nats_stream(&self.namespace).await;
+        self.test.cleanup().await;
+    }
+}
