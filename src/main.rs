@@ -216,8 +216,12 @@ async fn main() -> anyhow::Result<()> {
     eats::telemetry::init();
     match Cli::parse().command {
         Command::Serve(config) => {
+            // Before anything listens: a SIGTERM right after the first answer must stop the
+            // server gracefully, not kill it with the signal's default action.
+            let stop =
+                anyhow::Context::context(shutdown_signal(), "listening for SIGTERM and Ctrl-C")?;
             let app = eats::app::Application::build(&config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(stop).await
         }
         Command::Audit { what } => {
             let mut out = std::io::stdout().lock();
@@ -342,25 +346,26 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod). The handlers
+/// are installed here, at once: a signal future installs its handler only when first polled,
+/// and a SIGTERM before that would end the process at once with no graceful shutdown.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut terminate, mut interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }

@@ -82,13 +82,13 @@ async fn a_replay_repairs_the_view_and_triggers_nothing(
         let refund_message = format!(
             "SELECT count(*) FROM notifications WHERE order_id = '{order}' AND event_key LIKE 'Payment-%'"
         );
-        (scalar(db, &refund_message).await > 0).then_some(())
+        (scalar(&db.for_notifications(), &refund_message).await > 0).then_some(())
     })
     .await;
     let before = (
         scalar(db, "SELECT count(*) FROM events").await,
         scalar(db, refunded).await,
-        scalar(db, messages).await,
+        scalar(&db.for_notifications(), messages).await,
     );
     assert_eq!(before.1, 1);
 
@@ -131,7 +131,7 @@ async fn a_replay_repairs_the_view_and_triggers_nothing(
     let after = (
         scalar(db, "SELECT count(*) FROM events").await,
         scalar(db, refunded).await,
-        scalar(db, messages).await,
+        scalar(&db.for_notifications(), messages).await,
     );
     assert_eq!(
         after, before,

@@ -284,3 +284,18 @@ async fn rebuild_projections_rebuilds_every_read_model_from_the_event_store() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown read model `pizza`"));
     test.cleanup().await;
 }
+
+/// A SIGTERM as soon as the server says it listens (before it has served anything) still
+/// stops it gracefully: the handler is installed before the listener, not when the shutdown
+/// future is first polled (until then the signal's default action killed the process).
+#[tokio::test]
+async fn a_sigterm_right_after_it_listens_stops_it_cleanly() {
+    for _ in 0..5 {
+        let (server, data) = embedded(&[]);
+        assert!(
+            server.terminate(),
+            "killed by the signal or exited with an error"
+        );
+        let _ = std::fs::remove_dir_all(data);
+    }
+}

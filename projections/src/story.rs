@@ -146,6 +146,8 @@ pub async fn story_events(db: &Database, order: &str) -> Result<Vec<FeedEvent>, 
 }
 
 async fn notifications(db: &Database, order: &str) -> Result<Vec<Notification>, StoryError> {
+    // The notifier's records live in their own file on SQLite.
+    let db = db.for_notifications();
     let rows = on_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT id, event_key, recipient, channel, template, state, reason, attempts \
