@@ -1,6 +1,6 @@
 //! The browser tests of the web app (`web/tests`, Playwright on Debian's chromium) against
 //! this build's `eats` binary, so `cargo test --workspace` runs them too. They need Node and
-//! `npm ci` in `web/` (`.ci/run` does both); without them the test says so and passes on a
+//! `npm ci` in `web/` and `sdk/typescript/` (`.ci/run` does these); without them the test says so and passes on a
 //! developer's machine, but fails under `CI=true`, where nothing may be skipped.
 
 use std::path::Path;
@@ -28,6 +28,13 @@ fn the_web_app_passes_its_browser_tests_against_this_binary() {
     }
     if !web.join("node_modules/@playwright/test").exists() {
         return missing("web/node_modules is missing (run `npm ci` in web/)");
+    }
+    // The tests import the SDK's sources, whose own imports resolve from sdk/typescript.
+    if !web
+        .join("../sdk/typescript/node_modules/openapi-fetch")
+        .exists()
+    {
+        return missing("sdk/typescript/node_modules is missing (run `npm ci` in sdk/typescript/)");
     }
     let status = Command::new("npx")
         .args(["playwright", "test"])
