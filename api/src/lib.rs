@@ -44,7 +44,7 @@ use poem_openapi::{OpenApiService, Tags};
 /// document, not with the crates: bump it whenever `schemas/openapi.json` changes, then record
 /// the new document with `scripts/api_version.py record` (CI fails on a changed document
 /// under an old version).
-pub const API_VERSION: &str = "0.7.0";
+pub const API_VERSION: &str = "0.7.1";
 
 pub use auth::{Auth, Role};
 pub use hangup::HangupAware;

@@ -498,6 +498,7 @@ finds your orders and stores.*/
     }
     ///Why a dead letter is given up on.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
     pub struct DiscardDeadLetter {
         ///The operator's note, kept with it.
         pub note: DiscardDeadLetterNote,
@@ -7316,7 +7317,7 @@ stream waits for the queue to differ from it instead of repeating it.*/
 
 Event-sourced food delivery: customers order and pay, stores cook, riders deliver. Writes answer with the new id and status; read models follow within milliseconds. Errors are RFC 9457 problem+json with a stable `type`.
 
-Version: 0.7.0*/
+Version: 0.7.1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -7352,7 +7353,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "0.7.0"
+        "0.7.1"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
