@@ -7,7 +7,8 @@
 //! The runs are futures polled by the feed's own task, so a handler needs no `'static` or
 //! `Arc` and a run is never cut off mid-call: on shutdown the feed lets every run end. The
 //! feed must poll them beside anything else it awaits (see `EmbeddedFeed::follow_keyed`):
-//! a run may hold what that waits for.
+//! a run may hold what that waits for. Both feeds use it: the embedded feed with the log's
+//! rowid as the ticket, the JetStream feed with the message to acknowledge.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,31 +28,41 @@ type Key = (String, String);
 type Ended<T> = (Key, Vec<T>, bool);
 
 /// The runs in flight for one handler.
-pub(crate) struct Keyed<'a, T> {
+pub struct Keyed<'a, T> {
     handler: &'a dyn EventHandler,
     shutdown: &'a CancellationToken,
     /// Aggregates with a run in flight, and the events waiting behind it.
     behind: HashMap<Key, Vec<(T, FeedEvent)>>,
     running: FuturesUnordered<BoxFuture<'a, Ended<T>>>,
+    /// Events submitted and not yet applied (running or waiting).
+    held: usize,
 }
 
 impl<'a, T: Send + 'a> Keyed<'a, T> {
-    pub(crate) fn new(handler: &'a dyn EventHandler, shutdown: &'a CancellationToken) -> Self {
+    /// No runs yet for `handler`; a run retrying a refused event gives up at `shutdown`.
+    pub fn new(handler: &'a dyn EventHandler, shutdown: &'a CancellationToken) -> Self {
         Self {
             handler,
             shutdown,
             behind: HashMap::new(),
             running: FuturesUnordered::new(),
+            held: 0,
         }
     }
 
     /// Whether any run is in flight.
-    pub(crate) fn is_running(&self) -> bool {
+    pub fn is_running(&self) -> bool {
         !self.running.is_empty()
     }
 
+    /// How many submitted events are not yet applied: running, or waiting behind a run.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Hands `event` over: now if its aggregate has nothing in flight, else after what has.
-    pub(crate) fn submit(&mut self, ticket: T, event: FeedEvent) {
+    pub fn submit(&mut self, ticket: T, event: FeedEvent) {
+        self.held += 1;
         let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
         match self.behind.get_mut(&key) {
             Some(waiting) => waiting.push((ticket, event)),
@@ -74,8 +85,9 @@ impl<'a, T: Send + 'a> Keyed<'a, T> {
     /// Waits for the next run to end and returns the tickets it applied; starts the events
     /// that waited behind it. `None` when nothing is running, or when a run was interrupted
     /// by shutdown (its events stay unapplied: the checkpoint must not pass them).
-    pub(crate) async fn next_applied(&mut self) -> Option<Vec<T>> {
+    pub async fn next_applied(&mut self) -> Option<Vec<T>> {
         let (key, tickets, applied) = self.running.next().await?;
+        self.held -= tickets.len();
         if !applied {
             return None;
         }
@@ -92,7 +104,7 @@ impl<'a, T: Send + 'a> Keyed<'a, T> {
 
 /// Hands `events` to `handler` until it succeeds (true) or shutdown interrupts a retry
 /// (false). A call in progress is never interrupted.
-pub(crate) async fn deliver(
+pub async fn deliver(
     handler: &dyn EventHandler,
     events: &[FeedEvent],
     shutdown: &CancellationToken,

@@ -9,16 +9,17 @@
 //! - [`event`]: [`FeedEvent`], a stored event in transit, and decoding it (with upcasting).
 //! - [`handler`]: the [`EventHandler`] trait and its error.
 //! - [`embedded`]: the SQLite feed with a durable checkpoint per consumer.
-//! - `keyed`: runs of different aggregates at once, each in order, for handlers that call out.
+//! - [`keyed`]: runs of different aggregates at once, each in order, for handlers that call out.
 //! - [`lag`]: how far a consumer is behind, in events and seconds.
 
 pub mod embedded;
 pub mod event;
 pub mod handler;
-mod keyed;
+pub mod keyed;
 pub mod lag;
 
 pub use embedded::EmbeddedFeed;
 pub use event::{DecodeError, FeedEvent};
 pub use handler::{EventHandler, HandlerError};
+pub use keyed::Keyed;
 pub use lag::Lag;

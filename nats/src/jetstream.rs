@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::pull::{
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind};
-use eats_feed::{EventHandler, FeedEvent, Lag};
+use eats_feed::{EventHandler, FeedEvent, Keyed, Lag};
 use futures::{FutureExt, StreamExt};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -234,8 +234,11 @@ impl JetStreamFeed {
             .collect()
     }
 
-    fn max_ack_pending(&self) -> usize {
-        self.batch * 4
+    /// How many delivered, unacknowledged messages the server lets the consumer hold: four
+    /// pulls' worth, or the handler's concurrency when that is more (a handler running
+    /// thousands of orders at once needs that many messages in hand).
+    fn max_ack_pending(&self, handler: &dyn EventHandler) -> usize {
+        (self.batch * 4).max(handler.concurrency())
     }
 
     /// A refused event comes back within its retry delay, or, if that nak was lost, one ack
@@ -261,7 +264,7 @@ impl JetStreamFeed {
             max_deliver: self.max_deliver,
             // No `backoff` list: NATS 2.9 adds it on top of a nak's delay (a refusal retried
             // after 1 s came back after 31 s); refusals set their own growing delays.
-            max_ack_pending: self.max_ack_pending() as i64,
+            max_ack_pending: self.max_ack_pending(handler) as i64,
             ..Default::default()
         }
     }
@@ -320,6 +323,9 @@ impl JetStreamFeed {
         shutdown: &CancellationToken,
         holds: &mut Holds<(jetstream::Message, FeedEvent)>,
     ) -> Result<(), Interruption> {
+        if handler.concurrency() > 1 {
+            return self.consume_keyed(handler, shutdown).await;
+        }
         let consumer = self.consumer(handler).await?;
         // A long-lived pull with idle heartbeats: a subscription the server no longer serves
         // (lost pull request, reconnect to a restarted server) errors out instead of waiting.
@@ -333,7 +339,7 @@ impl JetStreamFeed {
             .map_err(js_error)?;
         tracing::info!(consumer = handler.name(), "JetStream consumer started");
         let wanted = handler.aggregate_types();
-        let mut watchdog = Watchdog::new(self.stall_after, self.max_ack_pending());
+        let mut watchdog = Watchdog::new(self.stall_after, self.max_ack_pending(handler));
         let mut received = 0u64;
         let mut looks =
             tokio::time::interval((self.stall_after / 4).max(Duration::from_millis(50)));
@@ -383,6 +389,100 @@ impl JetStreamFeed {
             let work = holds.admit(work);
             self.deliver(handler, holds, work).await?;
         }
+    }
+
+    /// [`consume`](Self::consume) for a handler that takes many aggregates at once: every
+    /// pulled event goes to a [`Keyed`] run at once (or queues behind its aggregate's run in
+    /// flight), and each message is acknowledged as its run ends, so a slow call holds up
+    /// its own aggregate only. How many are in hand is bounded by the server
+    /// (`max_ack_pending`, at least the handler's concurrency). A refused event is retried in
+    /// place, its aggregate's later events waiting behind it. When the subscription fails,
+    /// no more is pulled, the runs in flight finish (a handler call is never cut off), and
+    /// then the session ends; what was not acknowledged comes again after the ack wait.
+    async fn consume_keyed(
+        &self,
+        handler: &dyn EventHandler,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interruption> {
+        let consumer = self.consumer(handler).await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.batch)
+            .heartbeat(self.heartbeat)
+            .expires(self.heartbeat * 6)
+            .messages()
+            .await
+            .map_err(js_error)?;
+        tracing::info!(
+            consumer = handler.name(),
+            concurrency = handler.concurrency(),
+            "JetStream consumer started"
+        );
+        let wanted = handler.aggregate_types();
+        let mut watchdog = Watchdog::new(self.stall_after, self.max_ack_pending(handler));
+        let mut received = 0u64;
+        let mut looks =
+            tokio::time::interval((self.stall_after / 4).max(Duration::from_millis(50)));
+        looks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut runs: Keyed<'_, jetstream::Message> = Keyed::new(handler, shutdown);
+        let mut ended: Option<Interruption> = None;
+        loop {
+            let pulling = ended.is_none() && !shutdown.is_cancelled();
+            if !pulling && !runs.is_running() {
+                break;
+            }
+            tokio::select! {
+                () = shutdown.cancelled(), if pulling => {}
+                done = runs.next_applied(), if runs.is_running() => {
+                    // Interrupted runs (shutdown while retrying) acknowledge nothing.
+                    for message in done.into_iter().flatten() {
+                        if let Err(error) = message.ack().await {
+                            ended.get_or_insert(js_error(error).into());
+                        }
+                    }
+                }
+                _ = looks.tick(), if pulling => {
+                    if let Err(error) = self.look(&consumer, &mut watchdog, received).await {
+                        ended = Some(error);
+                    }
+                }
+                next = messages.next(), if pulling => match arrived(next) {
+                    Ok(message) => {
+                        received += 1;
+                        if let Err(error) = self.admit_keyed(&mut runs, wanted, message).await {
+                            ended = Some(error.into());
+                        }
+                    }
+                    Err(error) => ended = Some(error),
+                },
+            }
+        }
+        match ended {
+            Some(interruption) if !shutdown.is_cancelled() => Err(interruption),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decodes a pulled message and submits it to `runs`; what the handler does not read is
+    /// acknowledged at once, what cannot be decoded is terminated.
+    async fn admit_keyed(
+        &self,
+        runs: &mut Keyed<'_, jetstream::Message>,
+        wanted: &[&str],
+        message: jetstream::Message,
+    ) -> Result<(), JetStreamError> {
+        let event: FeedEvent = match serde_json::from_slice(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, subject = %message.subject, "undecodable message; terminating it");
+                return message.ack_with(AckKind::Term).await.map_err(js_error);
+            }
+        };
+        if !wanted.contains(&event.aggregate_type.as_str()) {
+            return message.ack().await.map_err(js_error);
+        }
+        runs.submit(message, event);
+        Ok(())
     }
 
     /// One look of the watchdog at the consumer; a consumer it cannot read is left to the

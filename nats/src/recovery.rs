@@ -227,6 +227,10 @@ impl EventHandler for Recorded {
         self.inner.aggregate_types()
     }
 
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
+
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
         self.handle_batch(std::slice::from_ref(event)).await
     }

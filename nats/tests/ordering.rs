@@ -205,3 +205,107 @@ async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool)
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Takes a second over every event of aggregate `slow`, records the order of everything it
+/// handles, and refuses `refused` once.
+struct SlowOnOneAggregate {
+    slow: String,
+    refused: String,
+    refusals: Mutex<usize>,
+    handled: Mutex<Vec<(String, Instant)>>,
+}
+
+#[async_trait]
+impl EventHandler for SlowOnOneAggregate {
+    fn name(&self) -> &str {
+        "slow_on_one_aggregate"
+    }
+    fn aggregate_types(&self) -> &[&'static str] {
+        &["Order"]
+    }
+    fn concurrency(&self) -> usize {
+        64
+    }
+    async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
+        if event.aggregate_id == self.slow {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if event.key() == self.refused {
+            let mut refusals = self.refusals.lock().expect("lock");
+            if *refusals == 0 {
+                *refusals += 1;
+                return Err(HandlerError::new(self.name(), event, "not yet"));
+            }
+        }
+        self.handled
+            .lock()
+            .expect("lock")
+            .push((event.key(), Instant::now()));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_consumer_lets_a_slow_aggregate_hold_up_only_itself_and_keeps_each_in_order()
+{
+    let (jetstream, topology) = test_stream().await;
+    let handler = SlowOnOneAggregate {
+        slow: "slow".into(),
+        refused: event("fast-3", 2).key(),
+        refusals: Mutex::new(0),
+        handled: Mutex::new(Vec::new()),
+    };
+    let mut events = Vec::new();
+    for sequence in 1..=3 {
+        events.push(event("slow", sequence));
+        for other in 0..20 {
+            events.push(event(&format!("fast-{other}"), sequence));
+        }
+    }
+    publish(&jetstream, &topology, &events).await;
+    let feed = JetStreamFeed::new(jetstream.clone(), topology.clone()).with_batch(16);
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let check = async {
+        wait_until(Duration::from_secs(60), "all 63 events handled", || {
+            handler.handled.lock().expect("lock").len() >= 63
+        })
+        .await;
+        shutdown.cancel();
+    };
+    tokio::join!(feed.run(&handler, shutdown.clone()), check);
+
+    let handled = handler.handled.lock().expect("lock").clone();
+    let keys: Vec<&String> = handled.iter().map(|(k, _)| k).collect();
+    for aggregate in std::iter::once("slow".to_string()).chain((0..20).map(|i| format!("fast-{i}")))
+    {
+        let prefix = format!("Order-{aggregate}-");
+        let of: Vec<String> = keys
+            .iter()
+            .filter(|k| k.starts_with(&prefix))
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(of, self::keys(&aggregate, 1..=3), "{aggregate} in order, once each");
+    }
+    // The other aggregates did not queue behind the slow one's three seconds: all sixty were
+    // done before its second event.
+    let slow_second = handled
+        .iter()
+        .find(|(k, _)| k == &event("slow", 2).key())
+        .map(|(_, at)| *at)
+        .expect("handled");
+    let fast_done = handled
+        .iter()
+        .filter(|(k, _)| k.starts_with("Order-fast-"))
+        .map(|(_, at)| *at)
+        .max()
+        .expect("handled");
+    assert!(
+        fast_done < slow_second,
+        "the fast aggregates waited for the slow one: done {:?} after the start, the slow \
+         one's second event at {:?}",
+        fast_done - started,
+        slow_second - started
+    );
+    let _ = jetstream.delete_stream(&topology.stream).await;
+}
