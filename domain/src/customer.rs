@@ -324,7 +324,9 @@ impl Aggregate for Customer {
     }
 }
 
-impl Versioned for Customer {}
+impl Versioned for Customer {
+    const SNAPSHOTS: bool = true;
+}
 
 #[cfg(test)]
 mod tests {

@@ -446,6 +446,8 @@ impl Aggregate for Store {
 }
 
 impl Versioned for Store {
+    const SNAPSHOTS: bool = true;
+
     fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         vec![typed_upcaster::<StoreRegisteredV1, StoreRegistered>(
             "StoreRegistered",

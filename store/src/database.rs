@@ -379,10 +379,11 @@ impl Database {
             .taking_turns(self.writers.clone())
     }
 
-    /// The event store for aggregate `A`, with its upcasters and snapshot policy.
+    /// The event store for aggregate `A`, with its upcasters and snapshot policy: snapshots
+    /// only for aggregates whose histories grow without end ([`Versioned::SNAPSHOTS`]).
     pub fn event_store<A: Versioned>(&self) -> EventStoreOf<A> {
         let repo = self.repository::<A>();
-        let store = if self.snapshot_every == 0 {
+        let store = if self.snapshot_every == 0 || !A::SNAPSHOTS {
             PersistedEventStore::new_event_store(repo)
         } else {
             PersistedEventStore::new_snapshot_store(repo, self.snapshot_every)
