@@ -149,6 +149,71 @@ async fn an_order_is_priced_from_the_menu_in_the_event_store(db: &Database) {
     assert_eq!(placed.pickup, city_hall());
 }
 
+/// Places an order of one `item` through `aggregates`; the unit price it was charged.
+async fn unit_price_of_a_new_order(
+    db: &Database,
+    aggregates: &Aggregates,
+    store: StoreId,
+    item: MenuItemId,
+) -> Won {
+    let (order, customer) = (OrderId::new(), CustomerId::new());
+    aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            OrderCommand::PlaceOrder {
+                order_id: order,
+                customer,
+                store_id: store,
+                lines: vec![LineRequest {
+                    item_id: item,
+                    quantity: 1,
+                }],
+                deliver_to: DeliveryAddress {
+                    address: "서울 중구 을지로 12".into(),
+                    location: GeoPoint::new(37.566, 126.991).expect("valid"),
+                },
+            },
+            metadata(order.as_uuid(), Actor::Customer(customer)),
+        )
+        .await
+        .expect("order placed");
+    let events = db
+        .event_store::<eats_domain::order::Order>()
+        .load_events(&order.to_string())
+        .await
+        .expect("load");
+    let OrderEvent::OrderPlaced(placed) = &events[0].payload else {
+        panic!("expected OrderPlaced, got {:?}", events[0].payload);
+    };
+    placed.lines[0].unit_price
+}
+
+/// The catalogue keeps menus between orders: a price changed by another process (its own
+/// `Aggregates`) must still price the very next order.
+async fn a_menu_change_from_another_process_prices_the_next_order(db: &Database) {
+    let (here, elsewhere) = (aggregates(db), aggregates(db));
+    let (store, owner, item) = open_store(&here).await;
+    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(4_500));
+    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(4_500));
+    elsewhere
+        .stores
+        .execute_with_metadata(
+            &store.to_string(),
+            StoreCommand::ChangeMenuItem {
+                by: owner,
+                item_id: item,
+                name: "참치김밥".into(),
+                price: Won(5_000),
+                available: true,
+            },
+            metadata(store.as_uuid(), Actor::StoreOwner(owner)),
+        )
+        .await
+        .expect("price changed");
+    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(5_000));
+}
+
 async fn a_refused_command_writes_nothing(db: &Database) {
     let aggregates = aggregates(db);
     let (store, _, _) = open_store(&aggregates).await;
@@ -727,6 +792,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     commands_append_events_that_load_back_in_order_with_metadata,
     an_order_is_priced_from_the_menu_in_the_event_store,
+    a_menu_change_from_another_process_prices_the_next_order,
     a_refused_command_writes_nothing,
     snapshots_are_taken_every_n_events_and_load_like_a_full_replay,
     a_snapshot_of_another_layout_is_discarded_and_rebuilt_from_events,
