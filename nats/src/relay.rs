@@ -1,7 +1,7 @@
 //! The outbox relay: publishes every committed event to JetStream, even across crashes.
 //!
 //! A trigger copies each event into `outbox` in the transaction that appends it (see the
-//! Postgres migrations). The relay publishes outbox rows in id order with the message id
+//! Postgres migrations); after the commit, the writing process notifies the relay. The relay publishes outbox rows in id order with the message id
 //! `<aggregate>-<id>-<sequence>`, waits for JetStream's acks, and deletes what was
 //! acknowledged. Dying anywhere in between re-publishes at most the unacknowledged tail,
 //! which the stream de-duplicates and consumers skip by sequence.
@@ -29,18 +29,18 @@ use crate::topology::{InvalidName, Topology};
 pub const LEADER_LOCK: i64 = 0x6561_7473_726c;
 /// How long after its last publish the relay counts as busy and polls at [`BUSY_POLL`].
 const BUSY_SPELL: Duration = Duration::from_secs(2);
-/// The poll interval while busy: commits that found rows waiting did not notify. Each
-/// wait is added to the latency of every hop an event makes (a command, the relay, a
-/// process manager's command, the relay again), so it is kept short; an empty poll is one
-/// indexed read of an empty table.
+/// The poll interval while busy. Writers wake the relay after every commit (coalesced per
+/// process), so this is a safety net: a wake-up lost meanwhile (a listening connection
+/// re-established) costs an event at most this long while events flow, and an empty poll
+/// is one indexed read of an empty table.
 const BUSY_POLL: Duration = Duration::from_millis(5);
-/// The default poll interval while idle, behind notifications (a safety net, e.g. for a
-/// commit that found rows waiting but committed long after they were published).
+/// The default poll interval while idle, behind notifications (a safety net for a wake-up
+/// that never came: a writer that died between its commit and its notification).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often the leader forgets notes of relayed events older than the recovery window.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
-/// The channel the outbox trigger notifies.
-pub const CHANNEL: &str = "eats_outbox";
+/// The channel writers notify after committing events (see `eats_store::database`).
+pub const CHANNEL: &str = eats_store::database::OUTBOX_CHANNEL;
 
 /// Why a relay round failed; the relay logs it, backs off and tries again.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub enum RelayError {
 pub struct Relay {
     pool: PgPool,
     /// This process's own commits (when it runs the API or the process managers too): they
-    /// wake the relay at once, without the notification a busy outbox does not send.
+    /// wake the relay at once, without the round trip of a notification.
     commits: tokio::sync::watch::Receiver<u64>,
     jetstream: jetstream::Context,
     topology: Topology,
@@ -175,8 +175,8 @@ impl Relay {
         tracing::info!(stream = %self.topology.stream, "relay is the leader");
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
-        // Commits only notify when they find the outbox drained (see migration 0006), so
-        // for a while after publishing the relay polls quickly instead of waiting to be told.
+        // Writers notify after their commits (see `eats_store::database::OUTBOX_CHANNEL`);
+        // for a while after publishing the relay also polls quickly, in case one was lost.
         let mut busy_until = Instant::now();
         let mut forget_at = Instant::now();
         let mut commits = self.commits.clone();

@@ -141,10 +141,15 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
         leader_session(&test.db).await.is_some()
     })
     .await;
+    // Another process's commits: only its notification, sent after each commit, can reach
+    // the relay (this process's own commits would wake it directly).
+    let writer = Database::connect_postgres(test.url.as_deref().expect("postgres"), 4)
+        .await
+        .expect("a second connection pool");
     for _ in 0..2 {
         // Past the busy spell after any publishing: the relay waits for a notification.
         tokio::time::sleep(Duration::from_millis(2_500)).await;
-        scenario::history(&test.db, 3).await;
+        scenario::history(&writer, 3).await;
         wait_until(Duration::from_secs(60), || async {
             outbox_len(&test.db).await == 0
         })

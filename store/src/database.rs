@@ -158,6 +158,32 @@ async fn adopt_old_notifications(main: &SqlitePool, notify: &SqlitePool) -> Resu
     Ok(())
 }
 
+/// The channel that wakes the outbox relay: notified after commits that appended events.
+pub const OUTBOX_CHANNEL: &str = "eats_outbox";
+
+/// Notifies [`OUTBOX_CHANNEL`] after this process commits events, until the database handle
+/// is gone. Sent as a statement of its own after the commit, never inside it: a `NOTIFY`
+/// holds a database-wide lock through its transaction's commit, so notifying writers would
+/// commit one WAL flush at a time (see migration 0016). Coalesced: while one wake-up is in
+/// flight, further commits add up to one more, sent after it; that one is sent after every
+/// commit it stands for, so the relay, woken, reads them all.
+async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>) {
+    while commits.changed().await.is_ok() {
+        commits.borrow_and_update();
+        match sqlx::query("SELECT pg_notify($1, '')")
+            .bind(OUTBOX_CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => {}
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => {
+                tracing::warn!(%error, "could not wake the outbox relay; it finds the events on its next poll");
+            }
+        }
+    }
+}
+
 /// Default events between snapshots: aggregates here live for tens of events, so a snapshot
 /// every 20 keeps loads to a handful of rows without writing snapshots on most commands.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
@@ -308,17 +334,29 @@ impl Database {
         })
     }
 
-    /// Wraps an already migrated pool.
+    /// Wraps an already migrated pool. On Postgres (inside a Tokio runtime) it also starts
+    /// waking the outbox relay after this process's commits: see [`wake_relay`].
     pub fn new(backend: Backend) -> Self {
         let writers =
             matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let commits = Arc::new(watch::channel(0).0);
+        if let Backend::Postgres(pool) = &backend {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(wake_relay(pool.clone(), commits.subscribe()));
+                }
+                Err(_) => tracing::warn!(
+                    "no async runtime: commits will not wake the outbox relay (it polls)"
+                ),
+            }
+        }
         Self {
             backend,
             derived: None,
             notify: None,
             notify_updates: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            commits: Arc::new(watch::channel(0).0),
+            commits,
             writers,
         }
     }
