@@ -165,8 +165,9 @@ impl JobKey {
 /// One page of the open jobs within `radius_m` of `rider` whose own search radius reaches
 /// the rider, in [`JobKey`] order, starting after `after`.
 ///
-/// The read is bounded by the covering cells (the disk around the rider), not by the page:
-/// distance is computed here, not in SQL, so both backends share one query.
+/// The read is bounded by the covering cells (the disk around the rider) and the box around
+/// the rider that holds every job within reach (see [`near_query`]), not by the page: the
+/// exact distance is computed here, not in SQL, so both backends share one query.
 pub async fn page_near(
     db: &Database,
     rider: GeoPoint,
@@ -175,25 +176,14 @@ pub async fn page_near(
     limit: i64,
 ) -> Result<Page<OpenJob, JobKey>, sqlx::Error> {
     let radius_m = radius_m.min(MAX_RADIUS_M);
-    let cells = covering_cells(rider, radius_m);
-    if cells.is_empty() {
+    let Some((sql, args)) = near_query(rider, radius_m) else {
         return Ok(Page {
             items: Vec::new(),
             next: None,
         });
-    }
-    let placeholders: Vec<String> = (1..=cells.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT delivery_id, order_id, store_id, pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, \
-         radius_m, requested_at FROM delivery_board WHERE status = 'open' AND pickup_cell IN ({})",
-        placeholders.join(", ")
-    );
+    };
     let rows = on_pool!(db, |pool| {
-        let mut query = sqlx::query(&sql);
-        for cell in &cells {
-            query = query.bind(*cell);
-        }
-        query
+        crate::bind_args!(sqlx::query(&sql), &args)
             .fetch_all(pool)
             .await?
             .iter()
@@ -242,6 +232,88 @@ pub async fn page_near(
     Ok(Page::from_rows(jobs, limit, JobKey::of))
 }
 
+/// The statement [`page_near`] runs to find the candidate jobs within `radius_m` (at most
+/// [`MAX_RADIUS_M`]) of `rider`, and its arguments, so that tools can show its plan; `None`
+/// when the point has no cells (nothing is near it).
+///
+/// Besides the covering cells, it keeps only jobs inside the box around the rider that holds
+/// every point within reach (`min(radius_m, the job's radius)`): a superset of what
+/// [`page_near`] keeps, which the partial index on open jobs (cell, latitude, longitude, of
+/// migration 0015) reads without visiting the rest of each cell.
+pub fn near_query(rider: GeoPoint, radius_m: u32) -> Option<(String, Vec<Arg>)> {
+    let radius_m = radius_m.min(MAX_RADIUS_M);
+    let cells = covering_cells(rider, radius_m);
+    if cells.is_empty() {
+        return None;
+    }
+    let n = cells.len();
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    let p = |i: usize| format!("${}", n + i);
+    let sql = format!(
+        "SELECT delivery_id, order_id, store_id, pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, \
+         radius_m, requested_at FROM delivery_board WHERE status = 'open' AND pickup_cell IN ({}) \
+         AND pickup_lat BETWEEN {} AND {} AND pickup_lng BETWEEN {} AND {} \
+         AND (radius_m >= {} OR (abs(pickup_lat - {}) <= radius_m * {} \
+         AND abs(pickup_lng - {}) <= radius_m * {}))",
+        placeholders.join(", "),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+    );
+    let reach = f64::from(radius_m.max(1));
+    let (lat_per_m, lng_per_m) = degrees_per_m(rider, reach);
+    let (lng_min, lng_max) = match lng_per_m {
+        Some(per_m) => (rider.lng - per_m * reach, rider.lng + per_m * reach),
+        None => (-180.0, 180.0),
+    };
+    let mut args: Vec<Arg> = cells.iter().map(|c| Arg::from(*c)).collect();
+    args.extend([
+        Arg::from(rider.lat - lat_per_m * reach),
+        Arg::from(rider.lat + lat_per_m * reach),
+        Arg::from(lng_min),
+        Arg::from(lng_max),
+        Arg::from(radius_m),
+        Arg::from(rider.lat),
+        Arg::from(lat_per_m),
+        Arg::from(rider.lng),
+        // No bound: every job radius (at least 1 m) times this exceeds any difference.
+        Arg::from(lng_per_m.unwrap_or(360.0)),
+    ]);
+    Some((sql, args))
+}
+
+/// Degrees of latitude and of longitude per metre such that every point within `d <= reach_m`
+/// metres of `center` (the haversine distance of [`GeoPoint::distance_m`]) differs from it by
+/// at most `d` times them, with a 1% margin; no longitude bound (`None`) when the circle of
+/// `reach_m` reaches a pole or crosses the antimeridian.
+///
+/// On a sphere of radius `r`, a point at angular distance `δ = d / r` differs by at most `δ`
+/// in latitude and by at most `asin(sin δ / cos φ)` in longitude at latitude `φ`; the latter
+/// grows faster than `d`, so its rate at `reach_m` bounds every shorter distance.
+fn degrees_per_m(center: GeoPoint, reach_m: f64) -> (f64, Option<f64>) {
+    const MARGIN: f64 = 1.01;
+    // One degree of latitude in the distance's own metres, so the radius is the one it uses.
+    let metres_per_degree =
+        GeoPoint { lat: 0.0, lng: 0.0 }.distance_m(&GeoPoint { lat: 1.0, lng: 0.0 });
+    let lat_per_m = MARGIN / metres_per_degree;
+    let delta = (reach_m / metres_per_degree).to_radians();
+    let cos_lat = center.lat.to_radians().cos();
+    if center.lat.abs() + MARGIN * delta.to_degrees() >= 90.0 || delta.sin() >= cos_lat {
+        return (lat_per_m, None);
+    }
+    let lng_span = (delta.sin() / cos_lat).asin().to_degrees() * MARGIN;
+    if center.lng - lng_span <= -180.0 || center.lng + lng_span >= 180.0 {
+        return (lat_per_m, None);
+    }
+    (lat_per_m, Some(lng_span / reach_m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +354,76 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Points on the circle of `radius_m` around `center` (every half degree of bearing, on
+    /// the sphere the distance uses), and just inside it.
+    fn circle(center: GeoPoint, radius_m: f64) -> impl Iterator<Item = GeoPoint> {
+        let metres_per_degree =
+            GeoPoint { lat: 0.0, lng: 0.0 }.distance_m(&GeoPoint { lat: 1.0, lng: 0.0 });
+        let (lat1, lng1) = (center.lat.to_radians(), center.lng.to_radians());
+        (0..720).flat_map(move |half_degrees| {
+            [1.0, 0.999_999, 0.9].into_iter().map(move |f| {
+                let bearing = f64::from(half_degrees).to_radians() / 2.0;
+                let delta = (radius_m * f / metres_per_degree).to_radians();
+                let lat2 =
+                    (lat1.sin() * delta.cos() + lat1.cos() * delta.sin() * bearing.cos()).asin();
+                let lng2 = lng1
+                    + (bearing.sin() * delta.sin() * lat1.cos())
+                        .atan2(delta.cos() - lat1.sin() * lat2.sin());
+                GeoPoint {
+                    lat: lat2.to_degrees(),
+                    lng: lng2.to_degrees(),
+                }
+            })
+        })
+    }
+
+    #[test]
+    fn the_box_holds_every_point_within_reach() {
+        for center in [
+            GeoPoint::new(37.5665, 126.978).expect("valid"),
+            GeoPoint::new(0.0, 0.0).expect("valid"),
+            GeoPoint::new(-33.8688, 151.2093).expect("valid"),
+            GeoPoint::new(78.2232, 15.6267).expect("valid"),
+            GeoPoint::new(89.95, 0.0).expect("valid"),
+            GeoPoint::new(-16.5, 179.99).expect("valid"),
+            GeoPoint::new(64.8, -179.95).expect("valid"),
+        ] {
+            for radius in [1, 300, 2_000, 7_500, MAX_RADIUS_M] {
+                let (lat_per_m, lng_per_m) = degrees_per_m(center, f64::from(radius));
+                // Each job radius up to the rider's is checked against the rate at the
+                // rider's radius: points within a smaller reach must fit too.
+                for reach in [f64::from(radius), f64::from(radius) / 2.0, 1.0] {
+                    for p in circle(center, reach) {
+                        let d = p.distance_m(&center);
+                        if d > reach || p.lat.abs() > 90.0 {
+                            continue;
+                        }
+                        assert!(
+                            (p.lat - center.lat).abs() <= lat_per_m * reach,
+                            "{p:?} {reach}"
+                        );
+                        if let Some(per_m) = lng_per_m {
+                            assert!(
+                                (p.lng - center.lng).abs() <= per_m * reach,
+                                "{p:?} within {reach} m of {center:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_box_is_tight_enough_to_matter() {
+        let seoul = GeoPoint::new(37.5665, 126.978).expect("valid");
+        let (lat_per_m, lng_per_m) = degrees_per_m(seoul, 5_000.0);
+        let lng_per_m = lng_per_m.expect("a longitude bound in Seoul");
+        // A 5 km circle spans about 0.045 degrees of latitude and 0.057 of longitude each way.
+        assert!((lat_per_m * 5_000.0 - 0.045).abs() < 0.001);
+        assert!((lng_per_m * 5_000.0 - 0.057).abs() < 0.001);
     }
 
     #[test]

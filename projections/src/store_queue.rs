@@ -125,6 +125,28 @@ pub async fn page(
     after: Option<&OrderKey>,
     limit: i64,
 ) -> Result<Page<QueuedOrder, OrderKey>, sqlx::Error> {
+    let (sql, args) = page_query(store_id, filter, after, limit);
+    let rows = on_pool!(db, |pool| {
+        crate::bind_args!(sqlx::query(&sql), &args)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Page::from_rows(rows, limit, |q| {
+        OrderKey::of(&q.status, q.placed_at, &q.order_id)
+    }))
+}
+
+/// The statement [`page`] runs and its arguments (it reads `limit + 1` rows), so that tools
+/// can show its plan.
+pub fn page_query(
+    store_id: &str,
+    filter: &QueueFilter,
+    after: Option<&OrderKey>,
+    limit: i64,
+) -> (String, Vec<Arg>) {
     let status = match filter {
         QueueFilter::Status(s) => Some(s.as_str()),
         _ => None,
@@ -163,27 +185,18 @@ pub async fn page(
          WHERE store_id = $1 AND visible = 1 AND placed_at IS NOT NULL {status_clause} \
          {after_clause} ORDER BY {order} LIMIT $2"
     );
-    let rows = on_pool!(db, |pool| {
-        let mut query = sqlx::query(&sql).bind(store_id).bind(limit + 1);
-        if let Some(status) = status {
-            query = query.bind(status);
+    let mut args = vec![Arg::from(store_id), Arg::from(limit + 1)];
+    if let Some(status) = status {
+        args.push(status.into());
+    }
+    if let Some(key) = after {
+        if !pinned {
+            args.push(key.active.into());
         }
-        if let Some(key) = after {
-            if !pinned {
-                query = query.bind(key.active);
-            }
-            query = query.bind(key.placed_at).bind(key.order_id.as_str());
-        }
-        query
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(decode)
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    Ok(Page::from_rows(rows, limit, |q| {
-        OrderKey::of(&q.status, q.placed_at, &q.order_id)
-    }))
+        args.push(Some(key.placed_at).into());
+        args.push(key.order_id.as_str().into());
+    }
+    (sql, args)
 }
 
 /// The store whose queue an order's event changed. Only `OrderPlaced` names the store, so
