@@ -462,12 +462,15 @@ impl Reconciler {
 }
 
 /// Forgets the relay's notes older than `window`; returns how many went.
-pub async fn forget_relayed(pool: &PgPool, window: Duration) -> Result<u64, sqlx::Error> {
+pub async fn forget_relayed<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    window: Duration,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "DELETE FROM relayed WHERE relayed_at < clock_timestamp() - make_interval(secs => $1)",
     )
     .bind(window.as_secs_f64())
-    .execute(pool)
+    .execute(executor)
     .await?
     .rows_affected())
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use eats_feed::FeedEvent;
 use eats_store::{Backend, Database};
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgConnection, PgListener, PgPool};
 use sqlx::{Connection, FromRow, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -184,11 +184,14 @@ impl Relay {
             commits.borrow_and_update();
             if Instant::now() >= forget_at {
                 let forgotten =
-                    crate::recovery::forget_relayed(&self.pool, self.recovery_window).await?;
+                    crate::recovery::forget_relayed(&mut session, self.recovery_window).await?;
                 tracing::debug!(forgotten, "forgot old notes of relayed events");
                 forget_at = Instant::now() + FORGET_EVERY;
             }
-            let published = self.publish_batch().await?;
+            // On the leader's own session, never waiting in the pool's queue: when the
+            // process managers' runs fill the pool (a burst of refunds), the events they wait
+            // for still flow.
+            let published = self.publish_batch_on(&mut session).await?;
             if published > 0 {
                 busy_until = Instant::now() + BUSY_SPELL;
             }
@@ -232,12 +235,18 @@ impl Relay {
     /// event of that aggregate is already in the stream; the failed row and everything after
     /// it are sent again next round, in order, and the stream keeps each aggregate's order.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let mut connection = self.pool.acquire().await?;
+        self.publish_batch_on(&mut connection).await
+    }
+
+    /// [`publish_batch`](Self::publish_batch) on `connection`.
+    async fn publish_batch_on(&self, connection: &mut PgConnection) -> Result<usize, RelayError> {
         let rows = sqlx::query(
             "SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
              metadata FROM outbox ORDER BY id LIMIT $1",
         )
         .bind(self.batch)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *connection)
         .await?;
         let outbox = rows
             .iter()
@@ -279,7 +288,7 @@ impl Relay {
                  SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING",
             )
             .bind(&acknowledged)
-            .execute(&self.pool)
+            .execute(&mut *connection)
             .await?;
         }
         match failure {
