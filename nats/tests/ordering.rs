@@ -246,8 +246,7 @@ impl EventHandler for SlowOnOneAggregate {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_concurrent_consumer_lets_a_slow_aggregate_hold_up_only_itself_and_keeps_each_in_order()
-{
+async fn a_concurrent_consumer_lets_a_slow_aggregate_hold_up_only_itself_and_keeps_each_in_order() {
     let (jetstream, topology) = test_stream().await;
     let handler = SlowOnOneAggregate {
         slow: "slow".into(),
@@ -285,7 +284,11 @@ async fn a_concurrent_consumer_lets_a_slow_aggregate_hold_up_only_itself_and_kee
             .filter(|k| k.starts_with(&prefix))
             .map(|k| k.to_string())
             .collect();
-        assert_eq!(of, self::keys(&aggregate, 1..=3), "{aggregate} in order, once each");
+        assert_eq!(
+            of,
+            self::keys(&aggregate, 1..=3),
+            "{aggregate} in order, once each"
+        );
     }
     // The other aggregates did not queue behind the slow one's three seconds: all sixty were
     // done before its second event.

@@ -194,8 +194,14 @@ async fn unit_price_of_a_new_order(
 async fn a_menu_change_from_another_process_prices_the_next_order(db: &Database) {
     let (here, elsewhere) = (aggregates(db), aggregates(db));
     let (store, owner, item) = open_store(&here).await;
-    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(4_500));
-    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(4_500));
+    assert_eq!(
+        unit_price_of_a_new_order(db, &here, store, item).await,
+        Won(4_500)
+    );
+    assert_eq!(
+        unit_price_of_a_new_order(db, &here, store, item).await,
+        Won(4_500)
+    );
     elsewhere
         .stores
         .execute_with_metadata(
@@ -211,7 +217,10 @@ async fn a_menu_change_from_another_process_prices_the_next_order(db: &Database)
         )
         .await
         .expect("price changed");
-    assert_eq!(unit_price_of_a_new_order(db, &here, store, item).await, Won(5_000));
+    assert_eq!(
+        unit_price_of_a_new_order(db, &here, store, item).await,
+        Won(5_000)
+    );
 }
 
 async fn a_refused_command_writes_nothing(db: &Database) {
