@@ -7,6 +7,10 @@
 //! - `lag`: places orders at a steady rate with everything running and reports the
 //!   event-to-view lag percentiles.
 
+pub mod baseline;
+pub mod procfs;
+pub mod write_path;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
