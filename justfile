@@ -23,14 +23,16 @@ services:
     docker compose up -d postgres nats
 
 # Whole order lifecycles through the HTTP API, closed loop (bench/src/bin/lifecycles.rs), in
-# both modes; `just bench quick` takes under a minute.
+# each mode, with the write-path baselines measured in the same run (raw SQL floor, bare
+# postgres-es, SQLite's floor, eats's own command path) and printed as ratios; results and
+# the machine go to bench/README.md. `just bench quick` takes under a minute.
 bench speed="full":
     cargo build --release --bin eats --bin lifecycles -p eats -p eats-bench
     if [ "{{speed}}" = quick ]; then \
-      target/release/lifecycles --mode embedded --clients 16 --seconds 10 --warmup 3 && \
-      target/release/lifecycles --mode distributed --clients 16 --seconds 10 --warmup 3; \
+      target/release/lifecycles --mode embedded --clients 16 --seconds 8 --warmup 2 --baseline-seconds 3 && \
+      target/release/lifecycles --mode distributed --clients 16 --seconds 8 --warmup 2 --baseline-seconds 3; \
     else \
       for mode in embedded distributed separate; do \
-        target/release/lifecycles --mode $mode --clients 16,48,256 --seconds 30 --warmup 5 || exit 1; \
+        target/release/lifecycles --mode $mode --clients 16,64,256 --seconds 30 --warmup 5 || exit 1; \
       done; \
     fi

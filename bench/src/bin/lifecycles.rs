@@ -1,7 +1,10 @@
 //! Whole order lifecycles through the HTTP API, closed loop, as real clients do them: each
-//! client places an order, pays, waits until the read model shows it paid, accepts, starts and
-//! finishes cooking as the store, waits as the rider until the job is open near the store,
-//! claims, picks up, waits until the order is in delivery, and confirms; then starts the next.
+//! client places an order and follows it on its live stream (`GET /orders/{id}/stream`), pays,
+//! waits until the stream shows it paid, accepts, starts and finishes cooking as the store,
+//! waits as the rider on the jobs-nearby stream until the job is open near the store, claims,
+//! picks up, waits until the order is in delivery, and confirms; then starts the next. The
+//! waits read the pushed streams as the web app does, so they cost the server what real
+//! clients cost it (no polling) and time each hop to the push.
 //!
 //! It starts the `eats` binary itself (embedded; distributed with every role in one process;
 //! or distributed with each role its own process) on a fresh data folder or database, runs a
@@ -28,7 +31,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use eats_api::{Auth, Role};
-use eats_bench::percentile;
+use eats_bench::baseline::{self, BaselineReport};
+use eats_bench::{percentile, procfs, write_path};
 use eats_store::testing::TestDatabase;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -60,15 +64,28 @@ struct Args {
     /// The eats binary to run.
     #[arg(long, default_value = "target/release/eats")]
     binary: PathBuf,
-    /// How often a client looks at the read model while it waits, in milliseconds.
-    #[arg(long, default_value_t = 5)]
-    poll_ms: u64,
     /// NATS for the distributed modes.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Print one JSON object per phase instead of tables.
     #[arg(long)]
     json: bool,
+    /// Measured seconds of each write-path baseline after each phase (raw SQL floor, bare
+    /// postgres-es, SQLite's floor, eats's command path), at the phase's client count while
+    /// the server idles; 0 skips them.
+    #[arg(long, default_value_t = 10)]
+    baseline_seconds: u64,
+    /// Extra settings for every server process, `KEY=VALUE` (e.g.
+    /// `EATS_DATABASE_MAX_CONNECTIONS=32`); repeatable.
+    #[arg(long = "env", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+fn parse_setting(setting: &str) -> Result<(String, String), String> {
+    setting
+        .split_once('=')
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| format!("{setting:?} is not KEY=VALUE"))
 }
 
 const SECRET: &str = "eats-bench-lifecycles-secret-0123456789";
@@ -143,30 +160,14 @@ impl Process {
         })
     }
 
-    /// CPU seconds used so far (user + system), from /proc.
+    /// CPU seconds used so far (user + system).
     fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name: state is the 3rd, utime the 14th.
-        let after = stat
-            .rsplit_once(')')
-            .context("unreadable /proc stat")?
-            .1
-            .split_whitespace()
-            .collect::<Vec<_>>();
-        let ticks: f64 = after[11].parse::<f64>()? + after[12].parse::<f64>()?;
-        Ok(ticks / clock_ticks_per_second())
+        procfs::cpu_seconds(self.child.id())
     }
 
-    /// Peak resident memory (VmHWM), MiB.
+    /// Peak resident memory, MiB.
     fn peak_rss_mib(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .context("no VmHWM")?
-            .parse()?;
-        Ok(kb / 1024.0)
+        procfs::peak_rss_mib(self.child.id())
     }
 }
 
@@ -175,11 +176,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Linux's USER_HZ: 100 on every architecture eats runs on (`getconf CLK_TCK`).
-fn clock_ticks_per_second() -> f64 {
-    100.0
 }
 
 /// The running system and what to clean up after.
@@ -207,7 +203,8 @@ impl System {
             Deployment::Embedded => {
                 let folder =
                     std::env::temp_dir().join(format!("eats-bench-{}", Uuid::new_v4().simple()));
-                let env = vec![("EATS_DATA_DIR".into(), folder.display().to_string())];
+                let mut env = vec![("EATS_DATA_DIR".into(), folder.display().to_string())];
+                env.extend(args.settings.iter().cloned());
                 let process = Process::start(&args.binary, "all", &env)?;
                 Ok(Self {
                     api: process.base.clone(),
@@ -221,11 +218,12 @@ impl System {
                 let database = TestDatabase::postgres().await;
                 let url = database.url.clone().context("a Postgres test database")?;
                 let namespace = format!("bench{}", Uuid::new_v4().simple());
-                let env = vec![
+                let mut env = vec![
                     ("EATS_DATABASE_URL".into(), url),
                     ("EATS_NATS_URL".into(), args.nats_url.clone()),
                     ("EATS_NATS_NAMESPACE".into(), namespace.clone()),
                 ];
+                env.extend(args.settings.iter().cloned());
                 let roles: &[&str] = if args.mode == Deployment::Distributed {
                     &["all"]
                 } else {
@@ -323,6 +321,86 @@ impl Api {
     }
 }
 
+/// One open server-sent-events stream, read as the web app reads it: each `data:` line of an
+/// event is its JSON; comments (heartbeats) are skipped.
+struct Sse {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    path: String,
+}
+
+impl Sse {
+    async fn open(api: &Api, path: &str, token: &str) -> anyhow::Result<Self> {
+        let response = api
+            .http
+            .get(format!("{}/api/v1{path}", api.base))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = match response.text().await {
+                Ok(body) => body,
+                Err(error) => format!("(body unreadable: {error})"),
+            };
+            bail!("{path}: {status} {body}");
+        }
+        Ok(Self {
+            response,
+            buffer: Vec::new(),
+            path: path.to_string(),
+        })
+    }
+
+    /// The next event's data, parsed; an error when the stream ends or stays silent for two
+    /// minutes.
+    async fn next(&mut self) -> anyhow::Result<Value> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = std::str::from_utf8(&block).context("SSE is not UTF-8")?;
+                let data: Vec<&str> = text
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue;
+                }
+                return serde_json::from_str(&data.join("\n"))
+                    .with_context(|| format!("{}: event data is not JSON", self.path));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(120), self.response.chunk())
+                .await
+                .with_context(|| format!("{}: nothing for 120 s", self.path))??
+                .with_context(|| format!("{}: the stream ended", self.path))?;
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Reads status changes until `status`.
+    async fn until_status(&mut self, status: &str) -> anyhow::Result<()> {
+        while self.next().await?["status"] != status {}
+        Ok(())
+    }
+
+    /// Reads job snapshots until one holds `order`'s job; its delivery id.
+    async fn until_job(&mut self, order: &str) -> anyhow::Result<String> {
+        loop {
+            let snapshot = self.next().await?;
+            let job = snapshot["items"].as_array().and_then(|jobs| {
+                jobs.iter()
+                    .find(|job| job["order_id"] == order)
+                    .and_then(|job| job["delivery_id"].as_str())
+            });
+            if let Some(job) = job {
+                return Ok(job.to_string());
+            }
+        }
+    }
+}
+
 /// What one client drives: its store, its customer and its rider.
 struct Client {
     api: Api,
@@ -332,7 +410,6 @@ struct Client {
     customer: String,
     rider: String,
     at: (f64, f64),
-    poll: Duration,
 }
 
 fn token(role: Role) -> anyhow::Result<String> {
@@ -341,7 +418,7 @@ fn token(role: Role) -> anyhow::Result<String> {
 
 impl Client {
     /// A store 11 km from every other client's, its menu item, a customer and a rider there.
-    async fn set_up(api: Api, n: usize, poll: Duration) -> anyhow::Result<Self> {
+    async fn set_up(api: Api, n: usize) -> anyhow::Result<Self> {
         let at = (37.0 + 0.1 * (n / 16) as f64, 126.5 + 0.1 * (n % 16) as f64);
         let (owner, customer, rider) = (
             token(Role::StoreOwner)?,
@@ -403,72 +480,42 @@ impl Client {
             customer,
             rider,
             at,
-            poll,
         })
     }
 
-    /// Waits until the customer's view of `order` has `status`.
-    async fn until_status(&self, order: &str, status: &str) -> anyhow::Result<()> {
-        let limit = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (code, view) = self
-                .api
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/orders/{order}"),
-                    &self.customer,
-                    None,
-                )
-                .await?;
-            if code == 200 && view["status"] == status {
-                return Ok(());
-            }
-            if Instant::now() > limit {
-                bail!("order {order} not {status} after 120 s: {code} {view}");
-            }
-            tokio::time::sleep(self.poll).await;
-        }
+    /// The customer's live stream of `order`'s status changes, as the app follows it.
+    async fn order_stream(&self, order: &str) -> anyhow::Result<Sse> {
+        Sse::open(
+            &self.api,
+            &format!("/orders/{order}/stream"),
+            &self.customer,
+        )
+        .await
     }
 
-    /// Waits until the rider sees `order`'s job near the store; its delivery id.
-    async fn until_job(&self, order: &str) -> anyhow::Result<String> {
-        let limit = Instant::now() + Duration::from_secs(120);
-        let path = format!(
-            "/deliveries/available?lat={}&lng={}&radius_m=1000&limit=10",
-            self.at.0, self.at.1
-        );
-        loop {
-            let (code, jobs) = self
-                .api
-                .call(reqwest::Method::GET, &path, &self.rider, None)
-                .await?;
-            if code != 200 {
-                bail!("jobs near the store: {code} {jobs}");
-            }
-            let job = jobs["items"].as_array().and_then(|jobs| {
-                jobs.iter()
-                    .find(|job| job["order_id"] == order)
-                    .and_then(|job| job["delivery_id"].as_str())
-            });
-            if let Some(job) = job {
-                return Ok(job.to_string());
-            }
-            if Instant::now() > limit {
-                bail!("no job for {order} after 120 s");
-            }
-            tokio::time::sleep(self.poll).await;
-        }
+    /// The rider's live stream of the open jobs near the store.
+    async fn jobs_stream(&self) -> anyhow::Result<Sse> {
+        Sse::open(
+            &self.api,
+            &format!(
+                "/deliveries/available/stream?lat={}&lng={}&radius_m=1000",
+                self.at.0, self.at.1
+            ),
+            &self.rider,
+        )
+        .await
     }
 
     /// One whole lifecycle, each step's time recorded under its name.
     async fn lifecycle(&self, n: u64, times: &mut Vec<(&'static str, f64)>) -> anyhow::Result<()> {
         let post = reqwest::Method::POST;
         let mut timed = Instant::now();
-        let mut lap = |name: &'static str, times: &mut Vec<(&'static str, f64)>| {
-            let now = Instant::now();
-            times.push((name, (now - timed).as_secs_f64() * 1e3));
-            timed = now;
-        };
+        let lap =
+            |name: &'static str, times: &mut Vec<(&'static str, f64)>, timed: &mut Instant| {
+                let now = Instant::now();
+                times.push((name, (now - *timed).as_secs_f64() * 1e3));
+                *timed = now;
+            };
         let order = self
             .api
             .command(
@@ -481,7 +528,9 @@ impl Client {
             .as_str()
             .context("order id")?
             .to_string();
-        lap("place", times);
+        lap("place", times, &mut timed);
+        // The customer's app follows the order from here on, as the web app does.
+        let mut status = self.order_stream(&order).await?;
         let paid = self
             .api
             .command(
@@ -494,14 +543,20 @@ impl Client {
         if paid["payment_status"] != "approved" {
             bail!("payment of {order} not approved: {paid}");
         }
-        lap("pay", times);
-        self.until_status(&order, "paid").await?;
-        lap("pay->paid", times);
+        lap("pay", times, &mut timed);
+        status.until_status("paid").await?;
+        lap("pay->paid", times, &mut timed);
+        let mut jobs = None;
         for (step, path) in [
             ("accept", "accept"),
             ("start", "start-cooking"),
             ("finish", "finish-cooking"),
         ] {
+            if step == "finish" {
+                // The rider's app shows the jobs nearby while the food cooks.
+                jobs = Some(self.jobs_stream().await?);
+                timed = Instant::now();
+            }
             self.api
                 .command(
                     post.clone(),
@@ -510,10 +565,10 @@ impl Client {
                     json!({}),
                 )
                 .await?;
-            lap(step, times);
+            lap(step, times, &mut timed);
         }
-        let delivery = self.until_job(&order).await?;
-        lap("finish->job", times);
+        let delivery = jobs.context("jobs stream")?.until_job(&order).await?;
+        lap("finish->job", times, &mut timed);
         for step in ["claim", "pickup"] {
             self.api
                 .command(
@@ -523,10 +578,10 @@ impl Client {
                     json!({}),
                 )
                 .await?;
-            lap(step, times);
+            lap(step, times, &mut timed);
         }
-        self.until_status(&order, "in_delivery").await?;
-        lap("pickup->in_delivery", times);
+        status.until_status("in_delivery").await?;
+        lap("pickup->in_delivery", times, &mut timed);
         self.api
             .command(
                 post,
@@ -535,7 +590,7 @@ impl Client {
                 json!({}),
             )
             .await?;
-        lap("confirm", times);
+        lap("confirm", times, &mut timed);
         Ok(())
     }
 }
@@ -547,7 +602,14 @@ struct Phase {
     lifecycles: usize,
     steps: BTreeMap<&'static str, Vec<f64>>,
     cpu_seconds: f64,
+    /// CPU seconds of the services beside eats: PostgreSQL's processes and NATS.
+    postgres_cpu_seconds: f64,
+    nats_cpu_seconds: f64,
 }
+
+/// The command names of the services' processes, as `/proc/<pid>/stat` spells them.
+const POSTGRES: &[&str] = &["postgres"];
+const NATS: &[&str] = &["nats-server"];
 
 async fn phase(
     system: &System,
@@ -584,8 +646,14 @@ async fn phase(
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu_before = system.cpu_seconds()?;
+    let (postgres_before, nats_before) = (
+        procfs::sample_cpu_of(POSTGRES)?,
+        procfs::sample_cpu_of(NATS)?,
+    );
     tokio::time::sleep_until(until.into()).await;
     let cpu_seconds = system.cpu_seconds()? - cpu_before;
+    let postgres_cpu_seconds = procfs::sample_cpu_of(POSTGRES)?.since(&postgres_before);
+    let nats_cpu_seconds = procfs::sample_cpu_of(NATS)?.since(&nats_before);
     while let Some(done) = tasks.join_next().await {
         done??;
     }
@@ -600,6 +668,8 @@ async fn phase(
         lifecycles,
         steps,
         cpu_seconds,
+        postgres_cpu_seconds,
+        nats_cpu_seconds,
     })
 }
 
@@ -619,6 +689,8 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         .map(|p| Ok((p.role.clone(), p.peak_rss_mib()?)))
         .collect::<anyhow::Result<_>>()?;
     let cores = phase.cpu_seconds / phase.seconds;
+    let postgres_cores = phase.postgres_cpu_seconds / phase.seconds;
+    let nats_cores = phase.nats_cpu_seconds / phase.seconds;
     if args.json {
         let steps: serde_json::Map<String, Value> = COMMANDS
             .iter()
@@ -642,13 +714,15 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
                 "commands_per_s": rate * COMMANDS.len() as f64,
                 "steps": steps,
                 "server_cpu_cores": cores,
+                "postgres_cpu_cores": postgres_cores,
+                "nats_cpu_cores": nats_cores,
                 "peak_rss_mib": rss.iter().map(|(r, m)| (r.clone(), json!(m))).collect::<serde_json::Map<_, _>>(),
             })
         );
         return Ok(());
     }
     println!(
-        "\n{:?}, {} clients, {:.0} s: {} lifecycles, {:.1} lifecycles/s, {:.0} commands/s; server CPU {:.2} cores; peak RSS {}",
+        "\n{:?}, {} clients, {:.0} s: {} lifecycles, {:.1} lifecycles/s, {:.0} commands/s; CPU: eats {:.2} cores, postgres {:.2}, nats {:.2}; peak RSS {}",
         args.mode,
         phase.clients,
         phase.seconds,
@@ -656,6 +730,8 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         rate,
         rate * COMMANDS.len() as f64,
         cores,
+        postgres_cores,
+        nats_cores,
         rss.iter()
             .map(|(role, mib)| format!("{role} {mib:.0} MiB"))
             .collect::<Vec<_>>()
@@ -696,10 +772,9 @@ async fn run(args: &Args, system: &System) -> anyhow::Result<()> {
         http,
         base: system.api.clone(),
     };
-    let poll = Duration::from_millis(args.poll_ms);
     let mut clients = Vec::with_capacity(most);
     for n in 0..most {
-        clients.push(Arc::new(Client::set_up(api.clone(), n, poll).await?));
+        clients.push(Arc::new(Client::set_up(api.clone(), n).await?));
     }
     for &count in &args.clients {
         let phase = phase(
@@ -710,6 +785,95 @@ async fn run(args: &Args, system: &System) -> anyhow::Result<()> {
         )
         .await?;
         report(args, system, &phase)?;
+        if args.baseline_seconds > 0 {
+            let baselines = write_path_baselines(args, count).await?;
+            report_baselines(args, &phase, &baselines);
+        }
     }
     Ok(())
+}
+
+/// The write path at `clients` clients: eats's own command path (on the mode's backend, a
+/// fresh database of its own) and the baselines, one after another while the server idles.
+async fn write_path_baselines(
+    args: &Args,
+    clients: usize,
+) -> anyhow::Result<(BaselineReport, baseline::Baselines)> {
+    let warmup = Duration::from_secs(1);
+    let measured = Duration::from_secs(args.baseline_seconds);
+    let eats_db = match args.mode {
+        Deployment::Embedded => TestDatabase::sqlite().await,
+        _ => TestDatabase::postgres().await,
+    };
+    let eats = write_path::eats_write_path(&eats_db.db, "eats", clients, warmup, measured).await;
+    eats_db.cleanup().await;
+    let scratch = TestDatabase::postgres().await;
+    let url = scratch.url.clone().context("a Postgres scratch database")?;
+    let folder = std::env::temp_dir().join(format!("eats-baseline-{}", Uuid::new_v4().simple()));
+    let _folder = tempdir::Folder(folder.clone());
+    let baselines = baseline::run_all(&url, &folder, clients, warmup, measured).await;
+    scratch.cleanup().await;
+    Ok((eats?, baselines?))
+}
+
+fn report_baselines(
+    args: &Args,
+    phase: &Phase,
+    (eats, baselines): &(BaselineReport, baseline::Baselines),
+) {
+    let bare = baselines.bare_postgres_es.commands_per_sec;
+    let floor = match args.mode {
+        Deployment::Embedded => &baselines.sqlite_floor,
+        _ => &baselines.raw_sql_floor,
+    };
+    if args.json {
+        let entry = |r: &BaselineReport| json!({"commands_per_s": r.commands_per_sec, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms});
+        println!(
+            "{}",
+            json!({
+                "mode": format!("{:?}", args.mode).to_lowercase(),
+                "clients": phase.clients,
+                "write_path": {
+                    "eats": entry(eats),
+                    "raw_sql_floor": entry(&baselines.raw_sql_floor),
+                    "bare_postgres_es": entry(&baselines.bare_postgres_es),
+                    "sqlite_floor": entry(&baselines.sqlite_floor),
+                    "eats_over_bare_postgres_es": baseline::ratio(eats.commands_per_sec, bare),
+                    "eats_over_floor": baseline::ratio(eats.commands_per_sec, floor.commands_per_sec),
+                    "bare_postgres_es_over_raw_sql_floor": baselines.framework_throughput_ratio(),
+                },
+            })
+        );
+        return;
+    }
+    println!(
+        "  write path, place -> pay -> accept on fresh orders, {} clients, {} s each:",
+        phase.clients, args.baseline_seconds
+    );
+    println!(
+        "  {:<34} {:>11} {:>9} {:>9}",
+        "", "commands/s", "p50 ms", "p99 ms"
+    );
+    let eats_name = match args.mode {
+        Deployment::Embedded => "eats (SQLite, in-process)",
+        _ => "eats (Postgres, in-process)",
+    };
+    for (name, r) in [
+        (eats_name, eats),
+        ("raw SQL floor (Postgres)", &baselines.raw_sql_floor),
+        ("bare postgres-es", &baselines.bare_postgres_es),
+        ("raw SQL floor (SQLite)", &baselines.sqlite_floor),
+    ] {
+        println!(
+            "  {name:<34} {:>11.0} {:>9.2} {:>9.2}",
+            r.commands_per_sec, r.p50_ms, r.p99_ms
+        );
+    }
+    println!(
+        "  ratios: eats / bare postgres-es {:.2}, eats / {} {:.2}, bare postgres-es / raw SQL floor {:.2}",
+        baseline::ratio(eats.commands_per_sec, bare),
+        floor.name,
+        baseline::ratio(eats.commands_per_sec, floor.commands_per_sec),
+        baselines.framework_throughput_ratio(),
+    );
 }
