@@ -9,8 +9,10 @@ use crate::event::FeedEvent;
 /// Feeds deliver at least once and in per-aggregate order, so `handle` must be idempotent:
 /// the same event twice must have the effect of once. Order holds across refusals too: once
 /// an event is refused, no later event of its aggregate is handed over until that one has
-/// succeeded. (The JetStream feed goes on with other aggregates meanwhile; the embedded feed
-/// retries the refused event in place.) An event applied before may still come again.
+/// succeeded. (A handler with [`concurrency`](Self::concurrency) above 1 has the refused event
+/// retried in place in both feeds, other aggregates going on meanwhile; at 1, the JetStream
+/// feed redelivers it later and goes on with other aggregates, the embedded feed retries it in
+/// place.) An event applied before may still come again.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     /// Stable, unique name: the durable consumer and checkpoint are keyed by it, so renaming
