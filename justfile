@@ -29,8 +29,8 @@ services:
 bench speed="full":
     cargo build --release --bin eats --bin lifecycles -p eats -p eats-bench
     if [ "{{speed}}" = quick ]; then \
-      target/release/lifecycles --mode embedded --clients 16 --seconds 8 --warmup 2 --baseline-seconds 3 && \
-      target/release/lifecycles --mode distributed --clients 16 --seconds 8 --warmup 2 --baseline-seconds 3; \
+      target/release/lifecycles --mode embedded --clients 16 --seconds 6 --warmup 2 --baseline-seconds 2 && \
+      target/release/lifecycles --mode distributed --clients 16 --seconds 6 --warmup 2 --baseline-seconds 2; \
     else \
       for mode in embedded distributed separate; do \
         target/release/lifecycles --mode $mode --clients 16,64,256 --seconds 30 --warmup 5 || exit 1; \

@@ -327,12 +327,12 @@ impl Aggregate for BenchOrder {
 }
 
 /// One client's order in flight: the ids the events of its three steps are built from.
-struct OrderCtx {
-    id: Uuid,
-    aggregate_id: String,
-    customer: Uuid,
-    store: Uuid,
-    owner: Uuid,
+pub(crate) struct OrderCtx {
+    pub(crate) id: Uuid,
+    pub(crate) aggregate_id: String,
+    pub(crate) customer: Uuid,
+    pub(crate) store: Uuid,
+    pub(crate) owner: Uuid,
 }
 
 impl OrderCtx {
@@ -414,7 +414,7 @@ pub fn event_sizes() -> Vec<(Step, usize, usize)> {
 // ---------------------------------------------------------------------------------------
 
 /// What a baseline does for one command.
-trait Workload: Send + Sync + 'static {
+pub(crate) trait Workload: Send + Sync + 'static {
     /// Loads the order's events and appends the one event of `step`.
     fn command(
         &self,
@@ -425,7 +425,7 @@ trait Workload: Send + Sync + 'static {
 
 /// Runs `clients` closed-loop clients on `workload` for `warmup` then `measured`, and keeps
 /// the commands that started after the warm-up and finished inside the measured window.
-async fn closed_loop<W: Workload>(
+pub(crate) async fn closed_loop<W: Workload>(
     name: &'static str,
     workload: Arc<W>,
     clients: usize,

@@ -281,6 +281,22 @@ impl JetStreamFeed {
             .map_err(js_error)
     }
 
+    /// A long-lived pull with idle heartbeats: a subscription the server no longer serves
+    /// (lost pull request, reconnect to a restarted server) errors out instead of waiting.
+    async fn subscribe(
+        &self,
+        consumer: &PullConsumer,
+    ) -> Result<async_nats::jetstream::consumer::pull::Stream, JetStreamError> {
+        consumer
+            .stream()
+            .max_messages_per_batch(self.batch)
+            .heartbeat(self.heartbeat)
+            .expires(self.heartbeat * 6)
+            .messages()
+            .await
+            .map_err(js_error)
+    }
+
     /// Hands every event to `handler` at least once, each aggregate's in order, until
     /// `shutdown`. Whatever interrupts the consumer (a failed pull, a dead subscription, a
     /// stall) recreates it after a backoff; events held back behind a refused one stay held
@@ -327,16 +343,7 @@ impl JetStreamFeed {
             return self.consume_keyed(handler, shutdown).await;
         }
         let consumer = self.consumer(handler).await?;
-        // A long-lived pull with idle heartbeats: a subscription the server no longer serves
-        // (lost pull request, reconnect to a restarted server) errors out instead of waiting.
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(self.batch)
-            .heartbeat(self.heartbeat)
-            .expires(self.heartbeat * 6)
-            .messages()
-            .await
-            .map_err(js_error)?;
+        let mut messages = self.subscribe(&consumer).await?;
         tracing::info!(consumer = handler.name(), "JetStream consumer started");
         let wanted = handler.aggregate_types();
         let mut watchdog = Watchdog::new(self.stall_after, self.max_ack_pending(handler));
@@ -405,14 +412,7 @@ impl JetStreamFeed {
         shutdown: &CancellationToken,
     ) -> Result<(), Interruption> {
         let consumer = self.consumer(handler).await?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(self.batch)
-            .heartbeat(self.heartbeat)
-            .expires(self.heartbeat * 6)
-            .messages()
-            .await
-            .map_err(js_error)?;
+        let mut messages = self.subscribe(&consumer).await?;
         tracing::info!(
             consumer = handler.name(),
             concurrency = handler.concurrency(),

@@ -295,6 +295,31 @@ pub mod scenario {
         customer
     }
 
+    /// The command that places `order`: `quantity` of `store`'s item, delivered near it.
+    pub fn place_order(
+        order: OrderId,
+        store: OpenStore,
+        customer: CustomerId,
+        quantity: u32,
+    ) -> OrderCommand {
+        OrderCommand::PlaceOrder {
+            order_id: order,
+            customer,
+            store_id: store.id,
+            lines: vec![LineRequest {
+                item_id: store.item,
+                quantity,
+            }],
+            deliver_to: DeliveryAddress {
+                address: "서울 중구 을지로 12".into(),
+                location: GeoPoint {
+                    lat: 37.566,
+                    lng: 126.991,
+                },
+            },
+        }
+    }
+
     /// A typical history for fan-out and read-model tests: one open store and `orders`
     /// customers, each with one order of 1 to 3 items left at the next [`Stage`] in turn.
     pub async fn history(db: &Database, orders: usize) {
@@ -353,22 +378,7 @@ pub mod scenario {
         execute(
             &aggregates.orders,
             &id,
-            OrderCommand::PlaceOrder {
-                order_id: order,
-                customer,
-                store_id: store.id,
-                lines: vec![LineRequest {
-                    item_id: store.item,
-                    quantity,
-                }],
-                deliver_to: DeliveryAddress {
-                    address: "서울 중구 을지로 12".into(),
-                    location: GeoPoint {
-                        lat: 37.566,
-                        lng: 126.991,
-                    },
-                },
-            },
+            place_order(order, store, customer, quantity),
             as_customer(),
         )
         .await

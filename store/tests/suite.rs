@@ -105,9 +105,13 @@ async fn commands_append_events_that_load_back_in_order_with_metadata(db: &Datab
     }
 }
 
-async fn an_order_is_priced_from_the_menu_in_the_event_store(db: &Database) {
-    let aggregates = aggregates(db);
-    let (store, _, item) = open_store(&aggregates).await;
+/// Places an order of `quantity` of `item` through `aggregates`.
+async fn place(
+    aggregates: &Aggregates,
+    store: StoreId,
+    item: MenuItemId,
+    quantity: u32,
+) -> OrderId {
     let (order, customer) = (OrderId::new(), CustomerId::new());
     aggregates
         .orders
@@ -119,7 +123,7 @@ async fn an_order_is_priced_from_the_menu_in_the_event_store(db: &Database) {
                 store_id: store,
                 lines: vec![LineRequest {
                     item_id: item,
-                    quantity: 3,
+                    quantity,
                 }],
                 deliver_to: DeliveryAddress {
                     address: "서울 중구 을지로 12".into(),
@@ -130,6 +134,13 @@ async fn an_order_is_priced_from_the_menu_in_the_event_store(db: &Database) {
         )
         .await
         .expect("order placed");
+    order
+}
+
+async fn an_order_is_priced_from_the_menu_in_the_event_store(db: &Database) {
+    let aggregates = aggregates(db);
+    let (store, _, item) = open_store(&aggregates).await;
+    let order = place(&aggregates, store, item, 3).await;
     let context = db
         .event_store::<eats_domain::order::Order>()
         .load_aggregate(&order.to_string())
@@ -156,28 +167,7 @@ async fn unit_price_of_a_new_order(
     store: StoreId,
     item: MenuItemId,
 ) -> Won {
-    let (order, customer) = (OrderId::new(), CustomerId::new());
-    aggregates
-        .orders
-        .execute_with_metadata(
-            &order.to_string(),
-            OrderCommand::PlaceOrder {
-                order_id: order,
-                customer,
-                store_id: store,
-                lines: vec![LineRequest {
-                    item_id: item,
-                    quantity: 1,
-                }],
-                deliver_to: DeliveryAddress {
-                    address: "서울 중구 을지로 12".into(),
-                    location: GeoPoint::new(37.566, 126.991).expect("valid"),
-                },
-            },
-            metadata(order.as_uuid(), Actor::Customer(customer)),
-        )
-        .await
-        .expect("order placed");
+    let order = place(aggregates, store, item, 1).await;
     let events = db
         .event_store::<eats_domain::order::Order>()
         .load_events(&order.to_string())
