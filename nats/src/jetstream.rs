@@ -1,5 +1,6 @@
 //! The event stream's configuration and the JetStream event feed.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull::{
@@ -404,8 +405,9 @@ impl JetStreamFeed {
     /// its own aggregate only. How many are in hand is bounded by the server
     /// (`max_ack_pending`, at least the handler's concurrency). A refused event is retried in
     /// place, its aggregate's later events waiting behind it. When the subscription fails,
-    /// no more is pulled, the runs in flight finish (a handler call is never cut off), and
-    /// then the session ends; what was not acknowledged comes again after the ack wait.
+    /// no more is pulled, the runs in flight finish (a handler call is never cut off; a run
+    /// retrying a refused event gives up), and then the session ends; what was not
+    /// acknowledged comes again after the ack wait.
     async fn consume_keyed(
         &self,
         handler: &dyn EventHandler,
@@ -424,18 +426,29 @@ impl JetStreamFeed {
         let mut looks =
             tokio::time::interval((self.stall_after / 4).max(Duration::from_millis(50)));
         looks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut runs: Keyed<'_, jetstream::Message> = Keyed::new(handler, shutdown);
+        // Ends this session's retries too: when the subscription fails, a run retrying an
+        // event that keeps failing gives up (unacknowledged, it comes again) instead of
+        // keeping the session from ever being recreated.
+        let session = shutdown.child_token();
+        let mut runs: Keyed<'_, (u64, jetstream::Message)> = Keyed::new(handler, &session);
+        // The stream sequences in hand (running or queued): a message redelivered meanwhile
+        // (held past the ack wait behind a slow run) is dropped, not run again out of order.
+        let mut in_hand: HashSet<u64> = HashSet::new();
         let mut ended: Option<Interruption> = None;
         loop {
             let pulling = ended.is_none() && !shutdown.is_cancelled();
-            if !pulling && !runs.is_running() {
-                break;
+            if !pulling {
+                session.cancel();
+                if !runs.is_running() {
+                    break;
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled(), if pulling => {}
                 done = runs.next_applied(), if runs.is_running() => {
                     // Interrupted runs (shutdown while retrying) acknowledge nothing.
-                    for message in done.into_iter().flatten() {
+                    for (stream_sequence, message) in done.into_iter().flatten() {
+                        in_hand.remove(&stream_sequence);
                         if let Err(error) = message.ack().await {
                             ended.get_or_insert(js_error(error).into());
                         }
@@ -449,7 +462,9 @@ impl JetStreamFeed {
                 next = messages.next(), if pulling => match arrived(next) {
                     Ok(message) => {
                         received += 1;
-                        if let Err(error) = self.admit_keyed(&mut runs, wanted, message).await {
+                        if let Err(error) =
+                            self.admit_keyed(&mut runs, &mut in_hand, wanted, message).await
+                        {
                             ended = Some(error.into());
                         }
                     }
@@ -467,10 +482,16 @@ impl JetStreamFeed {
     /// acknowledged at once, what cannot be decoded is terminated.
     async fn admit_keyed(
         &self,
-        runs: &mut Keyed<'_, jetstream::Message>,
+        runs: &mut Keyed<'_, (u64, jetstream::Message)>,
+        in_hand: &mut HashSet<u64>,
         wanted: &[&str],
         message: jetstream::Message,
     ) -> Result<(), JetStreamError> {
+        let stream_sequence = message.info().map_err(js_error)?.stream_sequence;
+        if in_hand.contains(&stream_sequence) {
+            // Redelivered while its first delivery is still in hand: that one is acked.
+            return Ok(());
+        }
         let event: FeedEvent = match serde_json::from_slice(&message.payload) {
             Ok(event) => event,
             Err(error) => {
@@ -481,7 +502,8 @@ impl JetStreamFeed {
         if !wanted.contains(&event.aggregate_type.as_str()) {
             return message.ack().await.map_err(js_error);
         }
-        runs.submit(message, event);
+        in_hand.insert(stream_sequence);
+        runs.submit((stream_sequence, message), event);
         Ok(())
     }
 

@@ -310,5 +310,18 @@ async fn a_concurrent_consumer_lets_a_slow_aggregate_hold_up_only_itself_and_kee
         fast_done - started,
         slow_second - started
     );
+    // Each message was acknowledged once its run ended: nothing is left pending.
+    let info = jetstream
+        .get_stream(&topology.stream)
+        .await
+        .expect("stream")
+        .consumer_info(JetStreamFeed::consumer_name(&handler))
+        .await
+        .expect("consumer");
+    assert_eq!(
+        (info.num_ack_pending, info.num_pending),
+        (0, 0),
+        "every event acknowledged"
+    );
     let _ = jetstream.delete_stream(&topology.stream).await;
 }

@@ -4,7 +4,9 @@
 -- committed 1,030 transactions/s with a NOTIFY each against 7,990/s without, and the
 -- commands' p50 latency was 30-40 ms under load. Each process now sends the wake-up as its
 -- own statement after its commits (coalesced: one in flight at a time, see
--- `eats_store::database`), which takes the lock without holding a WAL flush.
+-- `eats_store::database`): measured the same way, an insert followed by a NOTIFY statement
+-- of its own made 5,489 pairs/s, and the commands no longer queue behind one another's
+-- flushes.
 CREATE OR REPLACE FUNCTION eats_events_to_outbox() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
