@@ -646,12 +646,19 @@ async fn event_count(db: &Database) -> i64 {
     .expect("count")
 }
 
+/// Tests that time how quickly something happens under load take this exclusively, the
+/// others shared: under `cargo test` the tests of this file run two at a time, and a second
+/// test's thousands of commands on the same two cores would be measured as our latency. (Each
+/// test is its own process under nextest, where this does not hold.)
+static ALONE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 macro_rules! in_both_modes {
     ($($name:ident),+ $(,)?) => {
         mod embedded {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    let _shared = super::ALONE.read().await;
                     super::$name(super::Mode::Embedded).await;
                 }
             )+
@@ -660,6 +667,7 @@ macro_rules! in_both_modes {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    let _shared = super::ALONE.read().await;
                     super::$name(super::Mode::Distributed).await;
                 }
             )+
@@ -676,8 +684,27 @@ in_both_modes!(
     a_follow_up_that_keeps_failing_is_parked_and_replayed_without_blocking_others,
     an_unclaimed_job_at_the_widest_radius_escalates,
     replaying_every_event_charges_and_refunds_nothing_twice,
-    a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order,
 );
+
+mod timed {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order() {
+        let _alone = super::ALONE.write().await;
+        super::a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order(
+            super::Mode::Embedded,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn distributed_a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order() {
+        let _alone = super::ALONE.write().await;
+        super::a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order(
+            super::Mode::Distributed,
+        )
+        .await;
+    }
+}
 
 /// A burst of a thousand refunds on a gateway that takes 300 ms each: another customer's
 /// payment is reflected on their order within a second, not after the burst (one event at a
@@ -995,6 +1022,7 @@ impl eats_domain::payment::PaymentGateway for RefusesRefunds {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_the_gateway_keeps_refusing_is_retried_then_parked_for_an_operator() {
+    let _shared = ALONE.read().await;
     let test = TestDatabase::sqlite().await;
     let aggregates = Aggregates::new(
         &test.db,
