@@ -268,6 +268,17 @@ fn statuses(snapshot: &Snapshot) -> Vec<(String, String)> {
 /// stream resumed with the last version sends nothing until the queue changes again.
 async fn the_queue_is_pushed_as_it_changes(api: &Server) {
     let (owner, store, item) = open_store(api).await;
+    // As the app does: the owner finds the new store in their list (the directory, a read
+    // model that may trail the commit when another process projects it), then follows it.
+    eventually("the store in its owner's list", || async {
+        let (s, stores) = owner.get("/stores/mine").await;
+        (s == 200
+            && stores
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["store_id"] == store.as_str())))
+        .then_some(())
+    })
+    .await;
     let queue = format!("/stores/{store}/orders/stream");
     let mut stream = Snapshots::open(&owner, &queue, None).await;
     let empty = stream.snapshot().await;
