@@ -219,6 +219,13 @@ impl Harness {
     async fn place_and_pay(&self, store: OpenStore, customer: CustomerId) -> OrderId {
         let order =
             scenario::drive_order(&self.aggregates, store, customer, 2, Stage::Placed).await;
+        self.pay(order, customer).await;
+        self.until_order(order, OrderStatus::Paid).await;
+        order
+    }
+
+    /// The customer pays for `order`; returns once the gateway approved it.
+    async fn pay(&self, order: OrderId, customer: CustomerId) {
         let payment = PaymentId::for_order(order);
         self.aggregates
             .payments
@@ -235,8 +242,6 @@ impl Harness {
             )
             .await
             .expect("pay");
-        self.until_order(order, OrderStatus::Paid).await;
-        order
     }
 
     async fn as_owner(
@@ -746,22 +751,7 @@ async fn a_refund_burst_on_a_slow_gateway_does_not_hold_up_another_order(mode: M
             assert!(Instant::now() < deadline, "no refund within a minute");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let payment = PaymentId::for_order(unrelated);
-        h.aggregates
-            .payments
-            .execute_with_metadata(
-                &payment.to_string(),
-                PaymentCommand::PayForOrder {
-                    payment_id: payment,
-                    order_id: unrelated,
-                    customer,
-                    amount: h.order(unrelated).await.total().expect("placed"),
-                    payment_key: format!("tgen_{}", unrelated.0.simple()),
-                },
-                meta(unrelated, Actor::Customer(customer)),
-            )
-            .await
-            .expect("pay");
+        h.pay(unrelated, customer).await;
         let approved = Instant::now();
         let refunded_by_then = h.gateway.refunds();
         h.until_order(unrelated, OrderStatus::Paid).await;
