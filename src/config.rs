@@ -25,7 +25,8 @@ pub struct StoreConfig {
     #[arg(long, env = "EATS_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
 
-    /// Events between aggregate snapshots; 0 turns snapshots off.
+    /// Events between snapshots of the aggregates whose histories grow (stores, customers); 0
+    /// turns snapshots off.
     #[arg(long, env = "EATS_SNAPSHOT_EVERY", default_value_t = eats_store::database::DEFAULT_SNAPSHOT_EVERY)]
     pub snapshot_every: usize,
 }
