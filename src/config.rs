@@ -29,6 +29,12 @@ pub struct StoreConfig {
     /// turns snapshots off.
     #[arg(long, env = "EATS_SNAPSHOT_EVERY", default_value_t = eats_store::database::DEFAULT_SNAPSHOT_EVERY)]
     pub snapshot_every: usize,
+
+    /// Orders, payments and deliveries the command handlers remember per type, so a command on
+    /// one this process wrote last needs no load (every answer is still checked against the
+    /// event store); 0 turns the cache off.
+    #[arg(long, env = "EATS_AGGREGATE_CACHE", default_value_t = eats_store::database::DEFAULT_AGGREGATE_CACHE)]
+    pub aggregate_cache: usize,
 }
 
 impl StoreConfig {
@@ -40,7 +46,9 @@ impl StoreConfig {
             }
             None => eats_store::Database::open_sqlite(&self.data_dir).await?,
         };
-        Ok(db.with_snapshot_every(self.snapshot_every))
+        Ok(db
+            .with_snapshot_every(self.snapshot_every)
+            .with_aggregate_cache(self.aggregate_cache))
     }
 
     /// `postgres` or `embedded`, for logs.

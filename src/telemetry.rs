@@ -67,6 +67,7 @@ fn register() {
     };
 
     eats_api::telemetry::describe_metrics();
+    eats_store::commands::describe_metrics();
     describe_counter!(
         "eats_http_rate_limited_total",
         "Requests refused with 429 by the per-client rate limit"

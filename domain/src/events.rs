@@ -44,8 +44,9 @@ impl EventSchema {
 }
 
 /// How an aggregate reads its own old data: event versions that need upcasting, and the
-/// layout of its snapshots. Aggregates without old versions keep the defaults.
-pub trait Versioned: Aggregate {
+/// layout of its snapshots. Aggregates without old versions keep the defaults. `Clone`: the
+/// command handlers keep a copy of the state a command left (`eats_store::commands`).
+pub trait Versioned: Aggregate + Clone {
     /// The shape of the aggregate's serialized state. Bump it whenever a field of the
     /// aggregate struct changes, so stored snapshots of the old shape are ignored and the
     /// state is rebuilt from events instead of being read wrongly.

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::watch;
 
+use crate::commands::CachedStore;
 use crate::repository::EventRepository;
 use crate::wiring::EventStoreOf;
 
@@ -66,6 +67,7 @@ pub struct Database {
     /// [`Database::for_notification_updates`].
     notify_updates: Option<SqlitePool>,
     snapshot_every: usize,
+    aggregate_cache: usize,
     commits: Arc<watch::Sender<u64>>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
     writers: Option<Arc<tokio::sync::Mutex<()>>>,
@@ -187,6 +189,10 @@ async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>) {
 /// Default events between snapshots: aggregates here live for tens of events, so a snapshot
 /// every 20 keeps loads to a handful of rows without writing snapshots on most commands.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
+
+/// Aggregates of each type the command handlers remember by default: a few minutes of orders
+/// at a busy node's rate, a few MiB.
+pub const DEFAULT_AGGREGATE_CACHE: usize = 10_000;
 
 impl Database {
     /// Connects to Postgres at `url` and applies pending migrations.
@@ -356,6 +362,7 @@ impl Database {
             notify: None,
             notify_updates: None,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            aggregate_cache: DEFAULT_AGGREGATE_CACHE,
             commits,
             writers,
         }
@@ -384,6 +391,13 @@ impl Database {
     /// Sets the events between snapshots; 0 turns snapshots off.
     pub fn with_snapshot_every(mut self, events: usize) -> Self {
         self.snapshot_every = events;
+        self
+    }
+
+    /// Sets how many aggregates of each type the command handlers remember; 0 turns the cache
+    /// off (see [`crate::commands`]).
+    pub fn with_aggregate_cache(mut self, aggregates: usize) -> Self {
+        self.aggregate_cache = aggregates;
         self
     }
 
@@ -427,6 +441,18 @@ impl Database {
             PersistedEventStore::new_snapshot_store(repo, self.snapshot_every)
         };
         store.with_upcasters(A::upcasters())
+    }
+
+    /// The event store the command handlers of `A` use: [`Self::event_store`] with the
+    /// aggregate cache in front, for the aggregates without snapshots.
+    pub fn command_store<A: Versioned>(&self) -> CachedStore<A> {
+        let uses_snapshots = self.snapshot_every > 0 && A::SNAPSHOTS;
+        let capacity = if uses_snapshots {
+            0
+        } else {
+            self.aggregate_cache
+        };
+        CachedStore::new(self.event_store::<A>(), capacity)
     }
 
     /// Whether the database answers; for `/readyz`.

@@ -6,6 +6,8 @@
 //!
 //! - [`database`]: connecting, migrating and health-checking either backend.
 //! - [`repository`]: the one [`EventRepository`] over both, which also versions snapshots.
+//! - [`commands`]: cqrs-es's command handling with this process's recently written aggregates
+//!   remembered, every answer still checked against the event store.
 //! - [`wiring`]: the five aggregates' command handlers and the event-sourced store catalogue.
 //! - [`testing`] (feature `testing`): a fresh, isolated database per test on either backend.
 
@@ -21,12 +23,14 @@ macro_rules! on_pool {
     };
 }
 
+pub mod commands;
 pub mod database;
 pub mod repository;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wiring;
 
+pub use commands::{CachedStore, Commands};
 pub use database::{Backend, Database, DerivedState, StoreError, WriteTurn};
 pub use repository::EventRepository;
 pub use wiring::{Aggregates, Cqrs, DomainServices, EventStoreCatalog, EventStoreOf};

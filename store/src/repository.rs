@@ -95,6 +95,61 @@ impl EventRepository {
     }
 }
 
+/// Appends `events` (one aggregate's, in order) in a single statement. postgres-es sends
+/// `BEGIN`, one `INSERT` per event and `COMMIT`: three round trips for the usual command of one
+/// event, each waiting for a connection's turn on a busy server. One statement is atomic on
+/// its own (the outbox trigger's row included), so it needs no explicit transaction; a
+/// sequence that is already taken fails it as a whole, which is the optimistic lock.
+const APPEND: &str = "INSERT INTO events \
+     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+     SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+     FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+       AS e(sequence, event_type, event_version, payload, metadata) \
+     ORDER BY e.sequence";
+
+async fn append_postgres<A: Aggregate>(
+    pool: &PgPool,
+    events: &[SerializedEvent],
+) -> Result<(), PersistenceError> {
+    let Some(first) = events.first() else {
+        return Ok(());
+    };
+    let sequence = |e: &SerializedEvent| {
+        i64::try_from(e.sequence).map_err(|e| PersistenceError::UnknownError(Box::new(e)))
+    };
+    let sequences = events.iter().map(sequence).collect::<Result<Vec<_>, _>>()?;
+    let result = sqlx::query(APPEND)
+        .bind(A::TYPE)
+        .bind(&first.aggregate_id)
+        .bind(sequences)
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_version.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| &e.metadata).collect::<Vec<_>>())
+        .execute(pool)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            Err(PersistenceError::OptimisticLockError)
+        }
+        Err(e @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut)) => {
+            Err(PersistenceError::ConnectionError(Box::new(e)))
+        }
+        Err(e) => Err(PersistenceError::UnknownError(Box::new(e))),
+    }
+}
+
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(
         &self,
@@ -159,7 +214,13 @@ impl PersistedEventRepository for EventRepository {
             }
             (id, state, current_snapshot)
         });
+        if events.is_empty() && snapshot_update.is_none() {
+            return Ok(());
+        }
         match &self.inner {
+            Inner::Postgres(_, pool) if snapshot_update.is_none() => {
+                append_postgres::<A>(pool, events).await?
+            }
             Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
             Inner::Sqlite(repo, _) => {
                 let _turn = match &self.writers {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{CqrsFramework, EventStore};
+use cqrs_es::EventStore;
 use eats_domain::customer::{Customer, CustomerServices, GradePolicy};
 use eats_domain::delivery::Delivery;
 use eats_domain::order::{CatalogError, Order, OrderServices, StoreCatalog};
@@ -14,14 +14,16 @@ use eats_domain::payment::{Payment, PaymentGateway, PaymentServices};
 use eats_domain::store::{Store, StoreMenu};
 use eats_domain::StoreId;
 
+use crate::commands::Commands;
 use crate::database::Database;
 use crate::repository::EventRepository;
 
 /// The event store of aggregate `A` on either backend.
 pub type EventStoreOf<A> = PersistedEventStore<EventRepository, A>;
 
-/// The command handler of aggregate `A` on either backend.
-pub type Cqrs<A> = CqrsFramework<A, EventStoreOf<A>>;
+/// The command handler of aggregate `A` on either backend (cqrs-es's framework with this
+/// process's recently written aggregates remembered: see [`crate::commands`]).
+pub type Cqrs<A> = Commands<A>;
 
 /// The outside world the aggregates need, chosen at start-up.
 #[derive(Clone)]
@@ -55,23 +57,20 @@ impl Aggregates {
     pub fn new(db: &Database, services: DomainServices) -> Self {
         let catalog = Arc::new(EventStoreCatalog::new(db));
         Self {
-            orders: Arc::new(CqrsFramework::new(
-                db.event_store::<Order>(),
-                vec![],
+            orders: Arc::new(Commands::new(
+                db.command_store::<Order>(),
                 OrderServices { catalog },
             )),
-            payments: Arc::new(CqrsFramework::new(
-                db.event_store::<Payment>(),
-                vec![],
+            payments: Arc::new(Commands::new(
+                db.command_store::<Payment>(),
                 PaymentServices {
                     gateway: services.gateway,
                 },
             )),
-            deliveries: Arc::new(CqrsFramework::new(db.event_store::<Delivery>(), vec![], ())),
-            stores: Arc::new(CqrsFramework::new(db.event_store::<Store>(), vec![], ())),
-            customers: Arc::new(CqrsFramework::new(
-                db.event_store::<Customer>(),
-                vec![],
+            deliveries: Arc::new(Commands::new(db.command_store::<Delivery>(), ())),
+            stores: Arc::new(Commands::new(db.command_store::<Store>(), ())),
+            customers: Arc::new(Commands::new(
+                db.command_store::<Customer>(),
                 CustomerServices {
                     grades: services.grades,
                 },

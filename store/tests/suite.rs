@@ -762,6 +762,111 @@ async fn derived_state_shares_the_database_and_only_it_skips_the_fsync(db: &Data
     }
 }
 
+/// Runs `command` on `order` through `aggregates` as the system.
+async fn on_order(
+    aggregates: &Aggregates,
+    order: OrderId,
+    command: OrderCommand,
+) -> Result<(), AggregateError<eats_domain::order::OrderError>> {
+    aggregates
+        .orders
+        .execute_with_metadata(
+            &order.to_string(),
+            command,
+            metadata(order.as_uuid(), Actor::System),
+        )
+        .await
+}
+
+fn record_payment(order: OrderId) -> OrderCommand {
+    OrderCommand::RecordPayment {
+        payment_id: eats_domain::PaymentId::for_order(order),
+        amount: Won(4_500),
+    }
+}
+
+async fn order_event_types(db: &Database, order: OrderId) -> Vec<String> {
+    db.history("Order", &order.to_string())
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+/// The command handlers remember the orders they wrote; another process (here: a second
+/// `Aggregates` on the same database) moving one on must not make them decide on the old state.
+async fn a_remembered_order_moved_on_elsewhere_is_decided_on_its_stored_events(db: &Database) {
+    let (here, elsewhere) = (aggregates(db), aggregates(db));
+    let (store, owner, item) = open_store(&here).await;
+
+    // Refused on the remembered state (not paid), allowed on the stored one (paid elsewhere).
+    let order = place(&here, store, item, 1).await;
+    on_order(&elsewhere, order, record_payment(order))
+        .await
+        .expect("paid elsewhere");
+    on_order(&here, order, OrderCommand::AcceptOrder { by: owner })
+        .await
+        .expect("accepted on the stored state, though the remembered one was unpaid");
+    assert_eq!(
+        order_event_types(db, order).await,
+        ["OrderPlaced", "OrderPaid", "OrderAccepted"]
+    );
+
+    // Allowed on the remembered state (paid), refused on the stored one (rejected elsewhere):
+    // the append at the remembered sequence fails, and the stored state gives the answer.
+    let order = place(&here, store, item, 1).await;
+    on_order(&here, order, record_payment(order))
+        .await
+        .expect("paid here");
+    on_order(
+        &elsewhere,
+        order,
+        OrderCommand::RejectOrder {
+            by: Actor::StoreOwner(owner),
+            reason: "sold out".into(),
+        },
+    )
+    .await
+    .expect("rejected elsewhere");
+    let refused = on_order(&here, order, OrderCommand::AcceptOrder { by: owner }).await;
+    assert!(
+        matches!(refused, Err(AggregateError::UserError(_))),
+        "a rejected order is refused, not a conflict: {refused:?}"
+    );
+    let types = order_event_types(db, order).await;
+    assert_eq!(types.len(), 3, "{types:?}");
+    assert!(!types.iter().any(|t| t == "OrderAccepted"), "{types:?}");
+}
+
+/// What the cache saves: the next command on an order this process wrote last does not read
+/// the order's events back. Shown by making the stored events unreadable behind its back.
+async fn the_next_command_on_an_order_written_here_reads_no_events(db: &Database) {
+    let here = aggregates(db);
+    let (store, owner, item) = open_store(&here).await;
+    let order = place(&here, store, item, 1).await;
+    on_order(&here, order, record_payment(order))
+        .await
+        .expect("paid");
+    eats_store::on_pool!(db, |pool| {
+        sqlx::query("UPDATE events SET payload = '{\"Unknown\": {}}' WHERE aggregate_id = $1")
+            .bind(order.to_string())
+            .execute(pool)
+            .await
+            .map(drop)
+            .expect("spoil the stored events")
+    });
+    on_order(&here, order, OrderCommand::AcceptOrder { by: owner })
+        .await
+        .expect("decided on the remembered state without loading");
+    let fresh = aggregates(db);
+    let loaded = on_order(&fresh, order, OrderCommand::StartCooking { by: owner }).await;
+    assert!(
+        matches!(loaded, Err(AggregateError::DeserializationError(_))),
+        "without the cache the spoilt events are read: {loaded:?}"
+    );
+}
+
 /// Runs each suite function against a fresh Postgres database and a fresh SQLite file.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -801,4 +906,6 @@ on_both_backends!(
     a_customer_crossing_thresholds_is_upgraded_once_per_grade,
     cancel_racing_start_cooking_exactly_one_wins,
     derived_state_shares_the_database_and_only_it_skips_the_fsync,
+    a_remembered_order_moved_on_elsewhere_is_decided_on_its_stored_events,
+    the_next_command_on_an_order_written_here_reads_no_events,
 );
