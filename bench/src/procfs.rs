@@ -76,3 +76,35 @@ impl CpuSample {
             .sum()
     }
 }
+
+/// Busy and total jiffies of the whole machine so far (`/proc/stat`'s first line).
+fn machine_jiffies() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let total: u64 = fields.iter().sum();
+    // idle and iowait are fields 4 and 5 of the line (indices 3 and 4 here).
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
+/// Waits until the machine is quiet (under `busy` of its CPU over half a second), at most
+/// `patience`; returns the share busy when it stopped waiting. A load run leaves work behind
+/// (projectors catching up, the checkpointer, autovacuum), and a measurement started in it
+/// would charge that work to whichever workload runs first.
+pub async fn wait_until_quiet(busy: f64, patience: std::time::Duration) -> anyhow::Result<f64> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let (busy_before, total_before) = machine_jiffies()?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (busy_after, total_after) = machine_jiffies()?;
+        let share = (busy_after - busy_before) as f64 / (total_after - total_before).max(1) as f64;
+        if share < busy || tokio::time::Instant::now() >= deadline {
+            return Ok(share);
+        }
+    }
+}

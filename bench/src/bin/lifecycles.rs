@@ -805,15 +805,31 @@ async fn write_path_baselines(
         Deployment::Embedded => TestDatabase::sqlite().await,
         _ => TestDatabase::postgres().await,
     };
+    quiet().await?;
     let eats = write_path::eats_write_path(&eats_db.db, "eats", clients, warmup, measured).await;
     eats_db.cleanup().await;
     let scratch = TestDatabase::postgres().await;
     let url = scratch.url.clone().context("a Postgres scratch database")?;
     let folder = std::env::temp_dir().join(format!("eats-baseline-{}", Uuid::new_v4().simple()));
     let _folder = tempdir::Folder(folder.clone());
+    quiet().await?;
     let baselines = baseline::run_all(&url, &folder, clients, warmup, measured).await;
     scratch.cleanup().await;
     Ok((eats?, baselines?))
+}
+
+/// Waits for the machine to settle before a write-path measurement: the phase before leaves
+/// the server catching up (seconds of projector backlog at 256 clients), and a measurement
+/// started then would charge that to eats, measured first.
+async fn quiet() -> anyhow::Result<()> {
+    let share = procfs::wait_until_quiet(0.15, Duration::from_secs(60)).await?;
+    if share >= 0.15 {
+        eprintln!(
+            "the machine stayed {:.0}% busy; measuring anyway",
+            share * 100.0
+        );
+    }
+    Ok(())
 }
 
 fn report_baselines(
