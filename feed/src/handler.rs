@@ -32,6 +32,16 @@ pub trait EventHandler: Send + Sync {
         1
     }
 
+    /// The key of the handler's own per-aggregate positions in `projection_positions`, if it
+    /// keeps them: the last event of each aggregate it applied, written in the transaction of
+    /// that event's effects, with any events missing before an incoming one read from the
+    /// event store and applied first by the handler itself (a projector does). A feed that
+    /// tracks positions to find events the bus lost (JetStream's `Recorded`) then reads these
+    /// instead of writing a second copy of them after every batch.
+    fn own_positions(&self) -> Option<&str> {
+        None
+    }
+
     /// Applies one event. An error leaves it unacknowledged; it is offered again later, and
     /// its aggregate's later events wait for it.
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError>;

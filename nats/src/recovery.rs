@@ -11,6 +11,9 @@
 //!   consumer has handled it without a gap (`consumer_positions`), and when an event arrives
 //!   after a gap, reads the missing ones from the event store and hands them over first. So
 //!   a lost event in the middle of an aggregate's history is recovered by the next one.
+//!   Projectors keep such positions themselves, in the transaction of their writes, and
+//!   fill gaps themselves ([`EventHandler::own_positions`]): for them `Recorded` only passes
+//!   events through, and the reconciler reads their positions.
 //! - [`Reconciler`] finds what no later event reveals (an aggregate's last event lost): the
 //!   relay notes every event it published in `relayed` (kept for a window); every few
 //!   seconds, and at once after a reconnect to NATS, the reconciler compares each consumer's
@@ -161,6 +164,11 @@ impl Recorded {
     /// before them; skips what it handled before; records how far each aggregate got.
     /// Returns how many events came from the event store.
     async fn hand_over(&self, events: &[FeedEvent]) -> Result<usize, RecoveryError> {
+        if self.inner.own_positions().is_some() {
+            // It skips what it applied and fills gaps itself, in its own transaction.
+            self.inner.handle_batch(events).await?;
+            return Ok(0);
+        }
         let mut aggregates: Vec<Aggregate> = events
             .iter()
             .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
@@ -229,6 +237,10 @@ impl EventHandler for Recorded {
 
     fn concurrency(&self) -> usize {
         self.inner.concurrency()
+    }
+
+    fn own_positions(&self) -> Option<&str> {
+        self.inner.own_positions()
     }
 
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
@@ -401,23 +413,18 @@ impl Reconciler {
             return Ok(Some(from));
         }
         let types: Vec<&str> = consumer.aggregate_types().to_vec();
-        let rows = sqlx::query(
-            "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
-             FROM relayed r LEFT JOIN consumer_positions p ON p.consumer = $1 \
-               AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
-             WHERE r.aggregate_type = ANY($2) \
-               AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
-             GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
-             HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
-             LIMIT $5",
-        )
-        .bind(consumer.name())
-        .bind(&types)
-        .bind(from)
-        .bind(upto)
-        .bind(self.settings.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let (sql, key) = match consumer.own_positions() {
+            Some(key) => (OVERDUE_BY_PROJECTION_POSITIONS, key),
+            None => (OVERDUE_BY_CONSUMER_POSITIONS, consumer.name()),
+        };
+        let rows = sqlx::query(sql)
+            .bind(key)
+            .bind(&types)
+            .bind(from)
+            .bind(upto)
+            .bind(self.settings.limit)
+            .fetch_all(&self.pool)
+            .await?;
         let overdue = rows
             .iter()
             .map(|row| {
@@ -460,6 +467,28 @@ impl Reconciler {
         }))
     }
 }
+
+/// The aggregates relayed in a span whose last relayed event is past the consumer's position.
+const OVERDUE_BY_CONSUMER_POSITIONS: &str =
+    "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
+     FROM relayed r LEFT JOIN consumer_positions p ON p.consumer = $1 \
+       AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
+     WHERE r.aggregate_type = ANY($2) \
+       AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
+     GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
+     HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
+     LIMIT $5";
+
+/// The same against a projector's own positions ([`EventHandler::own_positions`]).
+const OVERDUE_BY_PROJECTION_POSITIONS: &str =
+    "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
+     FROM relayed r LEFT JOIN projection_positions p ON p.projection = $1 \
+       AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
+     WHERE r.aggregate_type = ANY($2) \
+       AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
+     GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
+     HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
+     LIMIT $5";
 
 /// Forgets the relay's notes older than `window`; returns how many went.
 pub async fn forget_relayed<'c>(

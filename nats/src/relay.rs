@@ -39,6 +39,8 @@ const BUSY_POLL: Duration = Duration::from_millis(5);
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often the leader forgets notes of relayed events older than the recovery window.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
+/// How long a read of the outbox may take before the leader counts its session as lost.
+const SESSION_ANSWERS_WITHIN: Duration = Duration::from_secs(5);
 /// The channel writers notify after committing events (see `eats_store::database`).
 pub const CHANNEL: &str = eats_store::database::OUTBOX_CHANNEL;
 
@@ -191,18 +193,13 @@ impl Relay {
             // On the leader's own session, never waiting in the pool's queue: when the
             // process managers' runs fill the pool (a burst of refunds), the events they wait
             // for still flow.
+            // A lost session means a lost lock: the batch's first read fails (or, on a
+            // session that stops answering, times out) before anything is published, so the
+            // relay stops before another leader starts.
             let published = self.publish_batch_on(&mut session).await?;
             if published > 0 {
                 busy_until = Instant::now() + BUSY_SPELL;
             }
-            // A lost session means a lost lock: stop before another leader starts. A session
-            // that does not answer within seconds counts as lost.
-            tokio::time::timeout(
-                Duration::from_secs(5),
-                sqlx::query("SELECT 1").execute(&mut session),
-            )
-            .await
-            .map_err(|_| RelayError::Publish("the leader session stopped answering".into()))??;
             if published == 0 {
                 let poll = if Instant::now() < busy_until {
                     BUSY_POLL
@@ -241,13 +238,15 @@ impl Relay {
 
     /// [`publish_batch`](Self::publish_batch) on `connection`.
     async fn publish_batch_on(&self, connection: &mut PgConnection) -> Result<usize, RelayError> {
-        let rows = sqlx::query(
+        let read = sqlx::query(
             "SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
              metadata FROM outbox ORDER BY id LIMIT $1",
         )
         .bind(self.batch)
-        .fetch_all(&mut *connection)
-        .await?;
+        .fetch_all(&mut *connection);
+        let rows = tokio::time::timeout(SESSION_ANSWERS_WITHIN, read)
+            .await
+            .map_err(|_| RelayError::Publish("the leader session stopped answering".into()))??;
         let outbox = rows
             .iter()
             .map(|row| Ok((row.try_get::<i64, _>("id")?, FeedEvent::from_row(row)?)))

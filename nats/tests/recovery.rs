@@ -232,8 +232,11 @@ async fn events_the_stream_lost_after_acknowledging_them_still_reach_every_consu
         wait_until(&format!("{consumer} reached the end of {kind} {id}"), || {
             let (pool, id) = (pool(&test.db), id.clone());
             async move {
+                // A projector keeps its own positions; the others have theirs recorded.
                 let position: Option<i64> = sqlx::query_scalar(
-                    "SELECT sequence FROM consumer_positions \
+                    "SELECT sequence FROM projection_positions \
+                     WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 \
+                     UNION ALL SELECT sequence FROM consumer_positions \
                      WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3",
                 )
                 .bind(consumer)

@@ -564,7 +564,10 @@ async fn an_acknowledged_tail_the_crash_did_not_sync_still_reaches_every_consume
         "SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS last \
            FROM events WHERE aggregate_type IN ('Order', 'Payment') GROUP BY 1, 2) e \
          CROSS JOIN (VALUES ('order_view'), ('process_manager')) AS c(consumer) \
-         LEFT JOIN consumer_positions p ON p.consumer = c.consumer \
+         LEFT JOIN (SELECT consumer, aggregate_type, aggregate_id, sequence \
+             FROM consumer_positions UNION ALL \
+             SELECT projection, aggregate_type, aggregate_id, sequence \
+             FROM projection_positions) p ON p.consumer = c.consumer \
            AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id \
          WHERE (c.consumer = 'process_manager' OR e.aggregate_type = 'Order') \
            AND COALESCE(p.sequence, 0) <> e.last",

@@ -306,6 +306,14 @@ impl EventHandler for Announcing {
         self.inner.aggregate_types()
     }
 
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
+
+    fn own_positions(&self) -> Option<&str> {
+        self.inner.own_positions()
+    }
+
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
         self.inner.handle(event).await?;
         self.announce(std::slice::from_ref(event)).await

@@ -424,6 +424,10 @@ impl<P: Projection> EventHandler for Projector<P> {
         P::AGGREGATE_TYPES
     }
 
+    fn own_positions(&self) -> Option<&str> {
+        Some(&self.target.positions)
+    }
+
     async fn handle(&self, event: &FeedEvent) -> Result<(), HandlerError> {
         let span = event.span(P::NAME);
         async {
