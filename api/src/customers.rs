@@ -64,6 +64,21 @@ fn location(l: &Location) -> GeoPoint {
     }
 }
 
+/// Whether `customer` placed order `order_id` (404 otherwise). Who placed an order never
+/// changes, so an order this process remembers answers without a load.
+pub(crate) async fn check_own_order(
+    state: &ApiState,
+    order_id: Uuid,
+    customer: Uuid,
+) -> Result<(), ApiError> {
+    if let Some(order) = state.aggregates.orders.remembered(&order_id.to_string()) {
+        if order.customer().is_some_and(|c| c.0 == customer) {
+            return Ok(());
+        }
+    }
+    own_order(state, order_id, customer).await.map(drop)
+}
+
 /// The order, if it exists and `customer` placed it; 404 otherwise.
 pub(crate) async fn own_order(
     state: &ApiState,
@@ -473,7 +488,7 @@ impl CustomerApi {
         body: OptionalJson<Reason>,
     ) -> Result<Done, ApiError> {
         let customer = user.require(Role::Customer)?;
-        own_order(&state, order_id.0, customer).await?;
+        check_own_order(&state, order_id.0, customer).await?;
         state
             .aggregates
             .orders
@@ -509,7 +524,7 @@ impl CustomerApi {
         order_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
         let customer = user.require(Role::Customer)?;
-        own_order(&state, order_id.0, customer).await?;
+        check_own_order(&state, order_id.0, customer).await?;
         state
             .aggregates
             .orders
@@ -590,7 +605,7 @@ impl CustomerApi {
         >,
     ) -> Result<EventStream<BoxStream<'static, crate::live::Sent<RiderPosition>>>, ApiError> {
         let customer = user.require(Role::Customer)?;
-        own_order(&state, order_id.0, customer).await?;
+        check_own_order(&state, order_id.0, customer).await?;
         let order = order_id.0.to_string();
         let (status, rider, dropoff) = carried_by(&state.db, &order).await?;
         let rider = match (status.as_str(), rider) {
@@ -682,7 +697,7 @@ impl CustomerApi {
         >,
     ) -> Result<EventStream<BoxStream<'static, Sent<StatusChange>>>, ApiError> {
         let customer = user.require(Role::Customer)?;
-        own_order(&state, order_id.0, customer).await?;
+        check_own_order(&state, order_id.0, customer).await?;
         let slot = state.live.open(customer)?;
         let order = order_id.0.to_string();
         // Follow before the first read, so a change committed in between still wakes us.

@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use crate::auth::{Role, User};
-use crate::customers::own_order;
+use crate::customers::check_own_order;
 use crate::paging;
 use crate::problem::{not_found, ApiError, Problem, ProblemKind};
 use crate::state::ApiState;
@@ -264,7 +264,7 @@ impl NotificationApi {
         order_id: Path<Uuid>,
     ) -> Result<Json<Vec<Notification>>, ApiError> {
         let customer = user.require(Role::Customer)?;
-        own_order(&state, order_id.0, customer).await?;
+        check_own_order(&state, order_id.0, customer).await?;
         let me = format!("customer:{customer}");
         let rows = records::for_order(&state.db, &order_id.0.to_string()).await?;
         Ok(Json(

@@ -118,8 +118,15 @@ impl StoreApi {
         idempotency::settle(request, result, already_done).map_err(ApiError::from)
     }
 
-    /// The order, if it belongs to `store`; 404 otherwise (the aggregate checks the owner).
-    async fn store_order(state: &ApiState, store: Uuid, order: Uuid) -> Result<Order, ApiError> {
+    /// Whether the order belongs to `store`; 404 otherwise (the aggregate checks the owner).
+    /// The store of an order never changes, so an order this process remembers answers
+    /// without a load.
+    async fn store_order(state: &ApiState, store: Uuid, order: Uuid) -> Result<(), ApiError> {
+        if let Some(remembered) = state.aggregates.orders.remembered(&order.to_string()) {
+            if remembered.store().is_some_and(|s| s.0 == store) {
+                return Ok(());
+            }
+        }
         let loaded = state
             .db
             .event_store::<Order>()
@@ -128,7 +135,7 @@ impl StoreApi {
             .map_err(ApiError::from)?
             .aggregate;
         match loaded.store() {
-            Some(s) if s.0 == store => Ok(loaded),
+            Some(s) if s.0 == store => Ok(()),
             _ => Err(not_found("order")),
         }
     }

@@ -107,3 +107,105 @@ macro_rules! row {
         }
     };
 }
+
+/// `arg` as a Postgres literal of the type it is bound as (`text`, `bigint`, `float8`,
+/// `timestamptz`), for statements sent as text ([`inline`]). `None` when it cannot be written
+/// as one (text holding a NUL, which Postgres text cannot hold either).
+fn literal(arg: &Arg) -> Option<String> {
+    Some(match arg {
+        Arg::Text(None) => "NULL::text".into(),
+        // An escape string literal: only the backslash and the quote are special in it, so
+        // it reads the same whatever `standard_conforming_strings` says.
+        Arg::Text(Some(text)) if text.contains('\0') => return None,
+        Arg::Text(Some(text)) => {
+            format!(
+                "E'{}'::text",
+                text.replace('\\', "\\\\").replace('\'', "''")
+            )
+        }
+        Arg::Int(None) => "NULL::bigint".into(),
+        Arg::Int(Some(v)) => format!("({v})::bigint"),
+        Arg::Real(None) => "NULL::float8".into(),
+        Arg::Real(Some(v)) if v.is_nan() => "'NaN'::float8".into(),
+        Arg::Real(Some(v)) if v.is_infinite() => {
+            format!("'{}Infinity'::float8", if *v < 0.0 { "-" } else { "" })
+        }
+        // Debug prints the shortest text that reads back as the same f64.
+        Arg::Real(Some(v)) => format!("'{v:?}'::float8"),
+        Arg::Time(None) => "NULL::timestamptz".into(),
+        // Microseconds, truncated, as sqlx binds a timestamp.
+        Arg::Time(Some(t)) => format!(
+            "'{}'::timestamptz",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    })
+}
+
+/// `sql` with each `$n` replaced by argument n as a literal: a statement that can travel in
+/// one message with others (Postgres's simple query protocol takes no parameters). `None` when
+/// an argument cannot be written as a literal or a placeholder has no argument; the caller
+/// then binds them as usual. The statement texts are the projections' own constants, whose
+/// only `$` are placeholders.
+pub fn inline(sql: &str, args: &[Arg]) -> Option<String> {
+    let literals = args.iter().map(literal).collect::<Option<Vec<_>>>()?;
+    let mut out = String::with_capacity(sql.len() + 16 * args.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let n: usize = rest[at + 1..at + 1 + digits].parse().ok()?;
+        out.push_str(literals.get(n.checked_sub(1)?)?);
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_typed_literals_and_text_is_escaped() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T11:30:00.123456789Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        assert_eq!(
+            inline(
+                "INSERT INTO t VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9, $1)",
+                &[
+                    Arg::from("it's a \\ test"),
+                    Arg::from(-42_i64),
+                    Arg::from(37.5665),
+                    Arg::Time(Some(at)),
+                    Arg::Text(None),
+                    Arg::Int(None),
+                    Arg::Real(None),
+                    Arg::Time(None),
+                    Arg::from(f64::NEG_INFINITY),
+                    Arg::from(1e-7),
+                ],
+            )
+            .as_deref(),
+            Some(
+                "INSERT INTO t VALUES (E'it''s a \\\\ test'::text, (-42)::bigint, '1e-7'::float8, \
+                 '37.5665'::float8, '2026-12-07T11:30:00.123456Z'::timestamptz, NULL::text, \
+                 NULL::bigint, NULL::float8, NULL::timestamptz, '-Infinity'::float8, \
+                 E'it''s a \\\\ test'::text)"
+            )
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_a_literal_is_left_to_binding() {
+        assert_eq!(inline("SELECT $1", &[Arg::from("a\0b")]), None);
+        assert_eq!(inline("SELECT $2", &[Arg::from(1_i64)]), None);
+        assert_eq!(inline("SELECT $0", &[Arg::from(1_i64)]), None);
+    }
+}

@@ -57,10 +57,12 @@ struct Remembered<A> {
     sequence: usize,
 }
 
+type Cache<A> = Option<Arc<Mutex<LruCache<String, Remembered<A>>>>>;
+
 /// The event store of `A` with the cache in front of its loads.
 pub struct CachedStore<A: Aggregate> {
     inner: PersistedEventStore<EventRepository, A>,
-    cache: Option<Arc<Mutex<LruCache<String, Remembered<A>>>>>,
+    cache: Cache<A>,
 }
 
 impl<A: Aggregate> CachedStore<A> {
@@ -161,7 +163,8 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedStore<A> {
 /// again on the stored events whenever a remembered state's answer is not confirmed.
 pub struct Commands<A: Aggregate + Clone> {
     framework: CqrsFramework<A, CachedStore<A>>,
-    remembers: bool,
+    /// The store's cache (`None`: off), shared with it.
+    cache: Cache<A>,
 }
 
 impl<A> Commands<A>
@@ -171,11 +174,23 @@ where
 {
     /// Commands on `store` with `services`.
     pub fn new(store: CachedStore<A>, services: A::Services) -> Self {
-        let remembers = store.cache.is_some();
+        let cache = store.cache.clone();
         Self {
             framework: CqrsFramework::new(store, vec![], services),
-            remembers,
+            cache,
         }
+    }
+
+    /// A copy of aggregate `aggregate_id` as this process's last command on it left it, if it
+    /// is remembered (and no command is working on it right now). Possibly stale: good for
+    /// what never changes once written (whose order it is), never for a decision on its
+    /// current state.
+    pub fn remembered(&self, aggregate_id: &str) -> Option<A> {
+        let cache = self.cache.as_ref()?;
+        let cache = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.peek(aggregate_id).map(|kept| kept.aggregate.clone())
     }
 
     /// [`Self::execute_with_metadata`] without metadata.
@@ -196,7 +211,7 @@ where
         command: A::Command,
         metadata: HashMap<String, String>,
     ) -> Result<(), AggregateError<A::Error>> {
-        if !self.remembers {
+        if self.cache.is_none() {
             return self
                 .framework
                 .execute_with_metadata(aggregate_id, command, metadata)
