@@ -244,7 +244,9 @@ impl RiderApi {
         }
         let slot = state.live.open(rider)?;
         // Follow before the first read, so a change committed in between still wakes us.
-        let follow = state.live.hub.follow(Topic::deliveries());
+        // The cells its query reads: a job elsewhere does not wake this stream.
+        let cells = delivery_board::covering_cells(at, radius);
+        let follow = (state.live.hub).follow_all(cells.into_iter().map(Topic::jobs_in).collect());
         let db = state.db.clone();
         let snapshots = live::snapshots(&state.live, follow, slot, last_event_id.0, move || {
             let db = db.clone();

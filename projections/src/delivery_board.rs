@@ -19,10 +19,39 @@ use crate::runner::Projection;
 use crate::sql::{Arg, Write};
 use eats_store::on_pool;
 
-/// Every delivery event changes the open jobs (opened, widened, claimed, done): riders'
-/// job streams re-read what is near them.
-pub fn topic(_event: &FeedEvent) -> Option<crate::live::Topic> {
-    Some(crate::live::Topic::deliveries())
+/// The open jobs a delivery event changed, as the topic of the cell the job is picked up in
+/// ([`crate::live::Topic::jobs_in`]). A request names its pickup point; a claim, a cancel or
+/// a wider radius is looked up in the board the event was just applied to. Pick-ups and
+/// completions come after the claim took the job off the open list, so they change nothing a
+/// rider looking for jobs sees.
+pub struct BoardTopics(pub Database);
+
+#[async_trait::async_trait]
+impl crate::live::Topics for BoardTopics {
+    async fn topic(&self, event: &FeedEvent) -> Result<Option<crate::live::Topic>, sqlx::Error> {
+        let event_type = event.event_type.as_str();
+        if event_type == "DeliveryRequested" {
+            return Ok(match event.decode::<Delivery>() {
+                Ok(DeliveryEvent::DeliveryRequested(e)) => {
+                    cell_of(e.pickup).map(crate::live::Topic::jobs_in)
+                }
+                // Undecodable events fail the projection before anything is announced.
+                _ => None,
+            });
+        }
+        if matches!(event_type, "DeliveryPickedUp" | "DeliveryCompleted") {
+            return Ok(None);
+        }
+        let cell: Option<(Option<i64>,)> = on_pool!(self.0, |pool| {
+            sqlx::query_as("SELECT pickup_cell FROM delivery_board WHERE delivery_id = $1")
+                .bind(&event.aggregate_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(cell
+            .and_then(|(cell,)| cell)
+            .map(crate::live::Topic::jobs_in))
+    }
 }
 
 /// The index resolution.

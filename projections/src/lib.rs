@@ -154,11 +154,13 @@ pub fn announcing(db: &Database, announcer: &live::Announcer) -> Vec<Arc<dyn Eve
                     announcer.clone(),
                     Arc::new(store_queue::QueueTopics(db.clone())),
                 )),
-                delivery_board::DeliveryBoardProjection::NAME => Arc::new(live::Announcing::new(
-                    handler,
-                    announcer.clone(),
-                    delivery_board::topic,
-                )),
+                delivery_board::DeliveryBoardProjection::NAME => {
+                    Arc::new(live::Announcing::with_topics(
+                        handler,
+                        announcer.clone(),
+                        Arc::new(delivery_board::BoardTopics(db.clone())),
+                    ))
+                }
                 _ => handler,
             }
         })

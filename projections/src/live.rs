@@ -43,11 +43,13 @@ impl Topic {
         Self(format!("rider:{rider_id}"))
     }
 
-    /// The open delivery jobs: one opened, widened its radius, or was taken. One topic for
-    /// every area: each rider's stream re-reads the jobs near it when woken, so the distance
-    /// filter is the rider's own query, and a job far away costs a nearby rider one re-read.
-    pub fn deliveries() -> Self {
-        Self("deliveries".into())
+    /// The open delivery jobs picked up in one H3 cell of the delivery board's index
+    /// ([`crate::delivery_board::cell_of`]): one opened, widened its radius, or was taken. A
+    /// rider's stream follows the cells its own query reads, so a job across town wakes only
+    /// the riders who could see it (one topic for every area had each job change re-read by
+    /// every rider following, a cost that grew with the square of the riders).
+    pub fn jobs_in(cell: i64) -> Self {
+        Self(format!("jobs:{cell}"))
     }
 
     /// The topic as announced on the wire.
@@ -70,16 +72,29 @@ impl Hub {
     /// Starts following `topic`. Announcements from now on wake [`Follow::changed`], so a
     /// follower subscribes first and reads its source after, and misses nothing in between.
     pub fn follow(&self, topic: Topic) -> Follow {
-        let mut topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let followed = topics.entry(topic.clone()).or_insert_with(|| Followed {
-            changes: watch::channel(0).0,
-            followers: 0,
-        });
-        followed.followers += 1;
+        self.follow_all(vec![topic])
+    }
+
+    /// Starts following every one of `topics`, as [`Self::follow`] does one: an
+    /// announcement of any of them wakes [`Follow::changed`]. With none, it never wakes.
+    pub fn follow_all(&self, topics: Vec<Topic>) -> Follow {
+        let mut followed_topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let followed = topics
+            .into_iter()
+            .map(|topic| {
+                let followed = followed_topics
+                    .entry(topic.clone())
+                    .or_insert_with(|| Followed {
+                        changes: watch::channel(0).0,
+                        followers: 0,
+                    });
+                followed.followers += 1;
+                (topic, followed.changes.subscribe())
+            })
+            .collect();
         Follow {
-            changes: followed.changes.subscribe(),
+            followed,
             hub: self.clone(),
-            topic,
         }
     }
 
@@ -106,29 +121,42 @@ impl Hub {
     }
 }
 
-/// A follower of one topic; it stops following when dropped.
+/// A follower of one topic or several; it stops following when dropped.
 pub struct Follow {
-    changes: watch::Receiver<u64>,
+    followed: Vec<(Topic, watch::Receiver<u64>)>,
     hub: Hub,
-    topic: Topic,
 }
 
 impl Follow {
-    /// Waits until the topic is announced after the last call (or since following began).
+    /// Waits until a followed topic is announced after the last call (or since following
+    /// began).
     pub async fn changed(&mut self) {
-        // The sender lives as long as this follower is counted, so this cannot fail; if it
+        // The senders live as long as this follower is counted, so this cannot fail; if it
         // ever did, returning lets the caller re-read rather than hang.
-        let _ = self.changes.changed().await;
+        match self.followed.as_mut_slice() {
+            [] => std::future::pending().await,
+            [(_, changes)] => {
+                let _ = changes.changed().await;
+            }
+            many => {
+                let waits = many
+                    .iter_mut()
+                    .map(|(_, changes)| Box::pin(changes.changed()));
+                let _ = futures::future::select_all(waits).await;
+            }
+        }
     }
 }
 
 impl Drop for Follow {
     fn drop(&mut self) {
         let mut topics = self.hub.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(followed) = topics.get_mut(&self.topic) {
-            followed.followers -= 1;
-            if followed.followers == 0 {
-                topics.remove(&self.topic);
+        for (topic, _) in &self.followed {
+            if let Some(followed) = topics.get_mut(topic) {
+                followed.followers -= 1;
+                if followed.followers == 0 {
+                    topics.remove(topic);
+                }
             }
         }
     }
