@@ -94,6 +94,21 @@ impl Workers {
             )),
             false => None,
         };
+        // The consumers' statements must not queue behind the API's requests for a connection.
+        let own_pool;
+        let consumes = [Role::Projectors, Role::Sagas, Role::Notifier, Role::Relay]
+            .into_iter()
+            .any(|role| fanout.runs(role));
+        let db =
+            if consumes && fanout.runs(Role::Api) && matches!(db.backend(), Backend::Postgres(_)) {
+                own_pool = db
+                    .with_own_pool()
+                    .await
+                    .context("opening the event consumers' database pool")?;
+                &own_pool
+            } else {
+                db
+            };
         let handlers = consumers(config, db, aggregates, hub, notifier.as_ref());
         if let Some((provider, wake)) = notifier {
             let dispatcher =

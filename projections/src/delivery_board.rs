@@ -52,6 +52,37 @@ impl crate::live::Topics for BoardTopics {
             .and_then(|(cell,)| cell)
             .map(crate::live::Topic::jobs_in))
     }
+
+    async fn topics(&self, events: &[FeedEvent]) -> Result<Vec<crate::live::Topic>, sqlx::Error> {
+        let mut topics = Vec::new();
+        let mut looked_up = Vec::new();
+        for event in events {
+            match event.event_type.as_str() {
+                "DeliveryRequested" => topics.extend(self.topic(event).await?),
+                "DeliveryPickedUp" | "DeliveryCompleted" => {}
+                _ => looked_up.push(event.aggregate_id.as_str()),
+            }
+        }
+        let cells = crate::live::look_up(
+            &self.0,
+            "delivery_board",
+            "delivery_id",
+            "pickup_cell",
+            &looked_up,
+        )
+        .await?;
+        for cell in cells {
+            let cell: i64 = cell.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            topics.push(crate::live::Topic::jobs_in(cell));
+        }
+        let mut unique = Vec::with_capacity(topics.len());
+        for topic in topics {
+            if !unique.contains(&topic) {
+                unique.push(topic);
+            }
+        }
+        Ok(unique)
+    }
 }
 
 /// The index resolution.

@@ -265,6 +265,62 @@ pub trait Topics: Send + Sync {
     /// The topic `event` changed, once its projection has applied it; it may read what the
     /// projection wrote (e.g. the store of an order whose later events do not name it).
     async fn topic(&self, event: &FeedEvent) -> Result<Option<Topic>, sqlx::Error>;
+
+    /// The topics a batch of applied events changed, each once. Lookups override this to
+    /// read the whole batch's topics at once instead of one statement per event.
+    async fn topics(&self, events: &[FeedEvent]) -> Result<Vec<Topic>, sqlx::Error> {
+        let mut topics: Vec<Topic> = Vec::new();
+        for event in events {
+            if let Some(topic) = self.topic(event).await? {
+                if !topics.contains(&topic) {
+                    topics.push(topic);
+                }
+            }
+        }
+        Ok(topics)
+    }
+}
+
+/// The distinct values of `column` in `table`'s rows whose `key` is one of `keys`, in one
+/// statement on Postgres (on SQLite, where a lookup is an in-process call, one per key).
+pub(crate) async fn look_up(
+    db: &Database,
+    table: &str,
+    key: &str,
+    column: &str,
+    keys: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    match db.backend() {
+        Backend::Postgres(pool) => {
+            sqlx::query_scalar(&format!(
+                "SELECT DISTINCT {column}::text FROM {table} WHERE {key} = ANY($1) AND {column} IS NOT NULL"
+            ))
+            .bind(keys)
+            .fetch_all(pool)
+            .await
+        }
+        Backend::Sqlite(pool) => {
+            let sql = format!(
+                "SELECT CAST({column} AS TEXT) FROM {table} WHERE {key} = $1 AND {column} IS NOT NULL"
+            );
+            let mut found: Vec<String> = Vec::new();
+            for key in keys {
+                if let Some(value) = sqlx::query_scalar::<_, String>(&sql)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+                {
+                    if !found.contains(&value) {
+                        found.push(value);
+                    }
+                }
+            }
+            Ok(found)
+        }
+    }
 }
 
 /// Topics that follow from the event alone.
@@ -312,14 +368,7 @@ impl Announcing {
         // The events stay unacknowledged on failure: the feed offers them again, the
         // projection skips them as applied, and the announcement is retried.
         let failed = |error| HandlerError::new(self.inner.name(), &events[0], error);
-        let mut topics: Vec<Topic> = Vec::new();
-        for event in events {
-            if let Some(topic) = self.topics.topic(event).await.map_err(failed)? {
-                if !topics.contains(&topic) {
-                    topics.push(topic);
-                }
-            }
-        }
+        let topics = self.topics.topics(events).await.map_err(failed)?;
         self.announcer.announce(&topics).await.map_err(failed)
     }
 }

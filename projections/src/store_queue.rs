@@ -214,4 +214,14 @@ impl crate::live::Topics for QueueTopics {
         })?;
         Ok(store.map(|(store,)| crate::live::Topic::store(&store)))
     }
+
+    async fn topics(&self, events: &[FeedEvent]) -> Result<Vec<crate::live::Topic>, sqlx::Error> {
+        let orders: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+        let stores =
+            crate::live::look_up(&self.0, "store_queue", "order_id", "store_id", &orders).await?;
+        Ok(stores
+            .iter()
+            .map(|store| crate::live::Topic::store(store))
+            .collect())
+    }
 }

@@ -53,9 +53,20 @@ async fn step(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town() {
+async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town_embedded() {
     let test = TestDatabase::sqlite().await;
-    let db = &test.db;
+    a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town(&test.db).await;
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town_on_postgres() {
+    let test = TestDatabase::postgres().await;
+    a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town(&test.db).await;
+    test.cleanup().await;
+}
+
+async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town(db: &Database) {
     let hub = Hub::default();
     let handlers = eats_projections::announcing(db, &Announcer::Local(hub.clone()));
     let board = handlers
@@ -122,5 +133,4 @@ async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town() {
 
     drop((near, far));
     assert_eq!(hub.followed_topics(), 0, "unfollowed when dropped");
-    test.cleanup().await;
 }

@@ -388,6 +388,27 @@ impl Database {
         self.commits.subscribe()
     }
 
+    /// On Postgres, this database through a pool of its own, as large as this one's, sharing
+    /// everything else (the commits that wake an in-process relay included); on SQLite, the
+    /// same handle (one writer per file, shared by design). For the event consumers of a
+    /// process that also serves the API: at hundreds of clients the API's requests fill its
+    /// pool, and a projector waiting in that queue for each statement fell tens of seconds
+    /// behind.
+    pub async fn with_own_pool(&self) -> Result<Self, StoreError> {
+        let Backend::Postgres(pool) = &self.backend else {
+            return Ok(self.clone());
+        };
+        let own = PgPoolOptions::new()
+            .max_connections(pool.options().get_max_connections())
+            .acquire_timeout(pool.options().get_acquire_timeout())
+            .connect_with((*pool.connect_options()).clone())
+            .await?;
+        Ok(Self {
+            backend: Backend::Postgres(own),
+            ..self.clone()
+        })
+    }
+
     /// Sets the events between snapshots; 0 turns snapshots off.
     pub fn with_snapshot_every(mut self, events: usize) -> Self {
         self.snapshot_every = events;
