@@ -414,10 +414,13 @@ impl Reconciler {
         }
         let types: Vec<&str> = consumer.aggregate_types().to_vec();
         let (sql, key) = match consumer.own_positions() {
-            Some(key) => (OVERDUE_BY_PROJECTION_POSITIONS, key),
-            None => (OVERDUE_BY_CONSUMER_POSITIONS, consumer.name()),
+            Some(key) => (overdue_sql("projection_positions", "projection"), key),
+            None => (
+                overdue_sql("consumer_positions", "consumer"),
+                consumer.name(),
+            ),
         };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(&sql)
             .bind(key)
             .bind(&types)
             .bind(from)
@@ -468,27 +471,21 @@ impl Reconciler {
     }
 }
 
-/// The aggregates relayed in a span whose last relayed event is past the consumer's position.
-const OVERDUE_BY_CONSUMER_POSITIONS: &str =
-    "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
-     FROM relayed r LEFT JOIN consumer_positions p ON p.consumer = $1 \
-       AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
-     WHERE r.aggregate_type = ANY($2) \
-       AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
-     GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
-     HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
-     LIMIT $5";
-
-/// The same against a projector's own positions ([`EventHandler::own_positions`]).
-const OVERDUE_BY_PROJECTION_POSITIONS: &str =
-    "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
-     FROM relayed r LEFT JOIN projection_positions p ON p.projection = $1 \
-       AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
-     WHERE r.aggregate_type = ANY($2) \
-       AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
-     GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
-     HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
-     LIMIT $5";
+/// The aggregates relayed in a span whose last relayed event is past the consumer's position,
+/// as recorded in `positions` under `key` (`consumer_positions` by consumer, or a projector's
+/// own `projection_positions` by projection: [`EventHandler::own_positions`]).
+fn overdue_sql(positions: &str, key: &str) -> String {
+    format!(
+        "SELECT r.aggregate_type, r.aggregate_id, COALESCE(p.sequence, 0) AS position \
+         FROM relayed r LEFT JOIN {positions} p ON p.{key} = $1 \
+           AND p.aggregate_type = r.aggregate_type AND p.aggregate_id = r.aggregate_id \
+         WHERE r.aggregate_type = ANY($2) \
+           AND r.relayed_at > to_timestamp($3) AND r.relayed_at <= to_timestamp($4) \
+         GROUP BY r.aggregate_type, r.aggregate_id, p.sequence \
+         HAVING max(r.sequence) > COALESCE(p.sequence, 0) \
+         LIMIT $5"
+    )
+}
 
 /// Forgets the relay's notes older than `window`; returns how many went.
 pub async fn forget_relayed<'c>(

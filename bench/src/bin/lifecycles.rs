@@ -605,6 +605,8 @@ struct Phase {
     /// CPU seconds of the services beside eats: PostgreSQL's processes and NATS.
     postgres_cpu_seconds: f64,
     nats_cpu_seconds: f64,
+    /// CPU seconds of this process: the clients themselves (HTTP, JSON, the streams).
+    generator_cpu_seconds: f64,
 }
 
 /// The command names of the services' processes, as `/proc/<pid>/stat` spells them.
@@ -646,12 +648,14 @@ async fn phase(
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu_before = system.cpu_seconds()?;
+    let generator_before = procfs::cpu_seconds(std::process::id())?;
     let (postgres_before, nats_before) = (
         procfs::sample_cpu_of(POSTGRES)?,
         procfs::sample_cpu_of(NATS)?,
     );
     tokio::time::sleep_until(until.into()).await;
     let cpu_seconds = system.cpu_seconds()? - cpu_before;
+    let generator_cpu_seconds = procfs::cpu_seconds(std::process::id())? - generator_before;
     let postgres_cpu_seconds = procfs::sample_cpu_of(POSTGRES)?.since(&postgres_before);
     let nats_cpu_seconds = procfs::sample_cpu_of(NATS)?.since(&nats_before);
     while let Some(done) = tasks.join_next().await {
@@ -670,6 +674,7 @@ async fn phase(
         cpu_seconds,
         postgres_cpu_seconds,
         nats_cpu_seconds,
+        generator_cpu_seconds,
     })
 }
 
@@ -691,6 +696,7 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
     let cores = phase.cpu_seconds / phase.seconds;
     let postgres_cores = phase.postgres_cpu_seconds / phase.seconds;
     let nats_cores = phase.nats_cpu_seconds / phase.seconds;
+    let generator_cores = phase.generator_cpu_seconds / phase.seconds;
     if args.json {
         let steps: serde_json::Map<String, Value> = COMMANDS
             .iter()
@@ -716,13 +722,14 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
                 "server_cpu_cores": cores,
                 "postgres_cpu_cores": postgres_cores,
                 "nats_cpu_cores": nats_cores,
+                "load_generator_cpu_cores": generator_cores,
                 "peak_rss_mib": rss.iter().map(|(r, m)| (r.clone(), json!(m))).collect::<serde_json::Map<_, _>>(),
             })
         );
         return Ok(());
     }
     println!(
-        "\n{:?}, {} clients, {:.0} s: {} lifecycles, {:.1} lifecycles/s, {:.0} commands/s; CPU: eats {:.2} cores, postgres {:.2}, nats {:.2}; peak RSS {}",
+        "\n{:?}, {} clients, {:.0} s: {} lifecycles, {:.1} lifecycles/s, {:.0} commands/s; CPU: eats {:.2} cores, postgres {:.2}, nats {:.2}, load generator {:.2}; peak RSS {}",
         args.mode,
         phase.clients,
         phase.seconds,
@@ -732,6 +739,7 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         cores,
         postgres_cores,
         nats_cores,
+        generator_cores,
         rss.iter()
             .map(|(role, mib)| format!("{role} {mib:.0} MiB"))
             .collect::<Vec<_>>()
