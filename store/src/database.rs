@@ -201,7 +201,6 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -402,7 +401,6 @@ impl Database {
         let own = PgPoolOptions::new()
             .max_connections(pool.options().get_max_connections())
             .acquire_timeout(pool.options().get_acquire_timeout())
-            .test_before_acquire(pool.options().get_test_before_acquire())
             .connect_with((*pool.connect_options()).clone())
             .await?;
         Ok(Self {
