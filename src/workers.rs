@@ -42,7 +42,6 @@ fn export_lag(board: &eats_api::LagBoard, consumer: &str, events: u64, seconds: 
 fn consumers(
     config: &ServeConfig,
     db: &Database,
-    sagas_db: &Database,
     aggregates: &Aggregates,
     hub: &Hub,
     notifier: Option<&(Arc<dyn eats_notify::Provider>, Arc<tokio::sync::Notify>)>,
@@ -55,7 +54,7 @@ fn consumers(
     if config.fanout.runs(Role::Sagas) {
         handlers.push(Arc::new(ProcessManager::new(
             aggregates.clone(),
-            sagas_db.clone(),
+            db.clone(),
             config.saga.settings(),
         )));
     }
@@ -110,26 +109,7 @@ impl Workers {
             } else {
                 db
             };
-        // The process managers take up to 2,048 events at once: beside other roles they get a
-        // pool of their own too, or their runs hold every connection and a projector waits
-        // for one on each batch (measured: about 100 ms a batch at 256 clients).
-        let sagas_own_pool;
-        let beside_sagas = [Role::Api, Role::Projectors, Role::Notifier, Role::Relay]
-            .into_iter()
-            .any(|role| fanout.runs(role));
-        let sagas_db = if fanout.runs(Role::Sagas)
-            && beside_sagas
-            && matches!(db.backend(), Backend::Postgres(_))
-        {
-            sagas_own_pool = db
-                .with_own_pool()
-                .await
-                .context("opening the process managers' database pool")?;
-            &sagas_own_pool
-        } else {
-            db
-        };
-        let handlers = consumers(config, db, sagas_db, aggregates, hub, notifier.as_ref());
+        let handlers = consumers(config, db, aggregates, hub, notifier.as_ref());
         if let Some((provider, wake)) = notifier {
             let dispatcher =
                 eats_notify::Dispatcher::new(db.clone(), provider, config.notify.settings(), wake);
@@ -147,7 +127,7 @@ impl Workers {
         if fanout.runs(Role::Sagas) {
             let runner = DeadlineRunner::new(
                 aggregates.clone(),
-                sagas_db.clone(),
+                db.clone(),
                 Arc::new(SystemClock),
                 Duration::from_secs(1),
             );
