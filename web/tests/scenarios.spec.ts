@@ -131,6 +131,11 @@ test("signing in, registering and ordering work from the keyboard alone", async 
   const owner = await apiAs(server, "store_owner", "정사장");
   await openStore(owner, "분식나라");
   await page.goto(`${server.base}/login`);
+  // Keys pressed while the app is still rendering the form land on nodes it then replaces
+  // (seen on a loaded machine: after two Tabs the focus was still on the first link). Start
+  // once the form is there and nothing is loading.
+  await expect(page.getByLabel("고객 (주문하기)")).toBeVisible();
+  await page.waitForLoadState("networkidle");
   // Tab from the top of the page to the role choice; arrows pick the role, Tab moves on.
   await page.keyboard.press("Tab"); // the eats link
   await page.keyboard.press("Tab"); // the first role
