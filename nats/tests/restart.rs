@@ -376,7 +376,6 @@ fn tear_the_tail(server: &NatsServer, stream: &str, keep: f64) {
 /// Places and pays for an order: OrderPlaced and PaymentApproved; the process manager then
 /// records the payment (OrderPaid).
 async fn place_and_pay(aggregates: &eats_store::Aggregates, n: usize) -> eats_domain::OrderId {
-    use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand};
     use eats_domain::payment::PaymentCommand;
     use eats_domain::{Actor, EventMetadata, OrderId, PaymentId, Won};
     let store = scenario::open_store(aggregates).await;
@@ -389,19 +388,7 @@ async fn place_and_pay(aggregates: &eats_store::Aggregates, n: usize) -> eats_do
         .orders
         .execute_with_metadata(
             &order.to_string(),
-            OrderCommand::PlaceOrder {
-                order_id: order,
-                customer,
-                store_id: store.id,
-                lines: vec![LineRequest {
-                    item_id: store.item,
-                    quantity: 1,
-                }],
-                deliver_to: DeliveryAddress {
-                    address: "서울 중구 을지로 12".into(),
-                    location: scenario::city_hall(),
-                },
-            },
+            scenario::place_order(order, store, customer, 1),
             meta(),
         )
         .await

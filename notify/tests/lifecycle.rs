@@ -13,7 +13,7 @@ use common::{ok, Answer, StandIn};
 use cqrs_es::AggregateError;
 use eats_domain::customer::CustomerCommand;
 use eats_domain::delivery::DeliveryCommand;
-use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand};
+use eats_domain::order::OrderCommand;
 use eats_domain::payment::PaymentCommand;
 use eats_domain::{
     Actor, CustomerId, DeliveryId, EventMetadata, GeoPoint, OrderId, PaymentId, RiderId, Won,
@@ -235,22 +235,7 @@ impl Journey<'_> {
         execute(
             &a.orders,
             &order.to_string(),
-            OrderCommand::PlaceOrder {
-                order_id: order,
-                customer,
-                store_id: store.id,
-                lines: vec![LineRequest {
-                    item_id: store.item,
-                    quantity: 2,
-                }],
-                deliver_to: DeliveryAddress {
-                    address: "서울 중구 을지로 12".into(),
-                    location: GeoPoint {
-                        lat: 37.566,
-                        lng: 126.991,
-                    },
-                },
-            },
+            scenario::place_order(order, store, customer, 2),
             order,
             as_customer,
         )

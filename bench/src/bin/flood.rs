@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use eats_bench::{percentile, Pipeline};
-use eats_domain::order::{DeliveryAddress, LineRequest, OrderCommand};
-use eats_domain::{Actor, EventMetadata, GeoPoint, OrderId};
+use eats_domain::{Actor, EventMetadata, OrderId};
 use eats_notify::provider::webhook::WebhookSender;
 use eats_notify::{records, Dispatcher, Notifier, NotifySettings, Provider};
 use eats_store::testing::scenario::{self, OpenStore, Stage};
@@ -84,22 +83,7 @@ async fn probe(aggregates: &Aggregates, store: OpenStore, n: usize) -> anyhow::R
             .orders
             .execute_with_metadata(
                 &order.to_string(),
-                OrderCommand::PlaceOrder {
-                    order_id: order,
-                    customer,
-                    store_id: store.id,
-                    lines: vec![LineRequest {
-                        item_id: store.item,
-                        quantity: 1,
-                    }],
-                    deliver_to: DeliveryAddress {
-                        address: "서울 중구 을지로 12".into(),
-                        location: GeoPoint {
-                            lat: 37.566,
-                            lng: 126.991,
-                        },
-                    },
-                },
+                scenario::place_order(order, store, customer, 1),
                 metadata,
             )
             .await?;
