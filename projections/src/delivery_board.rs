@@ -29,28 +29,7 @@ pub struct BoardTopics(pub Database);
 #[async_trait::async_trait]
 impl crate::live::Topics for BoardTopics {
     async fn topic(&self, event: &FeedEvent) -> Result<Option<crate::live::Topic>, sqlx::Error> {
-        let event_type = event.event_type.as_str();
-        if event_type == "DeliveryRequested" {
-            return Ok(match event.decode::<Delivery>() {
-                Ok(DeliveryEvent::DeliveryRequested(e)) => {
-                    cell_of(e.pickup).map(crate::live::Topic::jobs_in)
-                }
-                // Undecodable events fail the projection before anything is announced.
-                _ => None,
-            });
-        }
-        if matches!(event_type, "DeliveryPickedUp" | "DeliveryCompleted") {
-            return Ok(None);
-        }
-        let cell: Option<(Option<i64>,)> = on_pool!(self.0, |pool| {
-            sqlx::query_as("SELECT pickup_cell FROM delivery_board WHERE delivery_id = $1")
-                .bind(&event.aggregate_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(cell
-            .and_then(|(cell,)| cell)
-            .map(crate::live::Topic::jobs_in))
+        Ok(self.topics(std::slice::from_ref(event)).await?.pop())
     }
 
     async fn topics(&self, events: &[FeedEvent]) -> Result<Vec<crate::live::Topic>, sqlx::Error> {
@@ -58,7 +37,13 @@ impl crate::live::Topics for BoardTopics {
         let mut looked_up = Vec::new();
         for event in events {
             match event.event_type.as_str() {
-                "DeliveryRequested" => topics.extend(self.topic(event).await?),
+                "DeliveryRequested" => match event.decode::<Delivery>() {
+                    Ok(DeliveryEvent::DeliveryRequested(e)) => {
+                        topics.extend(cell_of(e.pickup).map(crate::live::Topic::jobs_in));
+                    }
+                    Ok(_) => {}
+                    Err(error) => return Err(sqlx::Error::Decode(Box::new(error))),
+                },
                 "DeliveryPickedUp" | "DeliveryCompleted" => {}
                 _ => looked_up.push(event.aggregate_id.as_str()),
             }

@@ -206,13 +206,7 @@ pub struct QueueTopics(pub Database);
 #[async_trait::async_trait]
 impl crate::live::Topics for QueueTopics {
     async fn topic(&self, event: &FeedEvent) -> Result<Option<crate::live::Topic>, sqlx::Error> {
-        let store: Option<(String,)> = on_pool!(self.0, |pool| {
-            sqlx::query_as("SELECT store_id FROM store_queue WHERE order_id = $1")
-                .bind(&event.aggregate_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(store.map(|(store,)| crate::live::Topic::store(&store)))
+        Ok(self.topics(std::slice::from_ref(event)).await?.pop())
     }
 
     async fn topics(&self, events: &[FeedEvent]) -> Result<Vec<crate::live::Topic>, sqlx::Error> {
