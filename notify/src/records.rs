@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use eats_store::{on_pool, Backend, Database};
+use eats_store::{on_pool, Backend, BeginSafely, Database};
 use serde::Serialize;
 
 use crate::provider::Outgoing;
@@ -217,7 +217,7 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
         next_attempt_at, sms_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14, $15) \
         ON CONFLICT (event_key, recipient, channel) DO NOTHING";
     on_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_safely().await?;
         let mut added = 0;
         for record in records {
             let parameters =

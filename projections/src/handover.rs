@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use eats_feed::FeedEvent;
-use eats_store::{on_pool, Backend};
+use eats_store::{on_pool, Backend, BeginSafely};
 use serde::Serialize;
 
 use crate::runner::{
@@ -220,7 +220,7 @@ impl<P: Projection> Projector<P> {
         let tables = &copy.target.tables;
         on_pool!(self.db, |pool| {
             let mut tx = if postgres {
-                pool.begin().await?
+                pool.begin_safely().await?
             } else {
                 pool.begin_with("BEGIN IMMEDIATE").await?
             };

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use eats_feed::FeedEvent;
-use eats_store::{on_pool, Backend};
+use eats_store::{on_pool, Backend, BeginSafely};
 use serde::Serialize;
 
 use crate::handover::Progress;
@@ -124,7 +124,7 @@ impl<P: Projection> Projector<P> {
         let postgres = matches!(self.db.backend(), Backend::Postgres(_));
         let name = self.target.positions.as_str();
         on_pool!(self.db, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_safely().await?;
             if postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
                     .bind(HANDOVER_LOCK_CLASS)

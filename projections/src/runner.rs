@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eats_feed::{DecodeError, EventHandler, FeedEvent, HandlerError};
-use eats_store::{Backend, Database, DerivedState};
+use eats_store::{Backend, BeginSafely, Database, DerivedState};
 use tracing::Instrument;
 
 use crate::sql::{inline, Arg, Write};
@@ -310,7 +310,7 @@ impl<P: Projection> Projector<P> {
         }
         let _turn = self.db.write_turn().await;
         on_pool!(self.db, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_safely().await?;
             if lock {
                 sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
                     .bind(HANDOVER_LOCK_CLASS)
@@ -448,7 +448,7 @@ impl<P: Projection> Projector<P> {
             .map(|table| retarget_sql(table, &self.target.tables))
             .collect();
         on_pool!(self.db, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_safely().await?;
             for table in &tables {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)

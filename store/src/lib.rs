@@ -8,6 +8,8 @@
 //! - [`repository`]: the one [`EventRepository`] over both, which also versions snapshots.
 //! - [`commands`]: cqrs-es's command handling with this process's recently written aggregates
 //!   remembered, every answer still checked against the event store.
+//! - [`transaction`]: beginning a transaction no cancelled caller leaves open on a pooled
+//!   connection.
 //! - [`wiring`]: the five aggregates' command handlers and the event-sourced store catalogue.
 //! - [`testing`] (feature `testing`): a fresh, isolated database per test on either backend.
 
@@ -28,9 +30,11 @@ pub mod database;
 pub mod repository;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transaction;
 pub mod wiring;
 
 pub use commands::{CachedStore, Commands};
 pub use database::{Backend, Database, DerivedState, StoreError, WriteTurn};
 pub use repository::EventRepository;
+pub use transaction::BeginSafely;
 pub use wiring::{Aggregates, Cqrs, DomainServices, EventStoreCatalog, EventStoreOf};

@@ -19,12 +19,13 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::watch;
 
 use crate::database::Backend;
+use crate::transaction::to_the_end;
 
 /// The key under which the layout is stored inside a snapshot's JSON.
 const LAYOUT_KEY: &str = "_snapshot_layout";
 
 enum Inner {
-    Postgres(PostgresEventRepository, PgPool),
+    Postgres(Arc<PostgresEventRepository>, PgPool),
     Sqlite(SqliteEventRepository, SqlitePool),
 }
 
@@ -40,9 +41,10 @@ impl EventRepository {
     /// A repository over `backend` whose snapshots have layout `snapshot_layout`.
     pub fn new(backend: &Backend, snapshot_layout: u32) -> Self {
         let inner = match backend {
-            Backend::Postgres(pool) => {
-                Inner::Postgres(PostgresEventRepository::new(pool.clone()), pool.clone())
-            }
+            Backend::Postgres(pool) => Inner::Postgres(
+                Arc::new(PostgresEventRepository::new(pool.clone())),
+                pool.clone(),
+            ),
             Backend::Sqlite(pool) => {
                 Inner::Sqlite(SqliteEventRepository::new(pool.clone()), pool.clone())
             }
@@ -221,7 +223,13 @@ impl PersistedEventRepository for EventRepository {
             Inner::Postgres(_, pool) if snapshot_update.is_none() => {
                 append_postgres::<A>(pool, events).await?
             }
-            Inner::Postgres(repo, _) => repo.persist::<A>(events, snapshot_update).await?,
+            // postgres-es begins a transaction here (see `crate::transaction`).
+            Inner::Postgres(repo, _) => {
+                let (repo, events) = (repo.clone(), events.to_vec());
+                to_the_end(async move { repo.persist::<A>(&events, snapshot_update).await })
+                    .await
+                    .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))??
+            }
             Inner::Sqlite(repo, _) => {
                 let _turn = match &self.writers {
                     Some(writers) => Some(writers.lock().await),

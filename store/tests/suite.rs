@@ -909,3 +909,56 @@ on_both_backends!(
     a_remembered_order_moved_on_elsewhere_is_decided_on_its_stored_events,
     the_next_command_on_an_order_written_here_reads_no_events,
 );
+
+/// A `BEGIN` whose caller went away while it was on the wire must not leave the pooled
+/// connection inside a transaction: before `begin_safely`, the next borrower's first error
+/// aborted that transaction and every later query on the connection failed with 25P02 (the
+/// projector kill test met it on CI).
+#[tokio::test]
+async fn a_begin_cancelled_on_the_wire_leaves_no_transaction_on_the_pooled_connection() {
+    use eats_store::BeginSafely;
+    let test = eats_store::testing::TestDatabase::postgres().await;
+    let Backend::Postgres(shared) = test.db.backend() else {
+        panic!("postgres");
+    };
+    // One connection, lent without a check, so the next borrower gets the same session and
+    // the begin's first poll reaches `BEGIN`.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect_with((*shared.connect_options()).clone())
+        .await
+        .expect("pool");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("pid");
+    for wait in [0u64, 1, 2, 5, 10, 20] {
+        {
+            let mut begin = std::pin::pin!(pool.begin_safely());
+            assert!(
+                futures::poll!(begin.as_mut()).is_pending(),
+                "a begin is answered over the wire"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        sqlx::query("SELECT 1 / 0")
+            .execute(&pool)
+            .await
+            .expect_err("a failing statement");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("after a begin dropped {wait} ms in: {e}"));
+        assert_eq!(one, 1);
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+                .bind(pid)
+                .fetch_one(shared)
+                .await
+                .expect("state");
+        assert_eq!(state.as_deref(), Some("idle"), "{wait} ms");
+    }
+    pool.close().await;
+    test.cleanup().await;
+}
