@@ -148,9 +148,12 @@ impl RiderApi {
             .map(drop)
         })?;
         // The customer whose order this rider carries follows them (in any API process).
-        eats_projections::live::Announcer::for_database(&state.db, &state.live.hub)
-            .announce(&[Topic::rider(&rider.to_string())])
-            .await?;
+        eats_projections::live::announce_now(
+            &state.db,
+            &state.live.hub,
+            &[Topic::rider(&rider.to_string())],
+        )
+        .await?;
         Ok(Done::Ok(Json(Accepted {
             id: rider.to_string(),
             status: "located".into(),

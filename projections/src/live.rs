@@ -168,40 +168,136 @@ impl Drop for Follow {
 pub enum Announcer {
     /// Straight into the hub.
     Local(Hub),
-    /// `pg_notify` on [`CHANNEL`], heard by every API process's [`listen`].
-    Postgres(PgPool),
+    /// `pg_notify` on [`CHANNEL`], heard by every API process's [`listen`], sent by a task of
+    /// its own ([`Announcer::for_database`]).
+    Postgres(tokio::sync::mpsc::UnboundedSender<Vec<Topic>>),
 }
 
 impl Announcer {
-    /// The announcer that reaches the API processes of `db`'s deployment.
+    /// The announcer that reaches the API processes of `db`'s deployment. On Postgres it
+    /// starts the task that sends the notifications, which ends once every clone of the
+    /// announcer is dropped and what they announced is sent.
     pub fn for_database(db: &Database, hub: &Hub) -> Self {
         match db.backend() {
-            Backend::Postgres(pool) => Self::Postgres(pool.clone()),
+            Backend::Postgres(pool) => {
+                let (topics, announced) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(send_announcements(pool.clone(), announced));
+                Self::Postgres(topics)
+            }
             Backend::Sqlite(_) => Self::Local(hub.clone()),
         }
     }
 
-    /// Announces `topics`; on Postgres one notification carries them all, one per line.
-    pub async fn announce(&self, topics: &[Topic]) -> Result<(), sqlx::Error> {
+    /// Announces `topics`: at once into a local hub; on Postgres, handed to the sending task,
+    /// so a projector's next batch does not wait for the notification's round trip.
+    pub fn announce(&self, topics: &[Topic]) {
         if topics.is_empty() {
-            return Ok(());
+            return;
         }
         match self {
             Self::Local(hub) => topics.iter().for_each(|t| hub.announce(t.as_str())),
-            Self::Postgres(pool) => {
-                let payload = topics
-                    .iter()
-                    .map(Topic::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(payload)
-                    .execute(pool)
-                    .await?;
+            Self::Postgres(sender) => {
+                if sender.send(topics.to_vec()).is_err() {
+                    // Only when the runtime is shutting down: nobody is left to follow.
+                    tracing::debug!("announcement after the sending task ended");
+                }
             }
         }
-        Ok(())
+    }
+}
+
+/// Announces `topics` now, to followers in this process or (on Postgres) in every API
+/// process; for a one-off change outside the projectors (a rider's position).
+pub async fn announce_now(db: &Database, hub: &Hub, topics: &[Topic]) -> Result<(), sqlx::Error> {
+    match db.backend() {
+        Backend::Postgres(pool) => notify(pool, topics.iter()).await,
+        Backend::Sqlite(_) => {
+            topics.iter().for_each(|t| hub.announce(t.as_str()));
+            Ok(())
+        }
+    }
+}
+
+/// Postgres refuses a notification payload of 8,000 bytes or more.
+const PAYLOAD_LIMIT: usize = 7_900;
+
+/// Sends `topics`, one per line, in as few notifications as the payload limit allows.
+async fn notify<'t>(
+    pool: &PgPool,
+    topics: impl Iterator<Item = &'t Topic>,
+) -> Result<(), sqlx::Error> {
+    let mut payload = String::new();
+    for topic in topics {
+        if !payload.is_empty() && payload.len() + 1 + topic.as_str().len() > PAYLOAD_LIMIT {
+            send(pool, &payload).await?;
+            payload.clear();
+        }
+        if !payload.is_empty() {
+            payload.push('\n');
+        }
+        payload.push_str(topic.as_str());
+    }
+    if payload.is_empty() {
+        return Ok(());
+    }
+    send(pool, &payload).await
+}
+
+async fn send(pool: &PgPool, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// The projectors' notifications, one in flight at a time: what is announced meanwhile is
+/// gathered (each topic once) and goes in the next. A notification that fails is retried with
+/// the topics announced since; they are announced after their writes committed either way.
+async fn send_announcements(
+    pool: PgPool,
+    mut announced: tokio::sync::mpsc::UnboundedReceiver<Vec<Topic>>,
+) {
+    let mut pending: hashlink::LinkedHashSet<Topic> = hashlink::LinkedHashSet::new();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        if pending.is_empty() {
+            match announced.recv().await {
+                Some(topics) => pending.extend(topics),
+                None => return,
+            }
+        }
+        let mut open = true;
+        loop {
+            match announced.try_recv() {
+                Ok(topics) => pending.extend(topics),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        match notify(&pool, pending.iter()).await {
+            Ok(()) => {
+                pending.clear();
+                pause = Duration::from_millis(50);
+            }
+            Err(error) if open => {
+                tracing::warn!(%error, topics = pending.len(), retry_in_ms = pause.as_millis() as u64,
+                    "live announcements: cannot notify; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                tracing::warn!(%error, topics = pending.len(), "live announcements: last ones not sent");
+                return;
+            }
+        }
+        if !open && pending.is_empty() {
+            return;
+        }
     }
 }
 
@@ -369,7 +465,8 @@ impl Announcing {
         // projection skips them as applied, and the announcement is retried.
         let failed = |error| HandlerError::new(self.inner.name(), &events[0], error);
         let topics = self.topics.topics(events).await.map_err(failed)?;
-        self.announcer.announce(&topics).await.map_err(failed)
+        self.announcer.announce(&topics);
+        Ok(())
     }
 }
 

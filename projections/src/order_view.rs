@@ -24,11 +24,16 @@ pub struct OrderViewProjection;
 
 /// The order whose view `event` changes: Order events are the order's own, Payment and
 /// Delivery events carry it as their correlation id.
+fn order_of(event: &FeedEvent) -> &str {
+    match event.aggregate_type.as_str() {
+        "Order" => &event.aggregate_id,
+        _ => event.correlation_id(),
+    }
+}
+
+/// The topic of the order whose view `event` changes.
 pub fn topic(event: &FeedEvent) -> Option<Topic> {
-    Some(match event.aggregate_type.as_str() {
-        "Order" => Topic::order(&event.aggregate_id),
-        _ => Topic::order(event.correlation_id()),
-    })
+    Some(Topic::order(order_of(event)))
 }
 
 const PLACED: &str =
@@ -208,6 +213,12 @@ impl Projection for OrderViewProjection {
     const NAME: &'static str = "order_view";
     const AGGREGATE_TYPES: &'static [&'static str] = &["Order", "Payment", "Delivery"];
     const TABLES: &'static [&'static str] = &["order_view"];
+    const PARTITIONS: usize = 4;
+
+    /// Every event writes its order's row only.
+    fn partition<'e>(&self, event: &'e FeedEvent) -> &'e str {
+        order_of(event)
+    }
 
     fn writes(&self, event: &FeedEvent) -> Result<Vec<Write>, DecodeError> {
         match event.aggregate_type.as_str() {

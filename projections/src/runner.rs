@@ -11,6 +11,9 @@ use tracing::Instrument;
 use crate::sql::{inline, Arg, Write};
 use eats_store::on_pool;
 
+/// The fewest events worth a transaction of their own when a batch is split.
+const MIN_PART: usize = 4;
+
 /// A read model: which events it reads and what each does to its tables.
 pub trait Projection: Send + Sync + 'static {
     /// Unique and stable: the consumer, checkpoint and positions are keyed by it.
@@ -23,6 +26,21 @@ pub trait Projection: Send + Sync + 'static {
     /// The statements that apply `event`. Pure: the same event always yields the same
     /// writes, which only move rows forward.
     fn writes(&self, event: &FeedEvent) -> Result<Vec<Write>, DecodeError>;
+
+    /// How many transactions at once a batch may be applied in on Postgres, split by
+    /// [`partition`](Self::partition). At 1 (the default) a batch is one transaction. A
+    /// read model that every client follows (the order view) has one consumer, in stream
+    /// order; split, its batch's statements run on both cores and the next batch waits for
+    /// the slowest part instead of the sum.
+    const PARTITIONS: usize = 1;
+
+    /// The key of the rows `event` writes: events of different keys must write different
+    /// rows (besides their positions), so the parts of a split batch never wait for one
+    /// another's row locks and cannot deadlock. Each key's events stay in stream order, in
+    /// one part. The default, the aggregate, fits a read model with a row per aggregate.
+    fn partition<'e>(&self, event: &'e FeedEvent) -> &'e str {
+        &event.aggregate_id
+    }
 }
 
 /// Why an event could not be projected; the feed retries it.
@@ -361,6 +379,24 @@ impl<P: Projection> Projector<P> {
         Some(script)
     }
 
+    /// `events` in up to [`Projection::PARTITIONS`] parts by [`Projection::partition`], each
+    /// part in stream order; one part on SQLite (one writer) or when the batch is small.
+    fn split(&self, events: &[FeedEvent]) -> Vec<Vec<FeedEvent>> {
+        let parts = P::PARTITIONS.min(events.len() / MIN_PART).max(1);
+        if parts == 1 || !matches!(self.db.backend(), Backend::Postgres(_)) {
+            return vec![events.to_vec()];
+        }
+        let mut split = vec![Vec::new(); parts];
+        for event in events {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(self.projection.partition(event), &mut hasher);
+            let part = std::hash::Hasher::finish(&hasher) % parts as u64;
+            split[part as usize].push(event.clone());
+        }
+        split.retain(|part| !part.is_empty());
+        split
+    }
+
     /// Applies consecutive events in one transaction; if one of them follows a gap, falls
     /// back to applying them one by one (which fills the gap from the event store).
     pub async fn apply_batch(&self, events: &[FeedEvent]) -> Result<(), ProjectionError> {
@@ -497,14 +533,20 @@ impl<P: Projection> EventHandler for Projector<P> {
             [] => Ok(()),
             [one] => self.handle(one).await,
             [first, ..] => {
-                self.apply_batch(events)
-                    .instrument(tracing::debug_span!(
+                let parts = self.split(events);
+                let applied = futures::future::join_all(parts.iter().map(|part| {
+                    self.apply_batch(part).instrument(tracing::debug_span!(
                         "batch",
                         projection = P::NAME,
-                        events = events.len()
+                        events = part.len()
                     ))
-                    .await
-                    .map_err(|e| HandlerError::new(P::NAME, first, e))?;
+                }))
+                .await;
+                // Parts applied before another failed are skipped as applied when the feed
+                // offers the batch again.
+                for result in applied {
+                    result.map_err(|e| HandlerError::new(P::NAME, first, e))?;
+                }
                 // One transaction for many orders: each event is still logged under its own trace.
                 for event in events {
                     event
@@ -558,5 +600,61 @@ mod tests {
              xorder_view"
         );
         assert!(matches!(retarget_sql("SELECT 1", &[]), Cow::Borrowed(_)));
+    }
+
+    fn event(aggregate_type: &str, aggregate_id: &str, sequence: u64, order: &str) -> FeedEvent {
+        FeedEvent {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            sequence,
+            event_type: "Step".into(),
+            event_version: "1".into(),
+            payload: serde_json::Value::Null,
+            metadata: [("correlation_id".to_string(), order.to_string())].into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_split_batch_keeps_each_orders_events_together_and_in_order() {
+        // Never connected: `split` only asks which backend it is.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://127.0.0.1/unused")
+            .expect("lazy pool");
+        let projector = Projector::new(
+            crate::order_view::OrderViewProjection,
+            Database::new(Backend::Postgres(pool)),
+        );
+        let mut events = Vec::new();
+        for sequence in 1..=3 {
+            for order in 0..12 {
+                let id = format!("o{order}");
+                events.push(event("Order", &id, sequence, &id));
+                events.push(event("Payment", &format!("p{order}"), sequence, &id));
+                events.push(event("Delivery", &format!("d{order}"), sequence, &id));
+            }
+        }
+        let parts = projector.split(&events);
+        assert_eq!(parts.len(), 4, "12 orders over 4 parts");
+        assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), events.len());
+        for order in 0..12 {
+            let id = format!("o{order}");
+            let holding: Vec<&Vec<FeedEvent>> = parts
+                .iter()
+                .filter(|part| part.iter().any(|e| e.correlation_id() == id))
+                .collect();
+            assert_eq!(holding.len(), 1, "{id} is in one part");
+            let in_part: Vec<(&str, u64)> = holding[0]
+                .iter()
+                .filter(|e| e.correlation_id() == id)
+                .map(|e| (e.aggregate_type.as_str(), e.sequence))
+                .collect();
+            let in_batch: Vec<(&str, u64)> = events
+                .iter()
+                .filter(|e| e.correlation_id() == id)
+                .map(|e| (e.aggregate_type.as_str(), e.sequence))
+                .collect();
+            assert_eq!(in_part, in_batch, "{id}'s events in stream order");
+        }
+        assert_eq!(projector.split(&events[..7]).len(), 1, "too few to split");
     }
 }

@@ -134,3 +134,48 @@ async fn a_job_wakes_the_riders_near_its_pickup_and_no_one_across_town(db: &Data
     drop((near, far));
     assert_eq!(hub.followed_topics(), 0, "unfollowed when dropped");
 }
+
+/// The projectors' announcements on Postgres go out from a task of their own, gathered into
+/// as few notifications as fit Postgres's payload limit (8,000 bytes): a burst of topics far
+/// over it all reach a listening API process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_announcements_over_postgres_reaches_a_listener_whatever_its_size() {
+    let test = TestDatabase::postgres().await;
+    let eats_store::Backend::Postgres(pool) = test.db.backend() else {
+        panic!("postgres");
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(eats_projections::live::CHANNEL)
+        .await
+        .expect("listen");
+    let announcer = Announcer::for_database(&test.db, &Hub::default());
+    let topics: Vec<Topic> = (0..600)
+        .map(|n| Topic::order(&format!("{n:04}-{}", uuid::Uuid::new_v4())))
+        .collect();
+    // One batch's topics far over the limit, then the same again in smaller batches.
+    announcer.announce(&topics);
+    for chunk in topics.chunks(50) {
+        announcer.announce(chunk);
+    }
+    let mut heard = std::collections::HashSet::new();
+    let mut notifications = 0;
+    while heard.len() < topics.len() {
+        let notification = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .unwrap_or_else(|_| panic!("heard {} of {} topics", heard.len(), topics.len()))
+            .expect("notification");
+        notifications += 1;
+        assert!(notification.payload().len() < 8_000);
+        heard.extend(notification.payload().lines().map(str::to_string));
+    }
+    let expected: std::collections::HashSet<String> =
+        topics.iter().map(|t| t.as_str().to_string()).collect();
+    assert_eq!(heard, expected);
+    // 600 topics of about 45 bytes: a handful of notifications, not one per batch or topic.
+    assert!(notifications <= 12, "{notifications} notifications");
+    drop(announcer);
+    test.cleanup().await;
+}

@@ -136,3 +136,64 @@ async fn on_sqlite_rebuilt_tables_match_what_the_live_consumers_built() {
     rebuilt_tables_match_what_the_live_consumers_built(&test.db).await;
     test.cleanup().await;
 }
+
+/// The order view applies a live batch in parts at once on Postgres (one per group of
+/// orders): fed its events in mixed batches, it holds the rows a rebuild makes, and every
+/// position is the aggregate's last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_view_applied_in_split_batches_matches_its_rebuild() {
+    let test = TestDatabase::postgres().await;
+    let db = &test.db;
+    history(db, 16).await;
+    let models = eats_projections::read_models(db);
+    let order_view = models
+        .iter()
+        .find(|model| model.name() == "order_view")
+        .expect("order_view");
+    // Each aggregate's events in order, the aggregates interleaved as a live stream has them.
+    let mut histories = Vec::new();
+    for aggregate_type in order_view.aggregate_types() {
+        for id in ids(db, aggregate_type).await {
+            let history = db.history(aggregate_type, &id).await.expect("history");
+            histories.push(
+                history
+                    .into_iter()
+                    .map(|e| FeedEvent::from_serialized(e).expect("event")),
+            );
+        }
+    }
+    let mut stream = Vec::new();
+    while !histories.is_empty() {
+        histories.retain_mut(|history| match history.next() {
+            Some(event) => {
+                stream.push(event);
+                true
+            }
+            None => false,
+        });
+    }
+    for batch in stream.chunks(40) {
+        order_view.handle_batch(batch).await.expect("batch");
+    }
+    execute(
+        db,
+        "CREATE TABLE live_order_view AS SELECT * FROM order_view",
+    )
+    .await;
+    let behind = count(
+        db,
+        "SELECT count(*) FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS last \
+         FROM events WHERE aggregate_type IN ('Order', 'Payment', 'Delivery') \
+         GROUP BY aggregate_type, aggregate_id) e LEFT JOIN projection_positions p \
+         ON p.projection = 'order_view' AND p.aggregate_type = e.aggregate_type \
+         AND p.aggregate_id = e.aggregate_id WHERE p.sequence IS DISTINCT FROM e.last",
+    )
+    .await;
+    assert_eq!(
+        behind, 0,
+        "aggregates whose position is not their last event"
+    );
+    order_view.rebuild(500).await.expect("rebuild");
+    assert_same_rows(db, "order_view", "live_order_view").await;
+    test.cleanup().await;
+}
