@@ -9,7 +9,9 @@ use eats_domain::order::{
 use eats_domain::payment::{Payment, PaymentCommand};
 use eats_domain::{Actor, CustomerId, GeoPoint, OrderId, PaymentId, StoreId};
 use eats_feed::FeedEvent;
-use eats_projections::live::Topic;
+use std::collections::VecDeque;
+
+use eats_projections::live::{Follow, Topic};
 use eats_projections::{customer_profile, order_view, store_directory};
 use eats_store::on_pool;
 use futures::stream::BoxStream;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 
 use crate::auth::{Role, User};
 use crate::idempotency;
-use crate::live::Sent;
+use crate::live::{Sent, StreamSlot};
 use crate::problem::{invalid, not_found, ApiError, Problem, ProblemKind};
 use crate::state::ApiState;
 use crate::types::*;
@@ -166,30 +168,42 @@ enum StreamReadError {
     Decode(#[from] eats_feed::DecodeError),
 }
 
-/// The first status change of `order` after sequence `after`, read from the event store: it
-/// holds every change before any projector announces it, so a woken stream always finds it.
-async fn next_status_change(
+/// Where an order's stream is: what it follows, the last sequence sent, its slot among the
+/// user's streams, and changes read but not yet sent.
+struct Following {
+    follow: Follow,
+    after: i64,
+    /// Held, not read: dropping it gives the user's slot back when the stream ends.
+    _slot: StreamSlot,
+    found: VecDeque<StatusChange>,
+}
+
+/// The status changes of `order` after sequence `after`, in order, read from the event
+/// store: it holds every change before any projector announces it, so a woken stream always
+/// finds it. Only the events after `after` are read, and every change found is sent before
+/// the stream reads again: one read per wake-up, not one per change plus one finding none.
+async fn status_changes_after(
     db: &eats_store::Database,
     order: &str,
     after: i64,
-) -> Result<Option<StatusChange>, StreamReadError> {
-    let history = db.history(Order::TYPE, order).await?;
+) -> Result<VecDeque<StatusChange>, StreamReadError> {
+    let history = db
+        .history_after(Order::TYPE, order, u64::try_from(after).unwrap_or(0))
+        .await?;
+    let mut changes = VecDeque::new();
     for stored in history {
         let sequence = i64::try_from(stored.sequence).unwrap_or(i64::MAX);
-        if sequence <= after {
-            continue;
-        }
         let event = FeedEvent::from_serialized(stored)?;
         if let Some(status) = status_of(&event.event_type) {
-            return Ok(Some(StatusChange {
+            changes.push_back(StatusChange {
                 sequence,
                 status: status.to_string(),
                 occurred_at: event.occurred_at(),
                 event_type: event.event_type,
-            }));
+            });
         }
     }
-    Ok(None)
+    Ok(changes)
 }
 
 #[OpenApi(tag = "ApiTags::Customer")]
@@ -704,25 +718,29 @@ impl CustomerApi {
         let follow = state.live.hub.follow(Topic::order(&order));
         let (db, live) = (state.db.clone(), state.live.clone());
         let start = last_event_id.0.unwrap_or(0).max(0);
-        let changes = futures::stream::unfold(Some((follow, start, slot)), move |following| {
+        let following = Following {
+            follow,
+            after: start,
+            _slot: slot,
+            found: VecDeque::new(),
+        };
+        let changes = futures::stream::unfold(Some(following), move |following| {
             let (db, order, closed) = (db.clone(), order.clone(), live.closed());
             async move {
-                let (mut follow, after, slot) = following?;
+                let mut following = following?;
                 tokio::pin!(closed);
                 loop {
-                    match next_status_change(&db, &order, after).await {
-                        Ok(Some(change)) => {
-                            let next = (!terminal(&change.status)).then_some((
-                                follow,
-                                change.sequence,
-                                slot,
-                            ));
-                            return Some((Sent::Item(change), next));
-                        }
+                    if let Some(change) = following.found.pop_front() {
+                        following.after = change.sequence;
+                        let next = (!terminal(&change.status)).then_some(following);
+                        return Some((Sent::Item(change), next));
+                    }
+                    match status_changes_after(&db, &order, following.after).await {
+                        Ok(found) if !found.is_empty() => following.found = found,
                         // Shutting down: say when to reconnect and end here; the client
                         // resumes elsewhere.
-                        Ok(None) => tokio::select! {
-                            () = follow.changed() => {}
+                        Ok(_) => tokio::select! {
+                            () = following.follow.changed() => {}
                             () = &mut closed => return Some((Sent::reconnect(), None)),
                         },
                         Err(error) => {

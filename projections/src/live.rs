@@ -391,8 +391,13 @@ pub(crate) async fn look_up(
     }
     match db.backend() {
         Backend::Postgres(pool) => {
+            // `key` is the table's primary key. One index probe per key whatever the
+            // statistics (see `eats_nats::recovery`'s position lookup): `= ANY` planned on an
+            // empty table kept scanning the whole table as it grew.
             sqlx::query_scalar(&format!(
-                "SELECT DISTINCT {column}::text FROM {table} WHERE {key} = ANY($1) AND {column} IS NOT NULL"
+                "SELECT DISTINCT v.value FROM unnest($1::text[]) AS k(key) \
+                 CROSS JOIN LATERAL (SELECT {column}::text AS value FROM {table} \
+                 WHERE {key} = k.key AND {column} IS NOT NULL LIMIT 1) AS v"
             ))
             .bind(keys)
             .fetch_all(pool)

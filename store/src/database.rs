@@ -494,16 +494,28 @@ impl Database {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
+        self.history_after(aggregate_type, aggregate_id, 0).await
+    }
+
+    /// The stored events of one aggregate after sequence `after`, as stored (not upcast).
+    pub async fn history_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
         const COLUMNS: &str =
             "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             ORDER BY sequence"
+             AND sequence > $3 ORDER BY sequence"
         );
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = on_pool!(self, |pool| {
             sqlx::query(&sql)
                 .bind(aggregate_type)
                 .bind(aggregate_id)
+                .bind(after)
                 .fetch_all(pool)
                 .await?
                 .iter()
