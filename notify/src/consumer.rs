@@ -260,32 +260,12 @@ impl Notifier {
             .map_or_else(records::now_ms, |t| t.timestamp_millis());
         let mut records = Vec::with_capacity(planned.len());
         for (template, recipient, parameters, order_id) in planned {
-            let (mut channel, mut skip) = match self.provider.channel(recipient.phone.as_deref()) {
+            let (channel, skip) = match self.provider.channel(recipient.phone.as_deref()) {
                 Ok(channel) => (channel.to_string(), None),
                 Err(Unreachable::NoPhone) => {
                     ("none".to_string(), Some(Unreachable::NoPhone.to_string()))
                 }
             };
-            let mut sms_fallback = true;
-            if let (false, None, Some(customer)) = (
-                template.critical,
-                &skip,
-                recipient.key.strip_prefix("customer:"),
-            ) {
-                let choice = preferences::get(&self.db, customer).await?;
-                sms_fallback = choice.sms;
-                let kakao_channel = matches!(channel.as_str(), "alimtalk" | "kakao");
-                if choice.quiet.is_some_and(|q| q.contains(chrono::Utc::now())) {
-                    skip = Some("quiet_hours".into());
-                } else if !choice.kakao && !choice.sms {
-                    skip = Some("opted_out".into());
-                } else if !choice.kakao && kakao_channel {
-                    match (choice.sms, self.provider.sms_channel()) {
-                        (true, Some(sms)) => channel = sms.to_string(),
-                        _ => skip = Some("opted_out".into()),
-                    }
-                }
-            }
             records.push(NewRecord {
                 event_key: event.key(),
                 order_id,
@@ -296,10 +276,48 @@ impl Notifier {
                 parameters,
                 occurred_at,
                 skip,
-                sms_fallback,
+                sms_fallback: true,
             });
         }
         Ok(records)
+    }
+
+    /// Applies the customers' choices to the planned messages they would get (critical ones
+    /// ignore them), reading every customer's settings in one statement.
+    async fn apply_choices(&self, records: &mut [NewRecord]) -> Result<(), sqlx::Error> {
+        let customer = |record: &NewRecord| -> Option<String> {
+            match (record.template.critical, &record.skip) {
+                (false, None) => record.recipient.strip_prefix("customer:").map(String::from),
+                _ => None,
+            }
+        };
+        let mut customers: Vec<String> = records.iter().filter_map(customer).collect();
+        customers.sort();
+        customers.dedup();
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let choices = preferences::get_many(&self.db, &customers).await?;
+        let now = chrono::Utc::now();
+        for record in records.iter_mut() {
+            let Some(id) = customer(record) else {
+                continue;
+            };
+            let choice = choices.get(&id).copied().unwrap_or_default();
+            record.sms_fallback = choice.sms;
+            let kakao_channel = matches!(record.channel.as_str(), "alimtalk" | "kakao");
+            if choice.quiet.is_some_and(|q| q.contains(now)) {
+                record.skip = Some("quiet_hours".into());
+            } else if !choice.kakao && !choice.sms {
+                record.skip = Some("opted_out".into());
+            } else if !choice.kakao && kakao_channel {
+                match (choice.sms, self.provider.sms_channel()) {
+                    (true, Some(sms)) => record.channel = sms.to_string(),
+                    _ => record.skip = Some("opted_out".into()),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -326,16 +344,18 @@ impl EventHandler for Notifier {
                     .map_err(|e| HandlerError::new(NAME, event, e))?,
             );
         }
+        let failed = |e: sqlx::Error| match events.first() {
+            Some(event) => HandlerError::new(NAME, event, e),
+            None => HandlerError {
+                handler: NAME.into(),
+                event: String::new(),
+                reason: e.to_string(),
+            },
+        };
+        self.apply_choices(&mut planned).await.map_err(failed)?;
         let added = records::insert(&self.db, &planned, records::now_ms())
             .await
-            .map_err(|e| match events.first() {
-                Some(event) => HandlerError::new(NAME, event, e),
-                None => HandlerError {
-                    handler: NAME.into(),
-                    event: String::new(),
-                    reason: e.to_string(),
-                },
-            })?;
+            .map_err(failed)?;
         for reason in planned.iter().filter_map(|r| r.skip.clone()) {
             metrics::counter!("eats_notifications_total", "outcome" => "skipped", "reason" => reason, "provider" => self.provider.name()).increment(1);
         }

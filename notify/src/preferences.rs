@@ -2,7 +2,7 @@
 //! message is recorded; critical messages (a cancellation, a rejection, a refund) ignore it.
 
 use chrono::{DateTime, Timelike, Utc};
-use eats_store::{on_pool, Database};
+use eats_store::{on_pool, Backend, Database};
 
 /// Seoul is UTC+9 all year (no daylight saving).
 const SEOUL_OFFSET_HOURS: u32 = 9;
@@ -52,27 +52,77 @@ impl Default for Preferences {
 /// The settings of `customer_id`.
 pub async fn get(db: &Database, customer_id: &str) -> Result<Preferences, sqlx::Error> {
     let db = &db.for_notifications();
-    let sql = "SELECT kakao, sms, quiet_start, quiet_end FROM notification_preferences \
+    let sql = "SELECT kakao, sms, CAST(quiet_start AS BIGINT), CAST(quiet_end AS BIGINT) \
+        FROM notification_preferences \
         WHERE customer_id = $1";
     let row: Option<(bool, bool, Option<i64>, Option<i64>)> =
         on_pool!(db, |pool| sqlx::query_as(sql)
             .bind(customer_id)
             .fetch_optional(pool)
             .await)?;
-    Ok(match row {
-        None => Preferences::default(),
-        Some((kakao, sms, start, end)) => Preferences {
-            kakao,
-            sms,
-            quiet: match (start, end) {
-                (Some(start), Some(end)) => Some(QuietHours {
-                    start: u8::try_from(start.rem_euclid(24)).unwrap_or(0),
-                    end: u8::try_from(end.rem_euclid(24)).unwrap_or(0),
-                }),
-                _ => None,
-            },
+    Ok(
+        row.map_or_else(Preferences::default, |(kakao, sms, start, end)| {
+            chosen(kakao, sms, start, end)
+        }),
+    )
+}
+
+/// The settings of those of `customer_ids` who chose any (the others have the defaults),
+/// in one statement on Postgres.
+pub async fn get_many(
+    db: &Database,
+    customer_ids: &[String],
+) -> Result<std::collections::HashMap<String, Preferences>, sqlx::Error> {
+    let db = &db.for_notifications();
+    let rows: Vec<(String, bool, bool, Option<i64>, Option<i64>)> = match db.backend() {
+        // One index probe per customer whatever the statistics (see eats_nats::recovery).
+        Backend::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT p.customer_id, p.kakao, p.sms, CAST(p.quiet_start AS BIGINT), \
+                 CAST(p.quiet_end AS BIGINT) \
+                 FROM unnest($1::text[]) AS c(id) CROSS JOIN LATERAL \
+                 (SELECT * FROM notification_preferences n WHERE n.customer_id = c.id LIMIT 1) AS p",
+            )
+            .bind(customer_ids)
+            .fetch_all(pool)
+            .await?
+        }
+        // In process: one lookup per customer costs no round trip.
+        Backend::Sqlite(pool) => {
+            let mut rows = Vec::new();
+            for id in customer_ids {
+                rows.extend(
+                    sqlx::query_as(
+                        "SELECT customer_id, kakao, sms, CAST(quiet_start AS BIGINT), \
+                         CAST(quiet_end AS BIGINT) \
+                         FROM notification_preferences WHERE customer_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?,
+                );
+            }
+            rows
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, kakao, sms, start, end)| (id, chosen(kakao, sms, start, end)))
+        .collect())
+}
+
+fn chosen(kakao: bool, sms: bool, start: Option<i64>, end: Option<i64>) -> Preferences {
+    Preferences {
+        kakao,
+        sms,
+        quiet: match (start, end) {
+            (Some(start), Some(end)) => Some(QuietHours {
+                start: u8::try_from(start.rem_euclid(24)).unwrap_or(0),
+                end: u8::try_from(end.rem_euclid(24)).unwrap_or(0),
+            }),
+            _ => None,
         },
-    })
+    }
 }
 
 /// Stores the settings of `customer_id`.

@@ -207,49 +207,96 @@ pub fn now_ms() -> i64 {
 }
 
 /// Records `records` (those already recorded are left as they are); returns how many are new.
+/// On Postgres in one statement (one round trip for a whole batch of events), on SQLite one
+/// insert each in one transaction (in process, no round trips).
 pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u64, sqlx::Error> {
     if records.is_empty() {
         return Ok(0);
     }
     let db = &db.for_notifications();
-    let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, channel, \
-        template, parameters, critical, rank, state, reason, attempts, occurred_at, created_at, \
-        next_attempt_at, sms_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14, $15) \
-        ON CONFLICT (event_key, recipient, channel) DO NOTHING";
-    on_pool!(db, |pool| {
-        let mut tx = pool.begin_safely().await?;
-        let mut added = 0;
-        for record in records {
-            let parameters =
-                serde_json::to_string(&record.parameters).expect("a string map serializes");
-            let state = if record.skip.is_some() {
-                state::SKIPPED
-            } else {
-                state::QUEUED
+    let parameters = |record: &NewRecord| {
+        serde_json::to_string(&record.parameters).expect("a string map serializes")
+    };
+    let state = |record: &NewRecord| match record.skip {
+        Some(_) => state::SKIPPED,
+        None => state::QUEUED,
+    };
+    match db.backend() {
+        Backend::Postgres(pool) => {
+            let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
+                channel, template, parameters, critical, rank, state, reason, attempts, \
+                occurred_at, created_at, next_attempt_at, sms_fallback) \
+                SELECT id, event_key, order_id, recipient, phone, channel, template, parameters, \
+                critical, rank, state, reason, 0, occurred_at, $16, $16, sms_fallback \
+                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[], $11::text[], \
+                $12::text[], $13::bigint[], $14::bool[], $15::int[]) \
+                AS r(id, event_key, order_id, recipient, phone, channel, template, parameters, \
+                critical, rank, state, reason, occurred_at, sms_fallback, position) \
+                ORDER BY position \
+                ON CONFLICT (event_key, recipient, channel) DO NOTHING";
+            let column = |f: &dyn Fn(&NewRecord) -> Option<String>| -> Vec<Option<String>> {
+                records.iter().map(f).collect()
             };
-            added += sqlx::query(sql)
-                .bind(record.id())
-                .bind(&record.event_key)
-                .bind(&record.order_id)
-                .bind(&record.recipient)
-                .bind(&record.phone)
-                .bind(&record.channel)
-                .bind(record.template.code)
-                .bind(parameters)
-                .bind(record.template.critical)
-                .bind(record.template.rank)
-                .bind(state)
-                .bind(&record.skip)
-                .bind(record.occurred_at)
+            Ok(sqlx::query(sql)
+                .bind(column(&|r| Some(r.id())))
+                .bind(column(&|r| Some(r.event_key.clone())))
+                .bind(column(&|r| r.order_id.clone()))
+                .bind(column(&|r| Some(r.recipient.clone())))
+                .bind(column(&|r| r.phone.clone()))
+                .bind(column(&|r| Some(r.channel.clone())))
+                .bind(column(&|r| Some(r.template.code.to_string())))
+                .bind(column(&|r| Some(parameters(r))))
+                .bind(
+                    records
+                        .iter()
+                        .map(|r| r.template.critical)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(records.iter().map(|r| r.template.rank).collect::<Vec<_>>())
+                .bind(column(&|r| Some(state(r).to_string())))
+                .bind(column(&|r| r.skip.clone()))
+                .bind(records.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+                .bind(records.iter().map(|r| r.sms_fallback).collect::<Vec<_>>())
+                .bind((0..records.len() as i32).collect::<Vec<_>>())
                 .bind(now)
-                .bind(record.sms_fallback)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?
-                .rows_affected();
+                .rows_affected())
         }
-        tx.commit().await?;
-        Ok(added)
-    })
+        Backend::Sqlite(pool) => {
+            let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
+                channel, template, parameters, critical, rank, state, reason, attempts, \
+                occurred_at, created_at, next_attempt_at, sms_fallback) VALUES ($1, $2, $3, $4, \
+                $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14, $15) \
+                ON CONFLICT (event_key, recipient, channel) DO NOTHING";
+            let mut tx = pool.begin_safely().await?;
+            let mut added = 0;
+            for record in records {
+                added += sqlx::query(sql)
+                    .bind(record.id())
+                    .bind(&record.event_key)
+                    .bind(&record.order_id)
+                    .bind(&record.recipient)
+                    .bind(&record.phone)
+                    .bind(&record.channel)
+                    .bind(record.template.code)
+                    .bind(parameters(record))
+                    .bind(record.template.critical)
+                    .bind(record.template.rank)
+                    .bind(state(record))
+                    .bind(&record.skip)
+                    .bind(record.occurred_at)
+                    .bind(now)
+                    .bind(record.sms_fallback)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(added)
+        }
+    }
 }
 
 /// Sheds queued, non-critical messages of an order that a newer message to the same

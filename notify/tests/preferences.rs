@@ -25,7 +25,7 @@ fn states(rows: &[records::Record]) -> Vec<(String, String, Option<String>)> {
 
 #[tokio::test]
 async fn quiet_hours_and_opting_out_hold_back_all_but_critical_messages() {
-    for (choice, reason) in [
+    let choices = [
         (
             Preferences {
                 quiet: {
@@ -47,8 +47,12 @@ async fn quiet_hours_and_opting_out_hold_back_all_but_critical_messages() {
             },
             "opted_out",
         ),
-    ] {
-        let test = TestDatabase::new(Kind::Sqlite).await;
+    ];
+    let on_both = choices
+        .into_iter()
+        .flat_map(|choice| [Kind::Sqlite, Kind::Postgres].map(|kind| (choice, kind)));
+    for ((choice, reason), kind) in on_both {
+        let test = TestDatabase::new(kind).await;
         let hook = StandIn::start(ok(json!({}))).await;
         let aggregates = scenario::aggregates(&test.db);
         let store = scenario::open_store(&aggregates).await;
@@ -154,8 +158,19 @@ async fn kakaotalk_off_with_sms_on_sends_plain_sms_through_nhn() {
 }
 
 #[tokio::test]
-async fn sms_off_sends_the_kakaotalk_message_without_its_sms_fallback() {
-    let test = TestDatabase::new(Kind::Sqlite).await;
+async fn sms_off_sends_the_kakaotalk_message_without_its_sms_fallback_embedded() {
+    sms_off_sends_the_kakaotalk_message_without_its_sms_fallback(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sms_off_sends_the_kakaotalk_message_without_its_sms_fallback_on_postgres() {
+    sms_off_sends_the_kakaotalk_message_without_its_sms_fallback(Kind::Postgres).await;
+}
+
+/// Of two customers in one batch, the one who turned SMS off gets no fallback; the other,
+/// who never chose, keeps it.
+async fn sms_off_sends_the_kakaotalk_message_without_its_sms_fallback(kind: Kind) {
+    let test = TestDatabase::new(kind).await;
     let nhn = StandIn::start(ok(json!({
         "header": {"resultCode": 0, "resultMessage": "SUCCESS", "isSuccessful": true},
         "message": {"requestId": "r1", "senderGroupingKey": null, "sendResults": [
