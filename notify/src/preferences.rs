@@ -67,6 +67,9 @@ pub async fn get(db: &Database, customer_id: &str) -> Result<Preferences, sqlx::
     )
 }
 
+/// A customer's stored choice: id, KakaoTalk, SMS, quiet hours' start and end.
+type ChoiceRow = (String, bool, bool, Option<i64>, Option<i64>);
+
 /// The settings of those of `customer_ids` who chose any (the others have the defaults),
 /// in one statement on Postgres.
 pub async fn get_many(
@@ -74,7 +77,7 @@ pub async fn get_many(
     customer_ids: &[String],
 ) -> Result<std::collections::HashMap<String, Preferences>, sqlx::Error> {
     let db = &db.for_notifications();
-    let rows: Vec<(String, bool, bool, Option<i64>, Option<i64>)> = match db.backend() {
+    let rows: Vec<ChoiceRow> = match db.backend() {
         // One index probe per customer whatever the statistics (see eats_nats::recovery).
         Backend::Postgres(pool) => {
             sqlx::query_as(
