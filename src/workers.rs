@@ -42,6 +42,7 @@ fn export_lag(board: &eats_api::LagBoard, consumer: &str, events: u64, seconds: 
 fn consumers(
     config: &ServeConfig,
     db: &Database,
+    sagas_db: &Database,
     aggregates: &Aggregates,
     hub: &Hub,
     notifier: Option<&(Arc<dyn eats_notify::Provider>, Arc<tokio::sync::Notify>)>,
@@ -54,7 +55,7 @@ fn consumers(
     if config.fanout.runs(Role::Sagas) {
         handlers.push(Arc::new(ProcessManager::new(
             aggregates.clone(),
-            db.clone(),
+            sagas_db.clone(),
             config.saga.settings(),
         )));
     }
@@ -109,7 +110,28 @@ impl Workers {
             } else {
                 db
             };
-        let handlers = consumers(config, db, aggregates, hub, notifier.as_ref());
+        // The process managers take up to 2,048 events at once. Sharing a pool, their runs
+        // held every connection and each sequential consumer waited its turn for every
+        // statement: at 64 clients the notifier, a few statements per batch, recorded about
+        // 12 events a second and fell behind by 500 a second. Beside other consumers they get
+        // a pool of their own, their position bookkeeping and deadlines included.
+        let sagas_own_pool;
+        let beside_sagas = [Role::Projectors, Role::Notifier, Role::Relay]
+            .into_iter()
+            .any(|role| fanout.runs(role));
+        let sagas_db = if fanout.runs(Role::Sagas)
+            && beside_sagas
+            && matches!(db.backend(), Backend::Postgres(_))
+        {
+            sagas_own_pool = db
+                .with_own_pool()
+                .await
+                .context("opening the process managers' database pool")?;
+            &sagas_own_pool
+        } else {
+            db
+        };
+        let handlers = consumers(config, db, sagas_db, aggregates, hub, notifier.as_ref());
         if let Some((provider, wake)) = notifier {
             let dispatcher =
                 eats_notify::Dispatcher::new(db.clone(), provider, config.notify.settings(), wake);
@@ -127,7 +149,7 @@ impl Workers {
         if fanout.runs(Role::Sagas) {
             let runner = DeadlineRunner::new(
                 aggregates.clone(),
-                db.clone(),
+                sagas_db.clone(),
                 Arc::new(SystemClock),
                 Duration::from_secs(1),
             );
@@ -178,7 +200,13 @@ impl Workers {
                     let feed = JetStreamFeed::new(jetstream, topology);
                     let recorded: Vec<Arc<Recorded>> = handlers
                         .into_iter()
-                        .map(|handler| Arc::new(Recorded::new(handler, pool.clone())))
+                        .map(|handler| {
+                            let own = match (handler.name(), sagas_db.backend()) {
+                                (ProcessManager::NAME, Backend::Postgres(sagas)) => sagas,
+                                _ => pool,
+                            };
+                            Arc::new(Recorded::new(handler, own.clone()))
+                        })
                         .collect();
                     let reconciler = Reconciler::new(
                         pool.clone(),
