@@ -176,12 +176,14 @@ struct Following {
     /// Held, not read: dropping it gives the user's slot back when the stream ends.
     _slot: StreamSlot,
     found: VecDeque<StatusChange>,
+    /// Whether the events were read since the last wake-up (or since following began).
+    read: bool,
 }
 
 /// The status changes of `order` after sequence `after`, in order, read from the event
 /// store: it holds every change before any projector announces it, so a woken stream always
 /// finds it. Only the events after `after` are read, and every change found is sent before
-/// the stream reads again: one read per wake-up, not one per change plus one finding none.
+/// the stream waits again: one read per wake-up, not one per change plus one finding none.
 async fn status_changes_after(
     db: &eats_store::Database,
     order: &str,
@@ -723,6 +725,7 @@ impl CustomerApi {
             after: start,
             _slot: slot,
             found: VecDeque::new(),
+            read: false,
         };
         let changes = futures::stream::unfold(Some(following), move |following| {
             let (db, order, closed) = (db.clone(), order.clone(), live.closed());
@@ -735,19 +738,25 @@ impl CustomerApi {
                         let next = (!terminal(&change.status)).then_some(following);
                         return Some((Sent::Item(change), next));
                     }
-                    match status_changes_after(&db, &order, following.after).await {
-                        Ok(found) if !found.is_empty() => following.found = found,
-                        // Shutting down: say when to reconnect and end here; the client
-                        // resumes elsewhere.
-                        Ok(_) => tokio::select! {
-                            () = following.follow.changed() => {}
-                            () = &mut closed => return Some((Sent::reconnect(), None)),
-                        },
-                        Err(error) => {
-                            // Ending the stream lets the client resume with Last-Event-ID.
-                            tracing::warn!(%error, %order, "reading an order's history for its stream failed");
-                            return None;
+                    // Read once per wake-up: a change committed after this read is announced
+                    // after it, and that announcement ends the wait below.
+                    if !following.read {
+                        following.read = true;
+                        match status_changes_after(&db, &order, following.after).await {
+                            Ok(found) => following.found = found,
+                            Err(error) => {
+                                // Ending the stream lets the client resume with Last-Event-ID.
+                                tracing::warn!(%error, %order, "reading an order's history for its stream failed");
+                                return None;
+                            }
                         }
+                        continue;
+                    }
+                    // Shutting down: say when to reconnect and end here; the client resumes
+                    // elsewhere.
+                    tokio::select! {
+                        () = following.follow.changed() => following.read = false,
+                        () = &mut closed => return Some((Sent::reconnect(), None)),
                     }
                 }
             }

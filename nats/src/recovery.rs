@@ -24,13 +24,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use eats_feed::{EventHandler, FeedEvent, HandlerError};
+use hashlink::LruCache;
 use sqlx::postgres::PgPool;
 use sqlx::{FromRow, Row};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::jetstream::JetStreamFeed;
@@ -47,6 +49,9 @@ pub enum RecoveryError {
     /// Postgres failed.
     #[error("recovery database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Recording positions failed (in a write shared with other runs).
+    #[error("recording positions: {0}")]
+    Record(Arc<sqlx::Error>),
     /// The consumer refused an event handed over again.
     #[error(transparent)]
     Handler(#[from] HandlerError),
@@ -68,23 +73,96 @@ pub enum RecoveryError {
 /// A JetStream consumer that records how far it got per aggregate and fills gaps from the
 /// event store before handing a later event over. Keeps the inner consumer's name, so its
 /// durable consumer and metrics stay the same.
+///
+/// Positions cost no read on the way in when this process recorded or read them before (they
+/// only move forward, so one remembered can only be behind: a gap it suggests is checked
+/// against the table before anything is read from the event store, and an event handled
+/// twice because another replica moved on meanwhile is absorbed by the consumer's
+/// idempotence). Positions are recorded in writes shared by the runs finishing meanwhile,
+/// each run waiting for its own to be written. In a 64-client load run the process manager's
+/// read and write were 15% of all statements.
 pub struct Recorded {
     inner: Arc<dyn EventHandler>,
     pool: PgPool,
+    known: Mutex<LruCache<Aggregate, u64>>,
+    recorder: mpsc::UnboundedSender<Recording>,
 }
 
 type Aggregate = (String, String);
 
+/// Positions to record, and where to say they are.
+type Recording = (
+    HashMap<Aggregate, u64>,
+    oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+);
+
+/// Positions remembered per consumer, at most (about 100 bytes each).
+const POSITIONS_KNOWN: usize = 50_000;
+
 impl Recorded {
     /// `inner`, recording on `pool` (the Postgres event store, which holds the positions).
+    /// Starts the task that writes the positions; it ends with the `Recorded`.
     pub fn new(inner: Arc<dyn EventHandler>, pool: PgPool) -> Self {
-        Self { inner, pool }
+        let (recorder, recordings) = mpsc::unbounded_channel();
+        tokio::spawn(record_positions(
+            pool.clone(),
+            inner.name().to_string(),
+            recordings,
+        ));
+        Self {
+            inner,
+            pool,
+            known: Mutex::new(LruCache::new(POSITIONS_KNOWN)),
+            recorder,
+        }
     }
 
+    fn known(&self) -> std::sync::MutexGuard<'_, LruCache<Aggregate, u64>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The positions of `aggregates`: remembered ones as remembered (listed in the second
+    /// map too), the others read.
     async fn positions(
         &self,
         aggregates: &[Aggregate],
+    ) -> Result<(HashMap<Aggregate, u64>, HashMap<Aggregate, u64>), sqlx::Error> {
+        let mut remembered = HashMap::new();
+        let mut unknown = Vec::new();
+        {
+            let mut known = self.known();
+            for aggregate in aggregates {
+                match known.get(aggregate) {
+                    Some(position) => {
+                        remembered.insert(aggregate.clone(), *position);
+                    }
+                    None => unknown.push(aggregate.clone()),
+                }
+            }
+        }
+        let mut positions = self.stored_positions(&unknown).await?;
+        self.remember(&positions);
+        positions.extend(remembered.iter().map(|(a, p)| (a.clone(), *p)));
+        Ok((positions, remembered))
+    }
+
+    fn remember(&self, positions: &HashMap<Aggregate, u64>) {
+        let mut known = self.known();
+        for (aggregate, position) in positions {
+            let at = known.get(aggregate).copied().unwrap_or(0).max(*position);
+            known.insert(aggregate.clone(), at);
+        }
+    }
+
+    async fn stored_positions(
+        &self,
+        aggregates: &[Aggregate],
     ) -> Result<HashMap<Aggregate, u64>, sqlx::Error> {
+        if aggregates.is_empty() {
+            return Ok(HashMap::new());
+        }
         let (types, ids): (Vec<&str>, Vec<&str>) = aggregates
             .iter()
             .map(|(t, i)| (t.as_str(), i.as_str()))
@@ -139,30 +217,21 @@ impl Recorded {
         rows.iter().map(FeedEvent::from_row).collect()
     }
 
-    async fn record(&self, reached: &HashMap<Aggregate, u64>) -> Result<(), sqlx::Error> {
+    /// Records `reached` (in a write shared with the runs finishing meanwhile) and remembers it.
+    async fn record(&self, reached: HashMap<Aggregate, u64>) -> Result<(), RecoveryError> {
         if reached.is_empty() {
             return Ok(());
         }
-        let mut types = Vec::with_capacity(reached.len());
-        let mut ids = Vec::with_capacity(reached.len());
-        let mut sequences = Vec::with_capacity(reached.len());
-        for ((t, i), s) in reached {
-            types.push(t.as_str());
-            ids.push(i.as_str());
-            sequences.push(i64::try_from(*s).unwrap_or(i64::MAX));
-        }
-        sqlx::query(
-            "INSERT INTO consumer_positions (consumer, aggregate_type, aggregate_id, sequence) \
-             SELECT $1, t, i, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(t, i, s) \
-             ON CONFLICT (consumer, aggregate_type, aggregate_id) \
-             DO UPDATE SET sequence = GREATEST(consumer_positions.sequence, EXCLUDED.sequence)",
-        )
-        .bind(self.inner.name())
-        .bind(&types)
-        .bind(&ids)
-        .bind(&sequences)
-        .execute(&self.pool)
-        .await?;
+        let (done, written) = oneshot::channel();
+        let gone = || RecoveryError::Record(Arc::new(sqlx::Error::PoolClosed));
+        self.recorder
+            .send((reached.clone(), done))
+            .map_err(|_| gone())?;
+        written
+            .await
+            .map_err(|_| gone())?
+            .map_err(RecoveryError::Record)?;
+        self.remember(&reached);
         Ok(())
     }
 
@@ -181,12 +250,21 @@ impl Recorded {
             .collect();
         aggregates.sort();
         aggregates.dedup();
-        let mut reached = self.positions(&aggregates).await?;
+        let (mut reached, mut remembered) = self.positions(&aggregates).await?;
         let mut batch = Vec::with_capacity(events.len());
         let mut refed = 0;
         for event in events {
             let aggregate = (event.aggregate_type.clone(), event.aggregate_id.clone());
-            let position = reached.get(&aggregate).copied().unwrap_or(0);
+            let mut position = reached.get(&aggregate).copied().unwrap_or(0);
+            if event.sequence > position + 1 && remembered.remove(&aggregate).is_some() {
+                // Remembered, so maybe behind another replica: the table says.
+                let stored = self
+                    .stored_positions(std::slice::from_ref(&aggregate))
+                    .await?;
+                self.remember(&stored);
+                position = position.max(stored.get(&aggregate).copied().unwrap_or(0));
+                reached.insert(aggregate.clone(), position);
+            }
             if event.sequence <= position {
                 continue;
             }
@@ -226,9 +304,66 @@ impl Recorded {
                 *at = (*at).max(sequence);
                 reached
             });
-        self.record(&handled).await?;
+        self.record(handled).await?;
         Ok(refed)
     }
+}
+
+/// Writes the positions handed to it: whatever arrived while a write was in flight goes in
+/// the next, one statement for many runs, and each run is told how its write went.
+async fn record_positions(
+    pool: PgPool,
+    consumer: String,
+    mut recordings: mpsc::UnboundedReceiver<Recording>,
+) {
+    while let Some(first) = recordings.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(next) = recordings.try_recv() {
+            waiting.push(next);
+        }
+        let mut reached: HashMap<&Aggregate, u64> = HashMap::new();
+        for (positions, _) in &waiting {
+            for (aggregate, sequence) in positions {
+                let at = reached.entry(aggregate).or_insert(*sequence);
+                *at = (*at).max(*sequence);
+            }
+        }
+        let written = write_positions(&pool, &consumer, &reached)
+            .await
+            .map_err(Arc::new);
+        for (_, done) in waiting {
+            // A run that stopped waiting (its session ended) needs no answer.
+            let _ = done.send(written.clone());
+        }
+    }
+}
+
+async fn write_positions(
+    pool: &PgPool,
+    consumer: &str,
+    reached: &HashMap<&Aggregate, u64>,
+) -> Result<(), sqlx::Error> {
+    let mut types = Vec::with_capacity(reached.len());
+    let mut ids = Vec::with_capacity(reached.len());
+    let mut sequences = Vec::with_capacity(reached.len());
+    for ((t, i), s) in reached {
+        types.push(t.as_str());
+        ids.push(i.as_str());
+        sequences.push(i64::try_from(*s).unwrap_or(i64::MAX));
+    }
+    sqlx::query(
+        "INSERT INTO consumer_positions (consumer, aggregate_type, aggregate_id, sequence) \
+         SELECT $1, t, i, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(t, i, s) \
+         ON CONFLICT (consumer, aggregate_type, aggregate_id) \
+         DO UPDATE SET sequence = GREATEST(consumer_positions.sequence, EXCLUDED.sequence)",
+    )
+    .bind(consumer)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -269,3 +269,98 @@ async fn events_the_stream_lost_after_acknowledging_them_still_reach_every_consu
     let _ = jetstream.delete_stream(&topology.stream).await;
     test.cleanup().await;
 }
+
+/// Counts what it is handed, per event key.
+#[derive(Default)]
+struct Counting(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl EventHandler for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn aggregate_types(&self) -> &[&'static str] {
+        &["Order"]
+    }
+
+    async fn handle(&self, event: &FeedEvent) -> Result<(), eats_feed::HandlerError> {
+        self.0.lock().expect("lock").push(event.key());
+        Ok(())
+    }
+}
+
+/// Two replicas share a consumer: each remembers the positions it recorded, and one that
+/// remembers an aggregate behind what the other has since recorded checks the table before
+/// it takes the difference for events the stream lost (nothing is read from the event store
+/// or handed over twice). Positions of runs finishing together are all recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_remembers_an_old_position_asks_the_table_before_refeeding() {
+    let test = TestDatabase::postgres().await;
+    scenario::history(&test.db, 8).await;
+    let order: String = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Order' \
+         GROUP BY aggregate_id HAVING count(*) >= 4 LIMIT 1",
+    )
+    .fetch_one(&pool(&test.db))
+    .await
+    .expect("an order with four events");
+    let events: Vec<FeedEvent> = test
+        .db
+        .history("Order", &order)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| FeedEvent::from_serialized(e).expect("event"))
+        .collect();
+    let (a, b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+    let replica_a = Recorded::new(a.clone(), pool(&test.db));
+    let replica_b = Recorded::new(b.clone(), pool(&test.db));
+
+    replica_a.handle(&events[0]).await.expect("a: 1");
+    replica_b
+        .handle_batch(&events[1..3])
+        .await
+        .expect("b: 2, 3");
+    replica_a.handle(&events[3]).await.expect("a: 4");
+    assert_eq!(
+        *a.0.lock().expect("lock"),
+        [events[0].key(), events[3].key()],
+        "replica a was handed only its own events"
+    );
+    // Redelivered to the replica that handled it: remembered, skipped without a read.
+    replica_b.handle(&events[1]).await.expect("b: 2 again");
+    assert_eq!(b.0.lock().expect("lock").len(), 2);
+
+    // Many runs at once: every position is recorded.
+    let orders: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'Order'",
+    )
+    .fetch_all(&pool(&test.db))
+    .await
+    .expect("orders");
+    let firsts: Vec<FeedEvent> = futures::future::join_all(orders.iter().map(|id| async {
+        let first = test
+            .db
+            .history("Order", id)
+            .await
+            .expect("history")
+            .remove(0);
+        FeedEvent::from_serialized(first).expect("event")
+    }))
+    .await;
+    let fresh = Recorded::new(Arc::new(Counting::default()), pool(&test.db));
+    futures::future::join_all(firsts.iter().map(|e| fresh.handle(e)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("handled");
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM consumer_positions WHERE consumer = 'counting' AND sequence >= 1",
+    )
+    .fetch_one(&pool(&test.db))
+    .await
+    .expect("count");
+    assert_eq!(recorded as usize, orders.len());
+    test.cleanup().await;
+}
