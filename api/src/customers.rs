@@ -106,12 +106,12 @@ async fn registered_address(
     state: &ApiState,
     customer: Uuid,
 ) -> Result<Option<DeliveryAddress>, ApiError> {
-    let history = state
+    let first = state
         .db
-        .history("Customer", &customer.to_string())
+        .first_event("Customer", &customer.to_string())
         .await
         .map_err(|e| ApiError::from(sqlx::Error::Protocol(e.to_string())))?;
-    Ok(history.into_iter().find_map(|stored| {
+    Ok(first.and_then(|stored| {
         let event = eats_feed::FeedEvent::from_serialized(stored).ok()?;
         match event.decode::<eats_domain::customer::Customer>().ok()? {
             eats_domain::customer::CustomerEvent::CustomerRegistered(r) => Some(DeliveryAddress {

@@ -89,10 +89,9 @@ impl RiderApi {
     ) -> Result<Done, ApiError> {
         let order = state
             .db
-            .history("Delivery", &delivery.to_string())
+            .first_event("Delivery", &delivery.to_string())
             .await
             .map_err(|e| ApiError::from(sqlx::Error::Protocol(e.to_string())))?
-            .first()
             .and_then(|e| {
                 e.payload
                     .get("DeliveryRequested")?

@@ -7,7 +7,7 @@
 //! event of the order, store and customer, never from a read model that may lag behind.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
@@ -18,8 +18,7 @@ use eats_domain::payment::{Payment, PaymentEvent};
 use eats_domain::store::{Store, StoreEvent};
 use eats_domain::Versioned;
 use eats_feed::{EventHandler, FeedEvent, HandlerError};
-use eats_store::{on_pool, Database};
-use hashlink::LruCache;
+use eats_store::Database;
 use tokio::sync::Notify;
 
 use crate::preferences;
@@ -35,21 +34,15 @@ pub struct Notifier {
     db: Database,
     provider: Arc<dyn Provider>,
     wake: Arc<Notify>,
-    /// First events read (an order's placement, a store's or customer's registration), kept:
-    /// a first event never changes once written, and each order sends about seven messages
-    /// that all need the same three. Reading them for every message (three round trips in
-    /// turn) left the notifier 15,000 events behind at 256 clients in the load run.
-    first_events: Mutex<LruCache<(&'static str, String), FeedEvent>>,
 }
-
-/// First events kept, at most.
-const FIRST_EVENTS_KEPT: usize = 10_000;
 
 /// Why the details of a message could not be gathered.
 #[derive(Debug, thiserror::Error)]
 enum PlanError {
     #[error("event store: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] eats_store::StoreError),
     #[error(transparent)]
     Decode(#[from] eats_feed::DecodeError),
     #[error("{0} has no first event")]
@@ -74,43 +67,17 @@ impl Notifier {
     /// A consumer recording on `db`, with channels chosen by `provider`; `wake` is notified
     /// after each new record (the dispatcher waits on it).
     pub fn new(db: Database, provider: Arc<dyn Provider>, wake: Arc<Notify>) -> Self {
-        Self {
-            db,
-            provider,
-            wake,
-            first_events: Mutex::new(LruCache::new(FIRST_EVENTS_KEPT)),
-        }
+        Self { db, provider, wake }
     }
 
+    /// The first event of `id`, kept by the database once read (a first event never
+    /// changes, and each order sends about seven messages that all need the same three).
     async fn first_event<A: Versioned>(&self, id: &str) -> Result<Option<A::Event>, PlanError> {
-        let key = (A::TYPE, id.to_string());
-        let kept = self
-            .first_events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        if let Some(event) = kept {
-            return Ok(Some(event.decode::<A>()?));
-        }
-        let sql =
-            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-            metadata FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1";
-        let row: Option<FeedEvent> = on_pool!(self.db, |pool| sqlx::query_as(sql)
-            .bind(A::TYPE)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
-        let Some(event) = row else {
+        match self.db.first_event(A::TYPE, id).await? {
             // Not there yet (a customer who has not registered): asked again next time.
-            return Ok(None);
-        };
-        let decoded = event.decode::<A>()?;
-        self.first_events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, event);
-        Ok(Some(decoded))
+            None => Ok(None),
+            Some(stored) => Ok(Some(FeedEvent::from_serialized(stored)?.decode::<A>()?)),
+        }
     }
 
     async fn placement(&self, order_id: &str) -> Result<OrderPlaced, PlanError> {

@@ -270,15 +270,14 @@ impl ProcessManager {
         order_id: OrderId,
         meta: std::collections::HashMap<String, String>,
     ) -> Result<(), FollowUpError> {
-        let history = self
+        let first = self
             .db
-            .history(Order::TYPE, &order_id.to_string())
+            .first_event(Order::TYPE, &order_id.to_string())
             .await
             .map_err(|e| FollowUpError::Transient(e.to_string()))?;
-        let placed = history
-            .into_iter()
-            .filter_map(|stored| FeedEvent::from_serialized(stored).ok())
-            .find_map(|event| match event.decode::<Order>() {
+        let placed = first
+            .and_then(|stored| FeedEvent::from_serialized(stored).ok())
+            .and_then(|event| match event.decode::<Order>() {
                 Ok(OrderEvent::OrderPlaced(placed)) => Some(placed),
                 _ => None,
             })

@@ -71,7 +71,12 @@ pub struct Database {
     commits: Arc<watch::Sender<u64>>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
     writers: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Aggregates' first events read here (see [`Database::first_event`]).
+    first_events: Arc<std::sync::Mutex<hashlink::LruCache<(String, String), SerializedEvent>>>,
 }
+
+/// First events kept per process, at most.
+const FIRST_EVENTS_KEPT: usize = 10_000;
 
 /// A turn to write to SQLite (see [`Database::write_turn`]); nothing on Postgres.
 pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
@@ -365,6 +370,9 @@ impl Database {
             aggregate_cache: DEFAULT_AGGREGATE_CACHE,
             commits,
             writers,
+            first_events: Arc::new(std::sync::Mutex::new(hashlink::LruCache::new(
+                FIRST_EVENTS_KEPT,
+            ))),
         }
     }
 
@@ -486,6 +494,49 @@ impl Database {
             }
         };
         Ok(())
+    }
+
+    /// The first event of one aggregate (its creation: an order's placement, a customer's
+    /// registration, a delivery's request), as stored; `None` while it has none. Kept once
+    /// read: a stored event never changes, and several steps of each order need these (the
+    /// rider's commands need the delivery's order, placing an order the customer's address, the
+    /// notifier each message's order, store and customer). Read whole, a returning customer's
+    /// history grew with every order.
+    pub async fn first_event(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedEvent>, StoreError> {
+        let key = (aggregate_type.to_string(), aggregate_id.to_string());
+        let kept = self
+            .first_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if kept.is_some() {
+            return Ok(kept);
+        }
+        let sql = "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \
+            payload, metadata FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+            AND sequence = 1";
+        let first = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(serialized_event)
+                .transpose()
+        })?;
+        if let Some(event) = &first {
+            self.first_events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, event.clone());
+        }
+        Ok(first)
     }
 
     /// Every stored event of one aggregate, as stored (not upcast): the audit trail.

@@ -867,6 +867,49 @@ async fn the_next_command_on_an_order_written_here_reads_no_events(db: &Database
     );
 }
 
+/// An aggregate's first event is read once and then kept (a stored event never changes:
+/// shown by spoiling it behind the database's back); an aggregate with no events has none.
+async fn a_first_event_is_read_once_and_kept(db: &Database) {
+    let here = aggregates(db);
+    let (store, _, item) = open_store(&here).await;
+    let order = place(&here, store, item, 1).await;
+    let first = db
+        .first_event("Order", &order.to_string())
+        .await
+        .expect("read")
+        .expect("placed");
+    assert_eq!(
+        (first.sequence, first.event_type.as_str()),
+        (1, "OrderPlaced")
+    );
+    eats_store::on_pool!(db, |pool| {
+        sqlx::query("UPDATE events SET event_type = 'Spoilt' WHERE aggregate_id = $1")
+            .bind(order.to_string())
+            .execute(pool)
+            .await
+            .map(drop)
+            .expect("spoil the stored events")
+    });
+    let kept = db
+        .first_event("Order", &order.to_string())
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.event_type, "OrderPlaced");
+    let later = place(&here, store, item, 1).await;
+    assert!(db
+        .first_event("Order", "not-placed-yet")
+        .await
+        .expect("read")
+        .is_none());
+    let found = db
+        .first_event("Order", &later.to_string())
+        .await
+        .expect("read")
+        .expect("placed");
+    assert_eq!(found.aggregate_id, later.to_string());
+}
+
 /// Runs each suite function against a fresh Postgres database and a fresh SQLite file.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -908,6 +951,7 @@ on_both_backends!(
     derived_state_shares_the_database_and_only_it_skips_the_fsync,
     a_remembered_order_moved_on_elsewhere_is_decided_on_its_stored_events,
     the_next_command_on_an_order_written_here_reads_no_events,
+    a_first_event_is_read_once_and_kept,
 );
 
 /// A `BEGIN` whose caller went away while it was on the wire must not leave the pooled
