@@ -343,13 +343,17 @@ async fn write_positions(
     consumer: &str,
     reached: &HashMap<&Aggregate, u64>,
 ) -> Result<(), sqlx::Error> {
-    let mut types = Vec::with_capacity(reached.len());
-    let mut ids = Vec::with_capacity(reached.len());
-    let mut sequences = Vec::with_capacity(reached.len());
-    for ((t, i), s) in reached {
+    // In key order: two replicas writing overlapping aggregates then lock the rows in the
+    // same order and cannot deadlock.
+    let mut rows: Vec<(&Aggregate, u64)> = reached.iter().map(|(a, s)| (*a, *s)).collect();
+    rows.sort_unstable();
+    let mut types = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut sequences = Vec::with_capacity(rows.len());
+    for ((t, i), s) in rows {
         types.push(t.as_str());
         ids.push(i.as_str());
-        sequences.push(i64::try_from(*s).unwrap_or(i64::MAX));
+        sequences.push(i64::try_from(s).unwrap_or(i64::MAX));
     }
     sqlx::query(
         "INSERT INTO consumer_positions (consumer, aggregate_type, aggregate_id, sequence) \

@@ -168,40 +168,31 @@ impl Drop for Follow {
 pub enum Announcer {
     /// Straight into the hub.
     Local(Hub),
-    /// `pg_notify` on [`CHANNEL`], heard by every API process's [`listen`], sent by a task of
-    /// its own ([`Announcer::for_database`]).
-    Postgres(tokio::sync::mpsc::UnboundedSender<Vec<Topic>>),
+    /// `pg_notify` on [`CHANNEL`], heard by every API process's [`listen`].
+    Postgres(PgPool),
 }
 
 impl Announcer {
-    /// The announcer that reaches the API processes of `db`'s deployment. On Postgres it
-    /// starts the task that sends the notifications, which ends once every clone of the
-    /// announcer is dropped and what they announced is sent.
+    /// The announcer that reaches the API processes of `db`'s deployment.
     pub fn for_database(db: &Database, hub: &Hub) -> Self {
         match db.backend() {
-            Backend::Postgres(pool) => {
-                let (topics, announced) = tokio::sync::mpsc::unbounded_channel();
-                tokio::spawn(send_announcements(pool.clone(), announced));
-                Self::Postgres(topics)
-            }
+            Backend::Postgres(pool) => Self::Postgres(pool.clone()),
             Backend::Sqlite(_) => Self::Local(hub.clone()),
         }
     }
 
-    /// Announces `topics`: at once into a local hub; on Postgres, handed to the sending task,
-    /// so a projector's next batch does not wait for the notification's round trip.
-    pub fn announce(&self, topics: &[Topic]) {
-        if topics.is_empty() {
-            return;
-        }
+    /// Announces `topics`, in as few notifications as Postgres's payload limit allows, and
+    /// returns once they are sent: the caller acknowledges its events only then, so an
+    /// announcement lost to a crash is made again when the events come back. (Sent from a
+    /// task of its own, announcements still queued when a projector stopped were lost for
+    /// good, and a status stream waited for its order's next change: a review caught it.)
+    pub async fn announce(&self, topics: &[Topic]) -> Result<(), sqlx::Error> {
         match self {
-            Self::Local(hub) => topics.iter().for_each(|t| hub.announce(t.as_str())),
-            Self::Postgres(sender) => {
-                if sender.send(topics.to_vec()).is_err() {
-                    // Only when the runtime is shutting down: nobody is left to follow.
-                    tracing::debug!("announcement after the sending task ended");
-                }
+            Self::Local(hub) => {
+                topics.iter().for_each(|t| hub.announce(t.as_str()));
+                Ok(())
             }
+            Self::Postgres(pool) => notify(pool, topics.iter()).await,
         }
     }
 }
@@ -209,13 +200,7 @@ impl Announcer {
 /// Announces `topics` now, to followers in this process or (on Postgres) in every API
 /// process; for a one-off change outside the projectors (a rider's position).
 pub async fn announce_now(db: &Database, hub: &Hub, topics: &[Topic]) -> Result<(), sqlx::Error> {
-    match db.backend() {
-        Backend::Postgres(pool) => notify(pool, topics.iter()).await,
-        Backend::Sqlite(_) => {
-            topics.iter().for_each(|t| hub.announce(t.as_str()));
-            Ok(())
-        }
-    }
+    Announcer::for_database(db, hub).announce(topics).await
 }
 
 /// Postgres refuses a notification payload of 8,000 bytes or more.
@@ -250,55 +235,6 @@ async fn send(pool: &PgPool, payload: &str) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await
         .map(drop)
-}
-
-/// The projectors' notifications, one in flight at a time: what is announced meanwhile is
-/// gathered (each topic once) and goes in the next. A notification that fails is retried with
-/// the topics announced since; they are announced after their writes committed either way.
-async fn send_announcements(
-    pool: PgPool,
-    mut announced: tokio::sync::mpsc::UnboundedReceiver<Vec<Topic>>,
-) {
-    let mut pending: hashlink::LinkedHashSet<Topic> = hashlink::LinkedHashSet::new();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        if pending.is_empty() {
-            match announced.recv().await {
-                Some(topics) => pending.extend(topics),
-                None => return,
-            }
-        }
-        let mut open = true;
-        loop {
-            match announced.try_recv() {
-                Ok(topics) => pending.extend(topics),
-                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
-                }
-            }
-        }
-        match notify(&pool, pending.iter()).await {
-            Ok(()) => {
-                pending.clear();
-                pause = Duration::from_millis(50);
-            }
-            Err(error) if open => {
-                tracing::warn!(%error, topics = pending.len(), retry_in_ms = pause.as_millis() as u64,
-                    "live announcements: cannot notify; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => {
-                tracing::warn!(%error, topics = pending.len(), "live announcements: last ones not sent");
-                return;
-            }
-        }
-        if !open && pending.is_empty() {
-            return;
-        }
-    }
 }
 
 /// Forwards every announcement on [`CHANNEL`] to `hub` until `shutdown` resolves, over one
@@ -470,8 +406,7 @@ impl Announcing {
         // projection skips them as applied, and the announcement is retried.
         let failed = |error| HandlerError::new(self.inner.name(), &events[0], error);
         let topics = self.topics.topics(events).await.map_err(failed)?;
-        self.announcer.announce(&topics);
-        Ok(())
+        self.announcer.announce(&topics).await.map_err(failed)
     }
 }
 
