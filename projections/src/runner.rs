@@ -205,8 +205,9 @@ macro_rules! apply_in_tx {
 }
 pub(crate) use apply_in_tx;
 
-/// The script path's claim of one event's position (migration 0017).
-const CLAIM: &str = "SELECT eats_claim_position($1, $2, $3, $4)";
+/// The script path's claim of a batch's positions, with the hand-over lock (migration 0018;
+/// each claim is migration 0017's `eats_claim_position`).
+const CLAIM: &str = "eats_claim_positions";
 /// The SQLSTATE `eats_claim_position` raises when the event is not the next of its aggregate.
 const CLAIM_REFUSED: &str = "EAT01";
 
@@ -345,32 +346,42 @@ impl<P: Projection> Projector<P> {
         })
     }
 
-    /// The whole batch as one script for Postgres: the hand-over lock, then for each event its
-    /// claim ([`CLAIM`], which raises [`CLAIM_REFUSED`] unless the event is the next of its
-    /// aggregate) and its writes, arguments written in as literals. Sent as one simple-query
-    /// message it runs as one transaction and costs one round trip, where the statements
-    /// one by one cost two or more per event plus three per batch; a sequential consumer (the
-    /// order view) spends most of its time in those round trips once the machine is busy.
-    /// `None` when an argument cannot be a literal: the batch then goes statement by statement.
+    /// The whole batch as one script for Postgres: the hand-over lock and every event's
+    /// claim in one call ([`CLAIM`], which raises [`CLAIM_REFUSED`] unless each event is the
+    /// next of its aggregate, in batch order), then the events' writes, arguments written in
+    /// as literals. Sent as one simple-query message it runs as one transaction and costs one
+    /// round trip, where the statements one by one cost two or more per event plus three per
+    /// batch; a sequential consumer (the order view) spends most of its time in those round
+    /// trips once the machine is busy. `None` when an argument cannot be a literal: the batch
+    /// then goes statement by statement.
     fn script(&self, prepared: &Prepared<'_>, lock: bool) -> Option<String> {
-        let mut script = String::new();
-        if lock {
-            let lock =
-                format!("SELECT pg_advisory_xact_lock_shared({HANDOVER_LOCK_CLASS}, hashtext($1))");
-            script.push_str(&inline(&lock, &[P::NAME.into()])?);
-            script.push_str(";\n");
+        let array = |args: Vec<Arg>, of: &str| -> Option<String> {
+            let literals = args
+                .iter()
+                .map(|arg| inline("$1", std::slice::from_ref(arg)))
+                .collect::<Option<Vec<_>>>()?;
+            Some(format!("ARRAY[{}]::{of}[]", literals.join(", ")))
+        };
+        let (mut types, mut ids, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
+        for (event, _) in prepared {
+            types.push(Arg::from(event.aggregate_type.as_str()));
+            ids.push(Arg::from(event.aggregate_id.as_str()));
+            sequences.push(Arg::from(i64::try_from(event.sequence).unwrap_or(i64::MAX)));
         }
-        let name = self.target.positions.as_str();
-        for (event, writes) in prepared {
-            let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
-            let claim = [
-                name.into(),
-                event.aggregate_type.as_str().into(),
-                event.aggregate_id.as_str().into(),
-                sequence.into(),
-            ];
-            script.push_str(&inline(CLAIM, &claim)?);
-            script.push_str(";\n");
+        let lock_key = if lock {
+            Arg::from(P::NAME)
+        } else {
+            Arg::Text(None)
+        };
+        let mut script = format!(
+            "SELECT {CLAIM}({HANDOVER_LOCK_CLASS}, {}, {}, {}, {}, {});\n",
+            inline("$1", &[lock_key])?,
+            inline("$1", &[self.target.positions.as_str().into()])?,
+            array(types, "text")?,
+            array(ids, "text")?,
+            array(sequences, "bigint")?,
+        );
+        for (_, writes) in prepared {
             for (sql, args) in writes {
                 script.push_str(&inline(sql, args)?);
                 script.push_str(";\n");
