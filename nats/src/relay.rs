@@ -65,6 +65,9 @@ pub enum RelayError {
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
+    /// The event store's handle, to mark this process's relay as the leader (see
+    /// [`Database::relay_leads_here`]).
+    db: Database,
     /// This process's own commits (when it runs the API or the process managers too): they
     /// wake the relay at once, without the round trip of a notification.
     commits: tokio::sync::watch::Receiver<u64>,
@@ -97,6 +100,7 @@ impl Relay {
         };
         Ok(Self {
             pool: pool.clone(),
+            db: db.clone(),
             commits: db.subscribe_commits(),
             jetstream,
             topology,
@@ -182,6 +186,8 @@ impl Relay {
         let mut busy_until = Instant::now();
         let mut forget_at = Instant::now();
         let mut commits = self.commits.clone();
+        // From here this loop watches the process's own commits: they need not notify.
+        let _leads_here = self.db.relay_leads_here();
         while !shutdown.is_cancelled() {
             commits.borrow_and_update();
             if Instant::now() >= forget_at {

@@ -15,7 +15,7 @@ use eats_projections::order_view::{self, OrderViewProjection};
 use eats_projections::{Projection, Projector};
 use eats_store::testing::scenario::{self, Stage};
 use eats_store::testing::TestDatabase;
-use eats_store::Database;
+use eats_store::{Backend, Database};
 use tokio_util::sync::CancellationToken;
 
 /// A JetStream stream of this test's own, deleted afterwards.
@@ -158,6 +158,61 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
     assert_exactly_once_in_order(&nats.messages().await, event_count(&test.db).await);
     shutdown.cancel();
     task.await.expect("relay stops cleanly");
+    nats.cleanup().await;
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leading_relay_takes_its_own_processs_commits_without_notifications() {
+    let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
+    let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone())
+        .expect("relay")
+        .with_idle_poll(Duration::from_secs(3600));
+    let pool = match test.db.backend() {
+        Backend::Postgres(pool) => pool.clone(),
+        Backend::Sqlite(_) => unreachable!("a Postgres test"),
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(eats_store::database::OUTBOX_CHANNEL)
+        .await
+        .expect("listen");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (relay, shutdown) = (relay.clone(), shutdown.clone());
+        async move { relay.run(shutdown).await }
+    });
+    wait_until(Duration::from_secs(60), || async {
+        leader_session(&test.db).await.is_some()
+    })
+    .await;
+    // Past the busy spell of any publishing: only the commits themselves can wake it.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    scenario::history(&test.db, 3).await;
+    wait_until(Duration::from_secs(60), || async {
+        outbox_len(&test.db).await == 0
+    })
+    .await;
+    assert_exactly_once_in_order(&nats.messages().await, event_count(&test.db).await);
+    let heard = tokio::time::timeout(Duration::from_millis(500), listener.try_recv()).await;
+    assert!(
+        heard.is_err(),
+        "no notification while the relay leads here: {heard:?}"
+    );
+    // Once it stops leading, a leader elsewhere needs them again.
+    shutdown.cancel();
+    task.await.expect("relay stops cleanly");
+    scenario::history(&test.db, 1).await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.try_recv())
+        .await
+        .expect("a notification once no relay leads here")
+        .expect("listener");
+    assert_eq!(
+        heard.map(|n| n.channel().to_string()).as_deref(),
+        Some(eats_store::database::OUTBOX_CHANNEL)
+    );
     nats.cleanup().await;
     test.cleanup().await;
 }

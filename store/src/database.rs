@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ pub struct Database {
     snapshot_every: usize,
     aggregate_cache: usize,
     commits: Arc<watch::Sender<u64>>,
+    /// Set while an outbox relay of this process leads: see [`Database::relay_leads_here`].
+    relay_here: Arc<AtomicBool>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
     writers: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Aggregates' first events read here (see [`Database::first_event`]).
@@ -165,6 +168,16 @@ async fn adopt_old_notifications(main: &SqlitePool, notify: &SqlitePool) -> Resu
     Ok(())
 }
 
+/// See [`Database::relay_leads_here`]; clears the mark when dropped.
+#[derive(Debug)]
+pub struct RelayLeadsHere(Arc<AtomicBool>);
+
+impl Drop for RelayLeadsHere {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The channel that wakes the outbox relay: notified after commits that appended events.
 pub const OUTBOX_CHANNEL: &str = "eats_outbox";
 
@@ -174,9 +187,16 @@ pub const OUTBOX_CHANNEL: &str = "eats_outbox";
 /// commit one WAL flush at a time (see migration 0016). Coalesced: while one wake-up is in
 /// flight, further commits add up to one more, sent after it; that one is sent after every
 /// commit it stands for, so the relay, woken, reads them all.
-async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>) {
+///
+/// Skipped while the leading relay is this process's own: it watches the same commits, and
+/// the notification would cost a statement and a commit per wake-up for nobody (a tenth of
+/// the statements of a lifecycle at light load).
+async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>, relay_here: Arc<AtomicBool>) {
     while commits.changed().await.is_ok() {
         commits.borrow_and_update();
+        if relay_here.load(Ordering::Acquire) {
+            continue;
+        }
         match sqlx::query("SELECT pg_notify($1, '')")
             .bind(OUTBOX_CHANNEL)
             .execute(&pool)
@@ -351,10 +371,15 @@ impl Database {
         let writers =
             matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let commits = Arc::new(watch::channel(0).0);
+        let relay_here = Arc::new(AtomicBool::new(false));
         if let Backend::Postgres(pool) = &backend {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
-                    runtime.spawn(wake_relay(pool.clone(), commits.subscribe()));
+                    runtime.spawn(wake_relay(
+                        pool.clone(),
+                        commits.subscribe(),
+                        relay_here.clone(),
+                    ));
                 }
                 Err(_) => tracing::warn!(
                     "no async runtime: commits will not wake the outbox relay (it polls)"
@@ -369,6 +394,7 @@ impl Database {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             aggregate_cache: DEFAULT_AGGREGATE_CACHE,
             commits,
+            relay_here,
             writers,
             first_events: Arc::new(std::sync::Mutex::new(hashlink::LruCache::new(
                 FIRST_EVENTS_KEPT,
@@ -394,6 +420,16 @@ impl Database {
     /// feed) wake at once instead of polling. Commits by other processes are not seen here.
     pub fn subscribe_commits(&self) -> watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    /// Marks an outbox relay of this process as the leader until the mark is dropped: this
+    /// process's commits then stop notifying [`OUTBOX_CHANNEL`], since the leader sees them
+    /// through [`Database::subscribe_commits`]. Take it only once the relay watches those
+    /// commits, and drop it as soon as it stops leading: a leader elsewhere needs the
+    /// notifications again (until then it finds these commits by polling).
+    pub fn relay_leads_here(&self) -> RelayLeadsHere {
+        self.relay_here.store(true, Ordering::Release);
+        RelayLeadsHere(self.relay_here.clone())
     }
 
     /// On Postgres, this database through a pool of its own, as large as this one's, sharing
