@@ -186,6 +186,8 @@ impl Relay {
         let mut busy_until = Instant::now();
         let mut forget_at = Instant::now();
         let mut commits = self.commits.clone();
+        // What the last round published, deleted by the next read.
+        let mut done: Vec<i64> = Vec::new();
         // From here this loop watches the process's own commits: they need not notify.
         let _leads_here = self.db.relay_leads_here();
         while !shutdown.is_cancelled() {
@@ -202,7 +204,16 @@ impl Relay {
             // A lost session means a lost lock: the batch's first read fails (or, on a
             // session that stops answering, times out) before anything is published, so the
             // relay stops before another leader starts.
-            let published = self.publish_batch_on(&mut session).await?;
+            let outbox = self.read_batch(&mut session, &done).await?;
+            done.clear();
+            let acknowledged = self.publish(&outbox).await;
+            if acknowledged.failure.is_some() {
+                forget_published(&mut session, &acknowledged.ids).await?;
+                return acknowledged.result().map(drop);
+            }
+            // Deleted by the next read, which follows at once.
+            done = acknowledged.ids;
+            let published = done.len();
             if published > 0 {
                 busy_until = Instant::now() + BUSY_SPELL;
             }
@@ -221,6 +232,7 @@ impl Relay {
                 }
             }
         }
+        forget_published(&mut session, &done).await?;
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(LEADER_LOCK)
             .execute(&mut session)
@@ -239,26 +251,48 @@ impl Relay {
     /// it are sent again next round, in order, and the stream keeps each aggregate's order.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
         let mut connection = self.pool.acquire().await?;
-        self.publish_batch_on(&mut connection).await
+        let outbox = self.read_batch(&mut connection, &[]).await?;
+        let acknowledged = self.publish(&outbox).await;
+        forget_published(&mut connection, &acknowledged.ids).await?;
+        acknowledged.result()
     }
 
-    /// [`publish_batch`](Self::publish_batch) on `connection`.
-    async fn publish_batch_on(&self, connection: &mut PgConnection) -> Result<usize, RelayError> {
+    /// The oldest outbox rows, after deleting `published` (what the last round published) in
+    /// the same statement: the leader's loop reads again at once after publishing, so the
+    /// delete costs no round trip of its own (a third of the relay's statements before).
+    async fn read_batch(
+        &self,
+        connection: &mut PgConnection,
+        published: &[i64],
+    ) -> Result<Vec<(i64, FeedEvent)>, RelayError> {
+        // The delete's snapshot is the read's too, so the read skips the deleted rows itself.
         let read = sqlx::query(
-            "SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-             metadata FROM outbox ORDER BY id LIMIT $1",
+            "WITH gone AS (DELETE FROM outbox WHERE id = ANY($2) \
+               RETURNING aggregate_type, aggregate_id, sequence), \
+             noted AS (INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
+               SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING) \
+             SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+             metadata FROM outbox WHERE id <> ALL($2) ORDER BY id LIMIT $1",
         )
         .bind(self.batch)
+        .bind(published)
         .fetch_all(&mut *connection);
         let rows = tokio::time::timeout(SESSION_ANSWERS_WITHIN, read)
             .await
             .map_err(|_| RelayError::Publish("the leader session stopped answering".into()))??;
-        let outbox = rows
+        Ok(rows
             .iter()
             .map(|row| Ok((row.try_get::<i64, _>("id")?, FeedEvent::from_row(row)?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let mut acknowledged = Vec::with_capacity(outbox.len());
-        let mut failure = None;
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    /// Publishes `outbox` in waves (see [`publish_batch`](Self::publish_batch)); what was
+    /// acknowledged, and the first failure.
+    async fn publish(&self, outbox: &[(i64, FeedEvent)]) -> Acknowledged {
+        let mut acknowledged = Acknowledged {
+            ids: Vec::with_capacity(outbox.len()),
+            failure: None,
+        };
         for wave in waves(outbox.iter().map(|(_, event)| event)) {
             let mut pending: Vec<(i64, PublishAckFuture)> = Vec::with_capacity(wave.len());
             for index in wave {
@@ -266,40 +300,26 @@ impl Relay {
                 match self.send(event).await {
                     Ok(ack) => pending.push((*id, ack)),
                     Err(error) => {
-                        failure = Some(error);
+                        acknowledged.failure = Some(error);
                         break;
                     }
                 }
             }
             for (id, ack) in pending {
                 match ack.await {
-                    Ok(_) => acknowledged.push(id),
+                    Ok(_) => acknowledged.ids.push(id),
                     Err(error) => {
-                        failure.get_or_insert(RelayError::Publish(error.to_string()));
+                        acknowledged
+                            .failure
+                            .get_or_insert(RelayError::Publish(error.to_string()));
                     }
                 }
             }
-            if failure.is_some() {
+            if acknowledged.failure.is_some() {
                 break;
             }
         }
-        if !acknowledged.is_empty() {
-            // Noted in `relayed` in the same statement: a NATS crash may still drop what it
-            // acknowledged, and the reconciler finds it there (see `recovery`).
-            sqlx::query(
-                "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) \
-                   RETURNING aggregate_type, aggregate_id, sequence) \
-                 INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
-                 SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING",
-            )
-            .bind(&acknowledged)
-            .execute(&mut *connection)
-            .await?;
-        }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(acknowledged.len()),
-        }
+        acknowledged
     }
 
     /// Sends `event` with its de-duplicating message id; the future resolves with the ack.
@@ -331,6 +351,41 @@ impl Relay {
             seconds: row.try_get("seconds")?,
         })
     }
+}
+
+/// The outbox ids JetStream acknowledged in a round, and the first failure.
+struct Acknowledged {
+    ids: Vec<i64>,
+    failure: Option<RelayError>,
+}
+
+impl Acknowledged {
+    /// How many were published, or the failure.
+    fn result(self) -> Result<usize, RelayError> {
+        match self.failure {
+            Some(error) => Err(error),
+            None => Ok(self.ids.len()),
+        }
+    }
+}
+
+/// Deletes the published outbox rows `ids`, noting them in `relayed` in the same statement:
+/// a NATS crash may still drop what it acknowledged, and the reconciler finds it there (see
+/// `recovery`).
+async fn forget_published(connection: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) \
+           RETURNING aggregate_type, aggregate_id, sequence) \
+         INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
+         SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING",
+    )
+    .bind(ids)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Splits a batch (in outbox order) into waves of indices: wave `k` holds the `k`-th event of
