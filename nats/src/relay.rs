@@ -13,6 +13,8 @@
 //! lock lives on a dedicated session, so when the leader's process or connection dies the
 //! server releases it and a standby (retrying every second) takes over.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
@@ -68,6 +70,8 @@ pub struct Relay {
     /// The event store's handle, to mark this process's relay as the leader (see
     /// [`Database::relay_leads_here`]).
     db: Database,
+    /// Publishes the stream acknowledged as duplicates, by this relay and its clones.
+    duplicates: Arc<AtomicU64>,
     /// This process's own commits (when it runs the API or the process managers too): they
     /// wake the relay at once, without the round trip of a notification.
     commits: tokio::sync::watch::Receiver<u64>,
@@ -101,6 +105,7 @@ impl Relay {
         Ok(Self {
             pool: pool.clone(),
             db: db.clone(),
+            duplicates: Arc::new(AtomicU64::new(0)),
             commits: db.subscribe_commits(),
             jetstream,
             topology,
@@ -156,12 +161,16 @@ impl Relay {
         // 5 s idle, every 2 s, 3 times, and give up on unacknowledged replies after 11 s
         // (`tcp_user_timeout`, else retransmissions last minutes), so a standby takes over in
         // about 11 s, not hours. (Ignored over a Unix socket, where a dead peer is seen at
-        // once.)
+        // once.) Its writes (deleting published rows, noting them in `relayed`) commit
+        // without waiting for the WAL flush: one lost in a crash only has its rows published
+        // again, which the stream drops as duplicates; and a stalled flush does not hold up
+        // the next read past its deadline, so the leader does not give up its session.
         sqlx::query(
             "SELECT set_config('tcp_keepalives_idle', '5', false), \
              set_config('tcp_keepalives_interval', '2', false), \
              set_config('tcp_keepalives_count', '3', false), \
-             set_config('tcp_user_timeout', '11000', false)",
+             set_config('tcp_user_timeout', '11000', false), \
+             set_config('synchronous_commit', 'off', false)",
         )
         .execute(&mut session)
         .await?;
@@ -189,7 +198,7 @@ impl Relay {
         // What the last round published, deleted by the next read.
         let mut done: Vec<i64> = Vec::new();
         // From here this loop watches the process's own commits: they need not notify.
-        let _leads_here = self.db.relay_leads_here();
+        let leads_here = self.db.relay_leads_here();
         while !shutdown.is_cancelled() {
             commits.borrow_and_update();
             if Instant::now() >= forget_at {
@@ -226,12 +235,14 @@ impl Relay {
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     notification = listener.recv() => { notification?; }
-                    // Once every database handle is gone this fails: the branch is then off.
+                    // Never fails while this relay holds its handle on the database.
                     Ok(()) = commits.changed() => {}
                     () = tokio::time::sleep(poll) => {}
                 }
             }
         }
+        // Commits notify again before another relay can lead.
+        drop(leads_here);
         forget_published(&mut session, &done).await?;
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(LEADER_LOCK)
@@ -265,7 +276,8 @@ impl Relay {
         connection: &mut PgConnection,
         published: &[i64],
     ) -> Result<Vec<(i64, FeedEvent)>, RelayError> {
-        // The delete's snapshot is the read's too, so the read skips the deleted rows itself.
+        // The read shares the delete's snapshot, so it still sees the deleted rows: it skips
+        // them by id.
         let read = sqlx::query(
             "WITH gone AS (DELETE FROM outbox WHERE id = ANY($2) \
                RETURNING aggregate_type, aggregate_id, sequence), \
@@ -307,7 +319,15 @@ impl Relay {
             }
             for (id, ack) in pending {
                 match ack.await {
-                    Ok(_) => acknowledged.ids.push(id),
+                    Ok(ack) => {
+                        if ack.duplicate {
+                            // Published before: after a crash or a failed round, expected;
+                            // in a healthy run, a row deleted late.
+                            self.duplicates.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("eats_relay_duplicates_total").increment(1);
+                        }
+                        acknowledged.ids.push(id);
+                    }
                     Err(error) => {
                         acknowledged
                             .failure
@@ -335,6 +355,12 @@ impl Relay {
             .send_publish(subject, message)
             .await
             .map_err(|e| RelayError::Publish(e.to_string()))
+    }
+
+    /// How many publishes the stream acknowledged as duplicates of earlier ones (its
+    /// de-duplication window dropped them), by this relay and its clones.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
     }
 
     /// What is waiting to be published.

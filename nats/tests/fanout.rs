@@ -156,6 +156,7 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
         .await;
     }
     assert_exactly_once_in_order(&nats.messages().await, event_count(&test.db).await);
+    assert_eq!(relay.duplicates(), 0, "each row published once");
     shutdown.cancel();
     task.await.expect("relay stops cleanly");
     nats.cleanup().await;
@@ -201,18 +202,24 @@ async fn a_leading_relay_takes_its_own_processs_commits_without_notifications() 
         heard.is_err(),
         "no notification while the relay leads here: {heard:?}"
     );
-    // Once it stops leading, a leader elsewhere needs them again.
+    assert_eq!(relay.duplicates(), 0, "each row published once");
+    // Once it stops leading, a leader elsewhere needs them again: one notification at
+    // once for the commits that skipped theirs, then one per commit.
     shutdown.cancel();
     task.await.expect("relay stops cleanly");
-    scenario::history(&test.db, 1).await;
-    let heard = tokio::time::timeout(Duration::from_secs(10), listener.try_recv())
-        .await
-        .expect("a notification once no relay leads here")
-        .expect("listener");
-    assert_eq!(
-        heard.map(|n| n.channel().to_string()).as_deref(),
-        Some(eats_store::database::OUTBOX_CHANNEL)
-    );
+    for commit in [false, true] {
+        if commit {
+            scenario::history(&test.db, 1).await;
+        }
+        let heard = tokio::time::timeout(Duration::from_secs(10), listener.try_recv())
+            .await
+            .expect("a notification once no relay leads here")
+            .expect("listener");
+        assert_eq!(
+            heard.map(|n| n.channel().to_string()).as_deref(),
+            Some(eats_store::database::OUTBOX_CHANNEL)
+        );
+    }
     nats.cleanup().await;
     test.cleanup().await;
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +70,9 @@ pub struct Database {
     snapshot_every: usize,
     aggregate_cache: usize,
     commits: Arc<watch::Sender<u64>>,
-    /// Set while an outbox relay of this process leads: see [`Database::relay_leads_here`].
-    relay_here: Arc<AtomicBool>,
+    /// How many outbox relays of this process lead (at most one, but a replaced relay may
+    /// drop its mark after the next took its own): see [`Database::relay_leads_here`].
+    relay_here: Arc<AtomicUsize>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
     writers: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Aggregates' first events read here (see [`Database::first_event`]).
@@ -170,11 +171,18 @@ async fn adopt_old_notifications(main: &SqlitePool, notify: &SqlitePool) -> Resu
 
 /// See [`Database::relay_leads_here`]; clears the mark when dropped.
 #[derive(Debug)]
-pub struct RelayLeadsHere(Arc<AtomicBool>);
+#[must_use = "commits notify again as soon as the mark is dropped"]
+pub struct RelayLeadsHere {
+    marks: Arc<AtomicUsize>,
+    commits: Arc<watch::Sender<u64>>,
+}
 
 impl Drop for RelayLeadsHere {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.marks.fetch_sub(1, Ordering::AcqRel);
+        // One notification now, for the commits whose own were skipped: a leader elsewhere
+        // (the one taking over) may have read the outbox before them.
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -191,10 +199,10 @@ pub const OUTBOX_CHANNEL: &str = "eats_outbox";
 /// Skipped while the leading relay is this process's own: it watches the same commits, and
 /// the notification would cost a statement and a commit per wake-up for nobody (a tenth of
 /// the statements of a lifecycle at light load).
-async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>, relay_here: Arc<AtomicBool>) {
+async fn wake_relay(pool: PgPool, mut commits: watch::Receiver<u64>, relay_here: Arc<AtomicUsize>) {
     while commits.changed().await.is_ok() {
         commits.borrow_and_update();
-        if relay_here.load(Ordering::Acquire) {
+        if relay_here.load(Ordering::Acquire) > 0 {
             continue;
         }
         match sqlx::query("SELECT pg_notify($1, '')")
@@ -371,7 +379,7 @@ impl Database {
         let writers =
             matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let commits = Arc::new(watch::channel(0).0);
-        let relay_here = Arc::new(AtomicBool::new(false));
+        let relay_here = Arc::new(AtomicUsize::new(0));
         if let Backend::Postgres(pool) = &backend {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
@@ -427,9 +435,13 @@ impl Database {
     /// through [`Database::subscribe_commits`]. Take it only once the relay watches those
     /// commits, and drop it as soon as it stops leading: a leader elsewhere needs the
     /// notifications again (until then it finds these commits by polling).
+    /// When dropped it also sends one notification, for the commits that skipped theirs.
     pub fn relay_leads_here(&self) -> RelayLeadsHere {
-        self.relay_here.store(true, Ordering::Release);
-        RelayLeadsHere(self.relay_here.clone())
+        self.relay_here.fetch_add(1, Ordering::AcqRel);
+        RelayLeadsHere {
+            marks: self.relay_here.clone(),
+            commits: self.commits.clone(),
+        }
     }
 
     /// On Postgres, this database through a pool of its own, as large as this one's, sharing

@@ -85,8 +85,17 @@ struct Args {
     /// goal's "each hop at half the maximum" is a paced run at half a closed-loop run's rate.
     /// A client that falls behind starts at once, so the clients must outnumber the
     /// lifecycles in flight.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_rate)]
     rate: Option<f64>,
+}
+
+fn parse_rate(rate: &str) -> Result<f64, String> {
+    match rate.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{rate:?} is not a positive number of lifecycles per second"
+        )),
+    }
 }
 
 fn parse_setting(setting: &str) -> Result<(String, String), String> {
@@ -103,6 +112,8 @@ const COMMANDS: [&str; 8] = [
     "place", "pay", "accept", "start", "finish", "claim", "pickup", "confirm",
 ];
 const HOPS: [&str; 3] = ["pay->paid", "finish->job", "pickup->in_delivery"];
+/// Paced phases: how late each lifecycle started after its slot.
+const LATE: &str = "start late (paced)";
 
 /// One `eats serve` process: its pid, its address and its log drain.
 struct Process {
@@ -640,15 +651,21 @@ async fn phase(
         tasks.spawn(async move {
             let mut n = index as u64 * 1_000_000;
             while Instant::now() < until {
+                let mut scheduled = None;
                 if let Some(rate) = rate {
                     let slot = slots.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let at = started + Duration::from_secs_f64(slot as f64 / rate);
                     if at >= until {
                         break;
                     }
+                    scheduled = Some(at);
                     tokio::time::sleep_until(at.into()).await;
                 }
-                let mut times = Vec::with_capacity(11);
+                let mut times = Vec::with_capacity(12);
+                if let Some(at) = scheduled {
+                    // A late start is queueing the step times do not show: reported apart.
+                    times.push((LATE, (Instant::now() - at).as_secs_f64() * 1e3));
+                }
                 client.lifecycle(n, &mut times).await?;
                 n += 1;
                 let ended = Instant::now();
@@ -715,6 +732,7 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         .iter()
         .map(|p| Ok((p.role.clone(), p.peak_rss_mib()?)))
         .collect::<anyhow::Result<_>>()?;
+    let late = args.rate.map(|_| &LATE);
     let cores = phase.cpu_seconds / phase.seconds;
     let postgres_cores = phase.postgres_cpu_seconds / phase.seconds;
     let nats_cores = phase.nats_cpu_seconds / phase.seconds;
@@ -723,6 +741,7 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         let steps: serde_json::Map<String, Value> = COMMANDS
             .iter()
             .chain(HOPS.iter())
+            .chain(late)
             .map(|name| {
                 let (p50, p99, p999) = stats(name);
                 (
@@ -775,7 +794,7 @@ fn report(args: &Args, system: &System, phase: &Phase) -> anyhow::Result<()> {
         "  {:<22} {:>9} {:>9} {:>9}",
         "step (ms)", "p50", "p99", "p99.9"
     );
-    for name in COMMANDS.iter().chain(HOPS.iter()) {
+    for name in COMMANDS.iter().chain(HOPS.iter()).chain(late) {
         let (p50, p99, p999) = stats(name);
         println!("  {name:<22} {p50:>9.1} {p99:>9.1} {p999:>9.1}");
     }
