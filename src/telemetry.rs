@@ -115,6 +115,13 @@ fn register() {
     counter!("eats_delivery_escalations_total").increment(0);
 
     describe_counter!(
+        "eats_relay_duplicates_total",
+        "Events the outbox relay published again that JetStream dropped as duplicates (after a \
+         crash or a failed round; 0 in a healthy run)"
+    );
+    counter!("eats_relay_duplicates_total").increment(0);
+
+    describe_counter!(
         "eats_payment_breaker_rejected_total",
         "Payment calls refused at once because the gateway's circuit breaker was open"
     );
