@@ -125,10 +125,12 @@ fn assert_exactly_once_in_order(messages: &[FeedEvent], expected: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
-    let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
-    // With no idle polling, only the commits' notifications can start a publishing spell.
+/// A relay on `test`'s outbox, started and leading, that never polls when idle: only a
+/// commit's wake-up can start a publishing spell. Cancel the token to stop it.
+async fn leading_relay_that_never_polls(
+    test: &TestDatabase,
+    nats: &TestNats,
+) -> (Relay, CancellationToken, tokio::task::JoinHandle<()>) {
     let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone())
         .expect("relay")
         .with_idle_poll(Duration::from_secs(3600));
@@ -141,6 +143,13 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
         leader_session(&test.db).await.is_some()
     })
     .await;
+    (relay, shutdown, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
+    let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
+    let (relay, shutdown, task) = leading_relay_that_never_polls(&test, &nats).await;
     // Another process's commits: only its notification, sent after each commit, can reach
     // the relay (this process's own commits would wake it directly).
     let writer = Database::connect_postgres(test.url.as_deref().expect("postgres"), 4)
@@ -166,9 +175,6 @@ async fn an_idle_relay_is_woken_by_commits_not_by_polling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leading_relay_takes_its_own_processs_commits_without_notifications() {
     let (test, nats) = (TestDatabase::postgres().await, TestNats::new().await);
-    let relay = Relay::new(&test.db, nats.jetstream.clone(), nats.topology.clone())
-        .expect("relay")
-        .with_idle_poll(Duration::from_secs(3600));
     let pool = match test.db.backend() {
         Backend::Postgres(pool) => pool.clone(),
         Backend::Sqlite(_) => unreachable!("a Postgres test"),
@@ -180,15 +186,7 @@ async fn a_leading_relay_takes_its_own_processs_commits_without_notifications() 
         .listen(eats_store::database::OUTBOX_CHANNEL)
         .await
         .expect("listen");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn({
-        let (relay, shutdown) = (relay.clone(), shutdown.clone());
-        async move { relay.run(shutdown).await }
-    });
-    wait_until(Duration::from_secs(60), || async {
-        leader_session(&test.db).await.is_some()
-    })
-    .await;
+    let (relay, shutdown, task) = leading_relay_that_never_polls(&test, &nats).await;
     // Past the busy spell of any publishing: only the commits themselves can wake it.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     scenario::history(&test.db, 3).await;
