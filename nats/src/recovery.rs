@@ -4,7 +4,8 @@
 //! `sync_interval` (2 minutes by default); with one replica a crash (or a lost disk) can drop
 //! acknowledged messages, and a consumer's own state may come back ahead of the stream, so
 //! it skips messages published again under the same stream sequences. The relay deleted those
-//! events' outbox rows after the ack (with its next read): from then on the event store is the only place they are.
+//! events' outbox rows after the ack (with its next read): from then on the event store is
+//! the only place they are.
 //! Two things bring them back:
 //!
 //! - [`Recorded`] wraps every JetStream consumer: it remembers, per aggregate, how far the

@@ -278,16 +278,13 @@ impl Relay {
     ) -> Result<Vec<(i64, FeedEvent)>, RelayError> {
         // The read shares the delete's snapshot, so it still sees the deleted rows: it skips
         // them by id.
-        let read = sqlx::query(
-            "WITH gone AS (DELETE FROM outbox WHERE id = ANY($2) \
-               RETURNING aggregate_type, aggregate_id, sequence), \
-             noted AS (INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
-               SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING) \
-             SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-             metadata FROM outbox WHERE id <> ALL($2) ORDER BY id LIMIT $1",
-        )
-        .bind(self.batch)
+        let read = sqlx::query(concat!(
+            forget_published_cte!(),
+            " SELECT id, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, metadata FROM outbox WHERE id <> ALL($1) ORDER BY id LIMIT $2"
+        ))
         .bind(published)
+        .bind(self.batch)
         .fetch_all(&mut *connection);
         let rows = tokio::time::timeout(SESSION_ANSWERS_WITHIN, read)
             .await
@@ -395,6 +392,19 @@ impl Acknowledged {
     }
 }
 
+/// The `WITH` clause that deletes the published outbox rows `$1` and notes them in `relayed`
+/// (its data-modifying parts run whatever the statement then selects): shared by the
+/// leader's next read and [`forget_published`].
+macro_rules! forget_published_cte {
+    () => {
+        "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) \
+           RETURNING aggregate_type, aggregate_id, sequence), \
+         noted AS (INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
+           SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING)"
+    };
+}
+use forget_published_cte;
+
 /// Deletes the published outbox rows `ids`, noting them in `relayed` in the same statement:
 /// a NATS crash may still drop what it acknowledged, and the reconciler finds it there (see
 /// `recovery`).
@@ -402,15 +412,10 @@ async fn forget_published(connection: &mut PgConnection, ids: &[i64]) -> Result<
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) \
-           RETURNING aggregate_type, aggregate_id, sequence) \
-         INSERT INTO relayed (aggregate_type, aggregate_id, sequence) \
-         SELECT aggregate_type, aggregate_id, sequence FROM gone ON CONFLICT DO NOTHING",
-    )
-    .bind(ids)
-    .execute(connection)
-    .await?;
+    sqlx::query(concat!(forget_published_cte!(), " SELECT NULL"))
+        .bind(ids)
+        .execute(connection)
+        .await?;
     Ok(())
 }
 
