@@ -114,6 +114,20 @@ fn register() {
     );
     counter!("eats_delivery_escalations_total").increment(0);
 
+    // Embedded mode only, recorded from the first write on.
+    describe_histogram!(
+        eats_store::WRITER_WAIT_METRIC,
+        Unit::Seconds,
+        "Time a SQLite writer waited for its turn, by what writes (commands, projections, \
+         deadlines, checkpoints)"
+    );
+    describe_histogram!(
+        eats_store::WRITER_HELD_METRIC,
+        Unit::Seconds,
+        "Time a SQLite writer held its turn, by what writes: the sum's rate is how busy the one \
+         writer is, embedded mode's bound"
+    );
+
     describe_counter!(
         "eats_relay_duplicates_total",
         "Events the outbox relay published again that JetStream dropped as duplicates (after a \

@@ -87,7 +87,7 @@ impl EmbeddedFeed {
     }
 
     async fn save_checkpoint(&self, consumer: &str, position: i64) -> Result<(), FeedError> {
-        let _turn = self.db.write_turn().await;
+        let _turn = self.db.write_turn("checkpoints").await;
         sqlx::query(
             "INSERT INTO feed_checkpoints (consumer, position) VALUES ($1, $2) \
              ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",

@@ -327,7 +327,7 @@ impl<P: Projection> Projector<P> {
                 }
             }
         }
-        let _turn = self.db.write_turn().await;
+        let _turn = self.db.write_turn("projections").await;
         on_pool!(self.db, |pool| {
             let mut tx = pool.begin_safely().await?;
             if lock {

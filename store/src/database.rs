@@ -17,6 +17,7 @@ use sqlx::Row;
 use tokio::sync::watch;
 
 use crate::commands::CachedStore;
+use crate::group_commit::Appender;
 use crate::repository::EventRepository;
 use crate::wiring::EventStoreOf;
 
@@ -74,7 +75,9 @@ pub struct Database {
     /// drop its mark after the next took its own): see [`Database::relay_leads_here`].
     relay_here: Arc<AtomicUsize>,
     /// SQLite only: this process's writers, one at a time, in arrival order.
-    writers: Option<Arc<tokio::sync::Mutex<()>>>,
+    writers: Option<Writers>,
+    /// SQLite only (inside a runtime): the event store's appends, committed in groups.
+    appender: Option<Appender>,
     /// Aggregates' first events read here (see [`Database::first_event`]).
     first_events: Arc<std::sync::Mutex<hashlink::LruCache<(String, String), SerializedEvent>>>,
 }
@@ -82,8 +85,48 @@ pub struct Database {
 /// First events kept per process, at most.
 const FIRST_EVENTS_KEPT: usize = 10_000;
 
+/// The histogram of how long a writer waited for its turn, labelled `by`.
+pub const WRITER_WAIT_METRIC: &str = "eats_sqlite_writer_wait_seconds";
+/// The histogram of how long a writer held its turn, labelled `by`: their sum over a second
+/// is how busy the one writer is (embedded mode's bound).
+pub const WRITER_HELD_METRIC: &str = "eats_sqlite_writer_held_seconds";
+
+/// This process's SQLite writers, one at a time, in arrival order (see
+/// [`Database::write_turn`]).
+#[derive(Clone, Debug, Default)]
+pub struct Writers(Arc<tokio::sync::Mutex<()>>);
+
+impl Writers {
+    /// Waits for the turn of the writer `by` (a metric label: what writes).
+    pub async fn turn(&self, by: &'static str) -> Turn {
+        let asked = std::time::Instant::now();
+        let guard = self.0.clone().lock_owned().await;
+        let since = std::time::Instant::now();
+        metrics::histogram!(WRITER_WAIT_METRIC, "by" => by).record(since - asked);
+        Turn {
+            _guard: guard,
+            since,
+            by,
+        }
+    }
+}
+
+/// A writer's turn, held until dropped; how long is recorded in [`WRITER_HELD_METRIC`].
+#[derive(Debug)]
+pub struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    since: std::time::Instant,
+    by: &'static str,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        metrics::histogram!(WRITER_HELD_METRIC, "by" => self.by).record(self.since.elapsed());
+    }
+}
+
 /// A turn to write to SQLite (see [`Database::write_turn`]); nothing on Postgres.
-pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+pub type WriteTurn = Option<Turn>;
 
 /// The database as seen by state rebuilt from the events: read models and consumer
 /// checkpoints. On SQLite its commits skip the fsync (`synchronous = NORMAL` in WAL mode); a
@@ -118,8 +161,8 @@ impl DerivedState {
     }
 
     /// This process's turn to write: see [`Database::write_turn`].
-    pub async fn write_turn(&self) -> WriteTurn {
-        self.0.write_turn().await
+    pub async fn write_turn(&self, by: &'static str) -> WriteTurn {
+        self.0.write_turn(by).await
     }
 }
 
@@ -376,8 +419,13 @@ impl Database {
     /// Wraps an already migrated pool. On Postgres (inside a Tokio runtime) it also starts
     /// waking the outbox relay after this process's commits: see [`wake_relay`].
     pub fn new(backend: Backend) -> Self {
-        let writers =
-            matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let writers = matches!(backend, Backend::Sqlite(_)).then(Writers::default);
+        let appender = match (&backend, &writers, tokio::runtime::Handle::try_current()) {
+            (Backend::Sqlite(pool), Some(writers), Ok(_)) => {
+                Some(Appender::start(pool.clone(), writers.clone()))
+            }
+            _ => None,
+        };
         let commits = Arc::new(watch::channel(0).0);
         let relay_here = Arc::new(AtomicUsize::new(0));
         if let Backend::Postgres(pool) = &backend {
@@ -404,6 +452,7 @@ impl Database {
             commits,
             relay_here,
             writers,
+            appender,
             first_events: Arc::new(std::sync::Mutex::new(hashlink::LruCache::new(
                 FIRST_EVENTS_KEPT,
             ))),
@@ -417,9 +466,10 @@ impl Database {
     /// first (a fair, first-come queue across both pools) leaves the busy handler only
     /// writers of other processes to wait for. Hold it for one short transaction and await
     /// nothing else that could wait for another writer meanwhile.
-    pub async fn write_turn(&self) -> WriteTurn {
+    /// `by` names the writer in the metrics.
+    pub async fn write_turn(&self, by: &'static str) -> WriteTurn {
         match &self.writers {
-            Some(writers) => Some(writers.clone().lock_owned().await),
+            Some(writers) => Some(writers.turn(by).await),
             None => None,
         }
     }
@@ -506,6 +556,7 @@ impl Database {
         EventRepository::new(&self.backend, A::SNAPSHOT_LAYOUT)
             .notifying(self.commits.clone())
             .taking_turns(self.writers.clone())
+            .appending_through(self.appender.clone())
     }
 
     /// The event store for aggregate `A`, with its upcasters and snapshot policy: snapshots

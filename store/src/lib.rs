@@ -8,6 +8,7 @@
 //! - [`repository`]: the one [`EventRepository`] over both, which also versions snapshots.
 //! - [`commands`]: cqrs-es's command handling with this process's recently written aggregates
 //!   remembered, every answer still checked against the event store.
+//! - [`group_commit`]: SQLite appends that wait for the writer together commit together.
 //! - [`transaction`]: beginning a transaction no cancelled caller leaves open on a pooled
 //!   connection.
 //! - [`wiring`]: the five aggregates' command handlers and the event-sourced store catalogue.
@@ -27,6 +28,7 @@ macro_rules! on_pool {
 
 pub mod commands;
 pub mod database;
+pub mod group_commit;
 pub mod repository;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -34,7 +36,10 @@ pub mod transaction;
 pub mod wiring;
 
 pub use commands::{CachedStore, Commands};
-pub use database::{Backend, Database, DerivedState, StoreError, WriteTurn};
+pub use database::{
+    Backend, Database, DerivedState, StoreError, Turn, WriteTurn, Writers, WRITER_HELD_METRIC,
+    WRITER_WAIT_METRIC,
+};
 pub use repository::EventRepository;
 pub use transaction::BeginSafely;
 pub use wiring::{Aggregates, Cqrs, DomainServices, EventStoreCatalog, EventStoreOf};

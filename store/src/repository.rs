@@ -18,7 +18,8 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::watch;
 
-use crate::database::Backend;
+use crate::database::{Backend, Writers};
+use crate::group_commit::Appender;
 use crate::transaction::to_the_end;
 
 /// The key under which the layout is stored inside a snapshot's JSON.
@@ -34,7 +35,8 @@ pub struct EventRepository {
     inner: Inner,
     snapshot_layout: u32,
     commits: Option<Arc<watch::Sender<u64>>>,
-    writers: Option<Arc<tokio::sync::Mutex<()>>>,
+    writers: Option<Writers>,
+    appender: Option<Appender>,
 }
 
 impl EventRepository {
@@ -54,13 +56,21 @@ impl EventRepository {
             snapshot_layout,
             commits: None,
             writers: None,
+            appender: None,
         }
     }
 
     /// Appends only in turn with the process's other SQLite writers (see
     /// [`Database::write_turn`](crate::Database::write_turn)).
-    pub fn taking_turns(mut self, writers: Option<Arc<tokio::sync::Mutex<()>>>) -> Self {
+    pub fn taking_turns(mut self, writers: Option<Writers>) -> Self {
         self.writers = writers;
+        self
+    }
+
+    /// On SQLite, appends without a snapshot through `appender`, committed together with the
+    /// appends waiting at the same moment (see [`crate::group_commit`]).
+    pub fn appending_through(mut self, appender: Option<Appender>) -> Self {
+        self.appender = appender;
         self
     }
 
@@ -219,20 +229,23 @@ impl PersistedEventRepository for EventRepository {
         if events.is_empty() && snapshot_update.is_none() {
             return Ok(());
         }
-        match &self.inner {
-            Inner::Postgres(_, pool) if snapshot_update.is_none() => {
+        match (&self.inner, &self.appender) {
+            (Inner::Postgres(_, pool), _) if snapshot_update.is_none() => {
                 append_postgres::<A>(pool, events).await?
             }
             // postgres-es begins a transaction here (see `crate::transaction`).
-            Inner::Postgres(repo, _) => {
+            (Inner::Postgres(repo, _), _) => {
                 let (repo, events) = (repo.clone(), events.to_vec());
                 to_the_end(async move { repo.persist::<A>(&events, snapshot_update).await })
                     .await
                     .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))??
             }
-            Inner::Sqlite(repo, _) => {
+            (Inner::Sqlite(..), Some(appender)) if snapshot_update.is_none() => {
+                appender.append(A::TYPE, events).await?
+            }
+            (Inner::Sqlite(repo, _), _) => {
                 let _turn = match &self.writers {
-                    Some(writers) => Some(writers.lock().await),
+                    Some(writers) => Some(writers.turn("commands").await),
                     None => None,
                 };
                 repo.persist::<A>(events, snapshot_update).await?

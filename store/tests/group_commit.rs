@@ -1,0 +1,113 @@
+//! SQLite appends that wait for the writer together are committed together, each still
+//! atomic and under its own optimistic lock. A binary of its own: it installs the process's
+//! metrics recorder to count the writer's turns.
+
+use std::collections::HashMap;
+
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use eats_domain::order::Order;
+use eats_store::testing::TestDatabase;
+use eats_store::{Backend, WRITER_HELD_METRIC};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use serde_json::json;
+
+fn event(aggregate_id: &str, sequence: usize) -> SerializedEvent {
+    SerializedEvent {
+        aggregate_id: aggregate_id.to_string(),
+        sequence,
+        aggregate_type: "Order".into(),
+        event_type: "OrderPlaced".into(),
+        event_version: "1".into(),
+        payload: json!({ "n": sequence }),
+        metadata: json!({}),
+    }
+}
+
+/// The turns the writer `by` has taken, as `/metrics` shows them.
+fn turns(rendered: &str, by: &str) -> u64 {
+    let series = format!("{WRITER_HELD_METRIC}_count{{by=\"{by}\"}} ");
+    rendered
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_waiting_for_the_writer_commit_in_one_turn_each_atomic_and_locked() {
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder of this binary");
+    let test = TestDatabase::sqlite().await;
+    let db = test.db.clone();
+    let repo = db.repository::<Order>();
+    let before = turns(&metrics.render(), "commands");
+
+    // Another writer holds the turn while 20 appends arrive: two of them race for the same
+    // sequence of one order, and one of them is two events.
+    let turn = db.write_turn("test").await;
+    let batches: Vec<Vec<SerializedEvent>> = (0..20)
+        .map(|i| match i {
+            0 => vec![event("raced", 1), event("raced", 2)],
+            1 => vec![event("raced", 1)],
+            _ => vec![event(&format!("order-{i}"), 1)],
+        })
+        .collect();
+    let appending = {
+        let repo = db.repository::<Order>();
+        // `join_all` polls them in this order: they queue in this order.
+        tokio::spawn(async move {
+            futures::future::join_all(
+                batches
+                    .iter()
+                    .map(|events| repo.persist::<Order>(events, None)),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(turn);
+    let outcomes = appending.await.expect("the appends' task");
+
+    assert!(
+        outcomes[0].is_ok(),
+        "the first of the race wins: {:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(outcomes[1], Err(PersistenceError::OptimisticLockError)),
+        "the second of the race loses alone: {:?}",
+        outcomes[1]
+    );
+    assert!(outcomes[2..].iter().all(Result::is_ok), "{outcomes:?}");
+    let taken = turns(&metrics.render(), "commands") - before;
+    assert!(
+        taken <= 2,
+        "20 appends waiting together took {taken} turns of the writer, not one or two"
+    );
+
+    let Backend::Sqlite(pool) = db.backend() else {
+        panic!("a SQLite store");
+    };
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, sequence FROM events ORDER BY rowid")
+            .fetch_all(pool)
+            .await
+            .expect("reading the log");
+    assert_eq!(
+        stored.len(),
+        20,
+        "2 of the winner, none of the loser, 18 others"
+    );
+    let per_order: HashMap<&str, usize> = stored.iter().fold(HashMap::new(), |mut n, (id, _)| {
+        *n.entry(id.as_str()).or_default() += 1;
+        n
+    });
+    assert_eq!(per_order["raced"], 2);
+    let raced = repo.get_events::<Order>("raced").await.expect("loading");
+    assert_eq!(
+        raced.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(),
+        vec![json!({ "n": 1 }), json!({ "n": 2 })],
+        "the winner's events, whole and in order"
+    );
+    test.cleanup().await;
+}
