@@ -167,8 +167,9 @@ pub struct Deadline {
 /// Deadlines follow from the events alone ([`changes`]), so they are state derived from the
 /// events and written as such ([`Database::for_derived_state`]: on SQLite without an fsync
 /// of their own). A power cut that loses these writes loses the process manager's later
-/// checkpoint with them (SQLite's log loses only its newest commits), so the events are
-/// handled again and the changes applied again. Each change had been a commit with an fsync
+/// checkpoint with them (it is in the same file, whose log loses only its newest commits,
+/// and it moves past an event only once this has returned), so the events are handled
+/// again and the changes applied again. Each change had been a commit with an fsync
 /// of its own: in embedded mode at 64 clients, 440 a second held the one SQLite writer half
 /// as long as every command.
 pub async fn apply(db: &Database, changes: &[Change]) -> Result<(), sqlx::Error> {

@@ -417,16 +417,20 @@ impl Database {
     }
 
     /// Wraps an already migrated pool. On Postgres (inside a Tokio runtime) it also starts
-    /// waking the outbox relay after this process's commits: see [`wake_relay`].
+    /// waking the outbox relay after this process's commits: see [`wake_relay`]. On SQLite
+    /// (inside a runtime) it starts the task that commits appends in groups
+    /// ([`crate::group_commit`]); should that runtime end, appends go one by one.
     pub fn new(backend: Backend) -> Self {
         let writers = matches!(backend, Backend::Sqlite(_)).then(Writers::default);
+        let commits = Arc::new(watch::channel(0).0);
         let appender = match (&backend, &writers, tokio::runtime::Handle::try_current()) {
-            (Backend::Sqlite(pool), Some(writers), Ok(_)) => {
-                Some(Appender::start(pool.clone(), writers.clone()))
-            }
+            (Backend::Sqlite(pool), Some(writers), Ok(_)) => Some(Appender::start(
+                pool.clone(),
+                writers.clone(),
+                commits.clone(),
+            )),
             _ => None,
         };
-        let commits = Arc::new(watch::channel(0).0);
         let relay_here = Arc::new(AtomicUsize::new(0));
         if let Backend::Postgres(pool) = &backend {
             match tokio::runtime::Handle::try_current() {

@@ -19,7 +19,7 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::watch;
 
 use crate::database::{Backend, Writers};
-use crate::group_commit::Appender;
+use crate::group_commit::{Appender, Refused, MOST_EVENTS};
 use crate::transaction::to_the_end;
 
 /// The key under which the layout is stored inside a snapshot's JSON.
@@ -240,10 +240,18 @@ impl PersistedEventRepository for EventRepository {
                     .await
                     .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))??
             }
-            (Inner::Sqlite(..), Some(appender)) if snapshot_update.is_none() => {
-                appender.append(A::TYPE, events).await?
-            }
-            (Inner::Sqlite(repo, _), _) => {
+            (Inner::Sqlite(repo, _), appender) => {
+                let grouped = appender
+                    .as_ref()
+                    .filter(|_| snapshot_update.is_none() && events.len() <= MOST_EVENTS);
+                if let Some(appender) = grouped {
+                    match appender.append(A::TYPE, events).await {
+                        // The appender has woken this process's consumers.
+                        Ok(()) => return Ok(()),
+                        Err(Refused::Failed(error)) => return Err(error),
+                        Err(Refused::Stopped) => {}
+                    }
+                }
                 let _turn = match &self.writers {
                     Some(writers) => Some(writers.turn("commands").await),
                     None => None,

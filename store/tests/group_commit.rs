@@ -111,3 +111,28 @@ async fn appends_waiting_for_the_writer_commit_in_one_turn_each_atomic_and_locke
     );
     test.cleanup().await;
 }
+
+#[test]
+fn appends_go_on_after_the_runtime_that_opened_the_store_is_gone() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    };
+    let opening = runtime();
+    let test = opening.block_on(TestDatabase::sqlite());
+    // The appender's task ends with the runtime it was started on.
+    drop(opening);
+    let later = runtime();
+    later.block_on(async {
+        let repo = test.db.repository::<Order>();
+        repo.persist::<Order>(&[event("after", 1)], None)
+            .await
+            .expect("appended directly");
+        let stored = repo.get_events::<Order>("after").await.expect("loading");
+        assert_eq!(stored.len(), 1);
+        test.cleanup().await;
+    });
+}
