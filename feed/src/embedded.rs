@@ -2,8 +2,9 @@
 //!
 //! SQLite serialises writers and events are never deleted, so rowid order is commit order:
 //! a consumer that reads `rowid > checkpoint` can never skip a row that commits later with a
-//! lower id. Each consumer's checkpoint is stored in `feed_checkpoints` after every batch; a
-//! crash replays at most one batch, which idempotent handlers absorb. Commits made by this
+//! lower id. Each consumer's checkpoint is stored in `feed_checkpoints` at most every
+//! [`CHECKPOINT_EVERY`] while it is busy, and at once when it has caught up or stops; a crash
+//! replays what it lagged by, which idempotent handlers absorb. Commits made by this
 //! process wake consumers at once; a slow poll catches commits by other processes.
 
 use std::collections::BTreeSet;
@@ -32,7 +33,7 @@ pub enum FeedError {
     Database(#[from] sqlx::Error),
 }
 
-/// How often a busy keyed consumer saves its checkpoint: each save is a write, and SQLite has
+/// How often a busy consumer saves its checkpoint: each save is a write, and SQLite has
 /// one writer for the orders too; a crash replays at most this much, which idempotent
 /// handlers absorb.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -159,11 +160,17 @@ impl EmbeddedFeed {
         let wanted = handler.aggregate_types().to_vec();
         let mut commits = self.db.subscribe_commits();
         let mut position = self.checkpoint(&name).await?;
+        let (mut saved, mut saved_at) = (position, tokio::time::Instant::now());
         tracing::info!(consumer = %name, position, "embedded feed started");
         while !shutdown.is_cancelled() {
             commits.borrow_and_update();
             let batch = self.read_after(position).await?;
             if batch.is_empty() {
+                // Caught up: the checkpoint goes where the consumer is before it waits.
+                if position != saved {
+                    self.save_checkpoint(&name, position).await?;
+                    (saved, saved_at) = (position, tokio::time::Instant::now());
+                }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = commits.changed() => {}
@@ -180,11 +187,17 @@ impl EmbeddedFeed {
             if !deliver(handler, &events, shutdown).await {
                 break;
             }
-            let handled = last;
-            if handled != position {
-                self.save_checkpoint(&name, handled).await?;
-                position = handled;
+            position = last;
+            // While busy, at most every CHECKPOINT_EVERY: each save is a turn of the one
+            // writer (100 a second at 64 clients, 8% of its time), and a crash replays what
+            // the checkpoint lags by, which the handlers absorb.
+            if position != saved && saved_at.elapsed() >= CHECKPOINT_EVERY {
+                self.save_checkpoint(&name, position).await?;
+                (saved, saved_at) = (position, tokio::time::Instant::now());
             }
+        }
+        if position != saved {
+            self.save_checkpoint(&name, position).await?;
         }
         tracing::info!(consumer = %name, position, "embedded feed stopped");
         Ok(())
