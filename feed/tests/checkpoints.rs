@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use eats_domain::order::Order;
 use eats_feed::{EmbeddedFeed, EventHandler, FeedEvent, HandlerError};
-use eats_store::testing::TestDatabase;
-use eats_store::WRITER_HELD_METRIC;
+use eats_store::testing::{writer_turns, TestDatabase};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 
@@ -32,15 +31,6 @@ impl EventHandler for Counting {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
-}
-
-/// The turns the writer `by` has taken, as `/metrics` shows them.
-fn turns(rendered: &str, by: &str) -> u64 {
-    let series = format!("{WRITER_HELD_METRIC}_count{{by=\"{by}\"}} ");
-    rendered
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +55,7 @@ async fn a_busy_consumer_saves_its_checkpoint_in_time_not_per_batch_and_when_cau
             .await
             .expect("appended");
     }
-    let before = turns(&metrics.render(), "checkpoints");
+    let before = writer_turns(&metrics.render(), "checkpoints");
     // One event per batch: 60 batches.
     let feed = EmbeddedFeed::new(&test.db).expect("embedded").with_batch(1);
     let handler = Arc::new(Counting::default());
@@ -84,7 +74,7 @@ async fn a_busy_consumer_saves_its_checkpoint_in_time_not_per_batch_and_when_cau
     }
     let took = started.elapsed();
     assert_eq!(handler.0.load(Ordering::SeqCst), EVENTS, "each event once");
-    let saves = turns(&metrics.render(), "checkpoints") - before;
+    let saves = writer_turns(&metrics.render(), "checkpoints") - before;
     // One save per 200 ms of work, one when caught up, and a margin for a slow machine.
     let most = took.as_millis() as u64 / 200 + 3;
     assert!(

@@ -270,6 +270,24 @@ async fn events_the_stream_lost_after_acknowledging_them_still_reach_every_consu
     test.cleanup().await;
 }
 
+/// The events of an order that has at least `at_least` of them, in order.
+async fn an_orders_events(db: &Database, at_least: i64) -> Vec<FeedEvent> {
+    let order: String = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Order' \
+         GROUP BY aggregate_id HAVING count(*) >= $1 LIMIT 1",
+    )
+    .bind(at_least)
+    .fetch_one(&pool(db))
+    .await
+    .expect("an order with enough events");
+    db.history("Order", &order)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| FeedEvent::from_serialized(e).expect("event"))
+        .collect()
+}
+
 /// Counts what it is handed, per event key.
 #[derive(Default)]
 struct Counting(std::sync::Mutex<Vec<String>>);
@@ -298,21 +316,7 @@ impl EventHandler for Counting {
 async fn a_replica_that_remembers_an_old_position_asks_the_table_before_refeeding() {
     let test = TestDatabase::postgres().await;
     scenario::history(&test.db, 8).await;
-    let order: String = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Order' \
-         GROUP BY aggregate_id HAVING count(*) >= 4 LIMIT 1",
-    )
-    .fetch_one(&pool(&test.db))
-    .await
-    .expect("an order with four events");
-    let events: Vec<FeedEvent> = test
-        .db
-        .history("Order", &order)
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|e| FeedEvent::from_serialized(e).expect("event"))
-        .collect();
+    let events = an_orders_events(&test.db, 4).await;
     let (a, b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
     let replica_a = Recorded::new(a.clone(), pool(&test.db));
     let replica_b = Recorded::new(b.clone(), pool(&test.db));
@@ -372,21 +376,7 @@ async fn a_replica_that_remembers_an_old_position_asks_the_table_before_refeedin
 async fn an_aggregates_first_event_goes_to_the_handler_without_a_position_read() {
     let test = TestDatabase::postgres().await;
     scenario::history(&test.db, 2).await;
-    let order: String = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Order' \
-         GROUP BY aggregate_id HAVING count(*) >= 2 LIMIT 1",
-    )
-    .fetch_one(&pool(&test.db))
-    .await
-    .expect("an order with two events");
-    let events: Vec<FeedEvent> = test
-        .db
-        .history("Order", &order)
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|e| FeedEvent::from_serialized(e).expect("event"))
-        .collect();
+    let events = an_orders_events(&test.db, 2).await;
     let first = Recorded::new(Arc::new(Counting::default()), pool(&test.db));
     first.handle_batch(&events[..2]).await.expect("1, 2");
 

@@ -148,6 +148,16 @@ async fn drop_stale(admin: &PgPool) {
     }
 }
 
+/// The turns SQLite's writer `by` has taken, read from a rendering of `/metrics`
+/// ([`crate::WRITER_HELD_METRIC`]'s count; 0 before the first).
+pub fn writer_turns(rendered_metrics: &str, by: &str) -> u64 {
+    let series = format!("{}_count{{by=\"{by}\"}} ", crate::WRITER_HELD_METRIC);
+    rendered_metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
 /// Scripted journeys through the domain, so feed, projection and API tests start from
 /// realistic event histories.
 pub mod scenario {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use eats_domain::order::Order;
-use eats_store::testing::TestDatabase;
-use eats_store::{Backend, WRITER_HELD_METRIC};
+use eats_store::testing::{writer_turns, TestDatabase};
+use eats_store::Backend;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::json;
 
@@ -23,15 +23,6 @@ fn event(aggregate_id: &str, sequence: usize) -> SerializedEvent {
     }
 }
 
-/// The turns the writer `by` has taken, as `/metrics` shows them.
-fn turns(rendered: &str, by: &str) -> u64 {
-    let series = format!("{WRITER_HELD_METRIC}_count{{by=\"{by}\"}} ");
-    rendered
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_waiting_for_the_writer_commit_in_one_turn_each_atomic_and_locked() {
     let metrics = PrometheusBuilder::new()
@@ -40,7 +31,7 @@ async fn appends_waiting_for_the_writer_commit_in_one_turn_each_atomic_and_locke
     let test = TestDatabase::sqlite().await;
     let db = test.db.clone();
     let repo = db.repository::<Order>();
-    let before = turns(&metrics.render(), "commands");
+    let before = writer_turns(&metrics.render(), "commands");
 
     // Another writer holds the turn while 20 appends arrive: two of them race for the same
     // sequence of one order, and one of them is two events.
@@ -79,7 +70,7 @@ async fn appends_waiting_for_the_writer_commit_in_one_turn_each_atomic_and_locke
         outcomes[1]
     );
     assert!(outcomes[2..].iter().all(Result::is_ok), "{outcomes:?}");
-    let taken = turns(&metrics.render(), "commands") - before;
+    let taken = writer_turns(&metrics.render(), "commands") - before;
     assert!(
         taken <= 2,
         "20 appends waiting together took {taken} turns of the writer, not one or two"
