@@ -368,31 +368,3 @@ async fn a_replica_that_remembers_an_old_position_asks_the_table_before_refeedin
     assert_eq!(recorded as usize, orders.len());
     test.cleanup().await;
 }
-
-/// An aggregate's first event is handed over without reading the consumer's positions:
-/// nothing can be missing before it, so the read could only find it handled before, and
-/// handlers take an event twice. Every later event is still checked against the table.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aggregates_first_event_goes_to_the_handler_without_a_position_read() {
-    let test = TestDatabase::postgres().await;
-    scenario::history(&test.db, 2).await;
-    let events = an_orders_events(&test.db, 2).await;
-    let first = Recorded::new(Arc::new(Counting::default()), pool(&test.db));
-    first.handle_batch(&events[..2]).await.expect("1, 2");
-
-    // A replica that has not seen the order: the first event again goes through unread...
-    let again = Arc::new(Counting::default());
-    Recorded::new(again.clone(), pool(&test.db))
-        .handle(&events[0])
-        .await
-        .expect("1 again");
-    assert_eq!(*again.0.lock().expect("lock"), [events[0].key()]);
-    // ...and a later one is found recorded and skipped.
-    let later = Arc::new(Counting::default());
-    Recorded::new(later.clone(), pool(&test.db))
-        .handle(&events[1])
-        .await
-        .expect("2 again");
-    assert!(later.0.lock().expect("lock").is_empty(), "2 was handled");
-    test.cleanup().await;
-}
