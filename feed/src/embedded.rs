@@ -3,8 +3,8 @@
 //! SQLite serialises writers and events are never deleted, so rowid order is commit order:
 //! a consumer that reads `rowid > checkpoint` can never skip a row that commits later with a
 //! lower id. Each consumer's checkpoint is stored in `feed_checkpoints` at most every
-//! [`CHECKPOINT_EVERY`] while it is busy, and at once when it has caught up or stops; a crash
-//! replays what it lagged by, which idempotent handlers absorb. Commits made by this
+//! [`CHECKPOINT_EVERY`], and when it stops; a crash replays what it lagged by, which
+//! idempotent handlers absorb. Commits made by this
 //! process wake consumers at once; a slow poll catches commits by other processes.
 
 use std::collections::BTreeSet;
@@ -166,8 +166,10 @@ impl EmbeddedFeed {
             commits.borrow_and_update();
             let batch = self.read_after(position).await?;
             if batch.is_empty() {
-                // Caught up: the checkpoint goes where the consumer is before it waits.
-                if position != saved {
+                // Caught up: the checkpoint goes where the consumer is, once it is due; a
+                // consumer that keeps up reads an empty batch after every batch.
+                let due = saved_at + CHECKPOINT_EVERY;
+                if position != saved && tokio::time::Instant::now() >= due {
                     self.save_checkpoint(&name, position).await?;
                     (saved, saved_at) = (position, tokio::time::Instant::now());
                 }
@@ -175,6 +177,7 @@ impl EmbeddedFeed {
                     () = shutdown.cancelled() => break,
                     _ = commits.changed() => {}
                     () = tokio::time::sleep(self.poll) => {}
+                    () = tokio::time::sleep_until(due), if position != saved => {}
                 }
                 continue;
             }

@@ -1,5 +1,5 @@
-//! A busy embedded consumer saves its checkpoint at most every 200 ms, not after every
-//! batch: each save is a turn of SQLite's one writer. A binary of its own: it installs the
+//! An embedded consumer saves its checkpoint at most every 200 ms, not after every batch,
+//! whether it is behind or keeping up: each save is a turn of SQLite's one writer. A binary of its own: it installs the
 //! process's metrics recorder to count the writer's turns.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,8 +33,21 @@ impl EventHandler for Counting {
     }
 }
 
+/// The first event of order `i`.
+fn placed(i: usize) -> SerializedEvent {
+    SerializedEvent {
+        aggregate_id: format!("order-{i}"),
+        sequence: 1,
+        aggregate_type: "Order".into(),
+        event_type: "OrderPlaced".into(),
+        event_version: "1".into(),
+        payload: serde_json::json!({}),
+        metadata: serde_json::json!({}),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_consumer_saves_its_checkpoint_in_time_not_per_batch_and_when_caught_up() {
+async fn a_consumer_saves_its_checkpoint_in_time_not_per_batch_behind_or_keeping_up() {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .expect("the only recorder of this binary");
@@ -42,16 +55,7 @@ async fn a_busy_consumer_saves_its_checkpoint_in_time_not_per_batch_and_when_cau
     let repo = test.db.repository::<Order>();
     const EVENTS: usize = 60;
     for i in 0..EVENTS {
-        let event = SerializedEvent {
-            aggregate_id: format!("order-{i}"),
-            sequence: 1,
-            aggregate_type: "Order".into(),
-            event_type: "OrderPlaced".into(),
-            event_version: "1".into(),
-            payload: serde_json::json!({}),
-            metadata: serde_json::json!({}),
-        };
-        repo.persist::<Order>(&[event], None)
+        repo.persist::<Order>(&[placed(i)], None)
             .await
             .expect("appended");
     }
@@ -81,6 +85,37 @@ async fn a_busy_consumer_saves_its_checkpoint_in_time_not_per_batch_and_when_cau
         saves <= most,
         "{saves} checkpoint saves for {EVENTS} batches in {took:?} (at most {most})"
     );
+
+    // Keeping up with events that come one at a time: a read after each finds nothing, and
+    // the checkpoint is still saved in time, not after every event.
+    let before = writer_turns(&metrics.render(), "checkpoints");
+    let started = Instant::now();
+    for i in EVENTS..2 * EVENTS {
+        repo.persist::<Order>(&[placed(i)], None)
+            .await
+            .expect("appended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while feed.checkpoint("counting").await.expect("checkpoint") < 2 * EVENTS as i64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(
+        handler.0.load(Ordering::SeqCst),
+        2 * EVENTS,
+        "each event once"
+    );
+    let saves = writer_turns(&metrics.render(), "checkpoints") - before;
+    let most = took.as_millis() as u64 / 200 + 3;
+    assert!(
+        saves <= most,
+        "{saves} checkpoint saves for {EVENTS} events kept up with in {took:?} (at most {most})"
+    );
+
     shutdown.cancel();
     running.await.expect("stopped");
     test.cleanup().await;
