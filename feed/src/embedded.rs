@@ -38,6 +38,26 @@ pub enum FeedError {
 /// handlers absorb.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// Where a consumer's checkpoint was last saved, and when.
+struct Saved {
+    position: i64,
+    at: tokio::time::Instant,
+}
+
+impl Saved {
+    fn new(position: i64) -> Self {
+        Self {
+            position,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// When the next save is due.
+    fn due(&self) -> tokio::time::Instant {
+        self.at + CHECKPOINT_EVERY
+    }
+}
+
 /// Tails the SQLite event log for in-process consumers.
 #[derive(Clone)]
 pub struct EmbeddedFeed {
@@ -85,6 +105,24 @@ impl EmbeddedFeed {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(position.unwrap_or(0))
+    }
+
+    /// Saves `position` for `consumer` unless it is saved already, and unless `only_if_due`
+    /// and the last save is younger than [`CHECKPOINT_EVERY`].
+    async fn save_if(
+        &self,
+        consumer: &str,
+        saved: &mut Saved,
+        position: i64,
+        only_if_due: bool,
+    ) -> Result<(), FeedError> {
+        if position == saved.position || (only_if_due && tokio::time::Instant::now() < saved.due())
+        {
+            return Ok(());
+        }
+        self.save_checkpoint(consumer, position).await?;
+        *saved = Saved::new(position);
+        Ok(())
     }
 
     async fn save_checkpoint(&self, consumer: &str, position: i64) -> Result<(), FeedError> {
@@ -160,7 +198,7 @@ impl EmbeddedFeed {
         let wanted = handler.aggregate_types().to_vec();
         let mut commits = self.db.subscribe_commits();
         let mut position = self.checkpoint(&name).await?;
-        let (mut saved, mut saved_at) = (position, tokio::time::Instant::now());
+        let mut saved = Saved::new(position);
         tracing::info!(consumer = %name, position, "embedded feed started");
         while !shutdown.is_cancelled() {
             commits.borrow_and_update();
@@ -168,16 +206,12 @@ impl EmbeddedFeed {
             if batch.is_empty() {
                 // Caught up: the checkpoint goes where the consumer is, once it is due; a
                 // consumer that keeps up reads an empty batch after every batch.
-                let due = saved_at + CHECKPOINT_EVERY;
-                if position != saved && tokio::time::Instant::now() >= due {
-                    self.save_checkpoint(&name, position).await?;
-                    (saved, saved_at) = (position, tokio::time::Instant::now());
-                }
+                self.save_if(&name, &mut saved, position, true).await?;
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = commits.changed() => {}
                     () = tokio::time::sleep(self.poll) => {}
-                    () = tokio::time::sleep_until(due), if position != saved => {}
+                    () = tokio::time::sleep_until(saved.due()), if position != saved.position => {}
                 }
                 continue;
             }
@@ -194,14 +228,9 @@ impl EmbeddedFeed {
             // While busy, at most every CHECKPOINT_EVERY: each save is a turn of the one
             // writer (100 a second at 64 clients, 8% of its time), and a crash replays what
             // the checkpoint lags by, which the handlers absorb.
-            if position != saved && saved_at.elapsed() >= CHECKPOINT_EVERY {
-                self.save_checkpoint(&name, position).await?;
-                (saved, saved_at) = (position, tokio::time::Instant::now());
-            }
+            self.save_if(&name, &mut saved, position, true).await?;
         }
-        if position != saved {
-            self.save_checkpoint(&name, position).await?;
-        }
+        self.save_if(&name, &mut saved, position, false).await?;
         tracing::info!(consumer = %name, position, "embedded feed stopped");
         Ok(())
     }
@@ -259,15 +288,14 @@ impl EmbeddedFeed {
         let wanted = handler.aggregate_types().to_vec();
         let limit = handler.concurrency();
         let mut commits = self.db.subscribe_commits();
-        let mut saved = self.checkpoint(&name).await?;
-        let mut saved_at = tokio::time::Instant::now();
-        let mut read = saved;
+        let mut saved = Saved::new(self.checkpoint(&name).await?);
+        let mut read = saved.position;
         // The rowids handed to the runs and not yet applied.
         let mut pending = BTreeSet::new();
         let mut submit = Some(submit);
         // Whether the last read filled a batch (or a commit came), so more may be waiting.
         let mut more = true;
-        tracing::info!(consumer = %name, position = saved, concurrency = limit, "embedded feed started");
+        tracing::info!(consumer = %name, position = saved.position, concurrency = limit, "embedded feed started");
         loop {
             let room = pending.len() < limit && !shutdown.is_cancelled();
             if let (true, true, Some(runs)) = (room, more, &submit) {
@@ -285,10 +313,8 @@ impl EmbeddedFeed {
             }
             let applied_up_to = pending.first().map_or(read, |oldest| oldest - 1);
             let settled = pending.is_empty() || submit.is_none();
-            if applied_up_to != saved && (settled || saved_at.elapsed() >= CHECKPOINT_EVERY) {
-                self.save_checkpoint(&name, applied_up_to).await?;
-                (saved, saved_at) = (applied_up_to, tokio::time::Instant::now());
-            }
+            self.save_if(&name, &mut saved, applied_up_to, !settled)
+                .await?;
             if shutdown.is_cancelled() {
                 // No more reads: the runs finish what they hold, then report the end.
                 submit = None;
@@ -310,11 +336,9 @@ impl EmbeddedFeed {
             }
         }
         let applied_up_to = pending.first().map_or(read, |oldest| oldest - 1);
-        if applied_up_to != saved {
-            self.save_checkpoint(&name, applied_up_to).await?;
-            saved = applied_up_to;
-        }
-        tracing::info!(consumer = %name, position = saved, "embedded feed stopped");
+        self.save_if(&name, &mut saved, applied_up_to, false)
+            .await?;
+        tracing::info!(consumer = %name, position = saved.position, "embedded feed stopped");
         Ok(())
     }
 

@@ -220,12 +220,17 @@ pub struct RelayLeadsHere {
     commits: Arc<watch::Sender<u64>>,
 }
 
+/// Tells this process's watchers of `commits` that events were committed.
+pub(crate) fn bump(commits: &watch::Sender<u64>) {
+    commits.send_modify(|n| *n = n.wrapping_add(1));
+}
+
 impl Drop for RelayLeadsHere {
     fn drop(&mut self) {
         self.marks.fetch_sub(1, Ordering::AcqRel);
         // One notification now, for the commits whose own were skipped: a leader elsewhere
         // (the one taking over) may have read the outbox before them.
-        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        bump(&self.commits);
     }
 }
 

@@ -25,7 +25,7 @@ use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::database::Writers;
+use crate::database::{bump, Writers};
 
 /// The most appends one transaction takes: enough that a burst of clients shares a few
 /// fsyncs, few enough that a failed group costs little to retry.
@@ -111,7 +111,7 @@ async fn commit_in_groups(
         match outcomes {
             Ok(outcomes) => {
                 if outcomes.iter().any(Result::is_ok) {
-                    commits.send_modify(|n| *n = n.wrapping_add(1));
+                    bump(&commits);
                 }
                 for (append, outcome) in group.drain(..).zip(outcomes) {
                     // A caller that stopped waiting learns nothing, as after a sent statement.

@@ -18,7 +18,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::watch;
 
-use crate::database::{Backend, Writers};
+use crate::database::{bump, Backend, Writers};
 use crate::group_commit::{Appender, Refused, MOST_EVENTS};
 use crate::transaction::to_the_end;
 
@@ -229,19 +229,20 @@ impl PersistedEventRepository for EventRepository {
         if events.is_empty() && snapshot_update.is_none() {
             return Ok(());
         }
-        match (&self.inner, &self.appender) {
-            (Inner::Postgres(_, pool), _) if snapshot_update.is_none() => {
+        match &self.inner {
+            Inner::Postgres(_, pool) if snapshot_update.is_none() => {
                 append_postgres::<A>(pool, events).await?
             }
             // postgres-es begins a transaction here (see `crate::transaction`).
-            (Inner::Postgres(repo, _), _) => {
+            Inner::Postgres(repo, _) => {
                 let (repo, events) = (repo.clone(), events.to_vec());
                 to_the_end(async move { repo.persist::<A>(&events, snapshot_update).await })
                     .await
                     .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))??
             }
-            (Inner::Sqlite(repo, _), appender) => {
-                let grouped = appender
+            Inner::Sqlite(repo, _) => {
+                let grouped = self
+                    .appender
                     .as_ref()
                     .filter(|_| snapshot_update.is_none() && events.len() <= MOST_EVENTS);
                 if let Some(appender) = grouped {
@@ -260,7 +261,7 @@ impl PersistedEventRepository for EventRepository {
             }
         }
         if let Some(commits) = &self.commits {
-            commits.send_modify(|n| *n = n.wrapping_add(1));
+            bump(commits);
         }
         Ok(())
     }
