@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 use eats::config::{AuthConfig, ServeConfig, StoreConfig};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Event-sourced food-delivery ordering backend.
 #[derive(Parser)]
 #[command(name = "eats", version, about)]

@@ -140,7 +140,7 @@ async fn crash_then_retry(
     on_pool!(test.db, |pool| {
         sqlx::raw_sql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid(); \
+             WHERE datname = current_database() AND wait_event = 'PgSleep'; \
              DROP TRIGGER stall_answer ON idempotency_keys;",
         )
         .execute(pool)

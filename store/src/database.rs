@@ -275,11 +275,34 @@ pub const DEFAULT_SNAPSHOT_EVERY: usize = 20;
 /// at a busy node's rate, a few MiB.
 pub const DEFAULT_AGGREGATE_CACHE: usize = 10_000;
 
+/// A pooled Postgres connection used this recently is lent without a ping first.
+///
+/// sqlx pings every connection it lends by default: a round trip before each statement run
+/// on the pool, about a tenth of the process's CPU under load. A connection that answered a
+/// moment ago is almost surely alive (HikariCP's rule, with its 500 ms), and if it died in
+/// between, the statement fails as it would have had it died a moment later; idle ones are
+/// still checked, so a database restarted while the process was quiet costs no error.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
+/// Options for every Postgres pool of the process: see [`PING_IF_IDLE_FOR`].
+fn postgres_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Database {
     /// Connects to Postgres at `url` and applies pending migrations.
     pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("eats");
-        let pool = PgPoolOptions::new()
+        let pool = postgres_pool_options()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
@@ -513,7 +536,7 @@ impl Database {
         let Backend::Postgres(pool) = &self.backend else {
             return Ok(self.clone());
         };
-        let own = PgPoolOptions::new()
+        let own = postgres_pool_options()
             .max_connections(pool.options().get_max_connections())
             .acquire_timeout(pool.options().get_acquire_timeout())
             .connect_with((*pool.connect_options()).clone())

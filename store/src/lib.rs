@@ -37,8 +37,8 @@ pub mod wiring;
 
 pub use commands::{CachedStore, Commands};
 pub use database::{
-    Backend, Database, DerivedState, StoreError, Turn, WriteTurn, Writers, WRITER_HELD_METRIC,
-    WRITER_WAIT_METRIC,
+    Backend, Database, DerivedState, StoreError, Turn, WriteTurn, Writers, PING_IF_IDLE_FOR,
+    WRITER_HELD_METRIC, WRITER_WAIT_METRIC,
 };
 pub use repository::EventRepository;
 pub use transaction::BeginSafely;

@@ -1006,3 +1006,75 @@ async fn a_begin_cancelled_on_the_wire_leaves_no_transaction_on_the_pooled_conne
     pool.close().await;
     test.cleanup().await;
 }
+
+/// The pool checks a connection before lending it only when it has been idle for
+/// [`eats_store::PING_IF_IDLE_FOR`]: one used a moment ago goes out unchecked (a ping is a
+/// round trip before every statement), and one whose server process ended while the pool was
+/// quiet is replaced without an error.
+#[tokio::test]
+async fn only_a_connection_idle_for_a_while_is_checked_before_it_is_lent() {
+    async fn backend(pool: &sqlx::PgPool) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(pool)
+            .await
+    }
+    /// Ends `pid`'s server process and waits until it is gone.
+    async fn end(admin: &mut sqlx::PgConnection, pid: i32) {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&mut *admin)
+            .await
+            .expect("ending the backend");
+        while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_one(&mut *admin)
+            .await
+            .expect("its activity")
+            > 0
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    use sqlx::Connection;
+    use std::time::{Duration, Instant};
+    let test = eats_store::testing::TestDatabase::postgres().await;
+    let url = test.url.clone().expect("a Postgres URL");
+    // One connection, so every statement below is lent the same one.
+    let db = Database::connect_postgres(&url, 1).await.expect("pool");
+    let Backend::Postgres(pool) = db.backend() else {
+        panic!("postgres");
+    };
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("admin");
+    // Used just now, ended, lent again at once: unchecked, so the statement meets the end.
+    let mut unchecked = false;
+    for _ in 0..20 {
+        let pid = backend(pool).await.expect("a live connection");
+        let used = Instant::now();
+        end(&mut admin, pid).await;
+        let lent = backend(pool).await;
+        if used.elapsed() < eats_store::PING_IF_IDLE_FOR {
+            assert!(
+                lent.is_err(),
+                "a connection used just now was checked first"
+            );
+            unchecked = true;
+            break;
+        }
+        // Too slow to say: the check was due. Once more on a fresh connection.
+    }
+    assert!(unchecked, "never lent within the window");
+
+    // Idle past the window, then ended: checked, replaced, no error.
+    for _ in 0..3 {
+        let pid = backend(pool).await.expect("a live connection");
+        tokio::time::sleep(eats_store::PING_IF_IDLE_FOR + Duration::from_millis(100)).await;
+        end(&mut admin, pid).await;
+        let again = backend(pool)
+            .await
+            .expect("an idle connection ended is replaced");
+        assert_ne!(again, pid);
+    }
+    db.close().await;
+    test.cleanup().await;
+}
