@@ -320,13 +320,16 @@ impl EventHandler for Notifier {
             },
         };
         self.apply_choices(&mut planned).await.map_err(failed)?;
-        let added = records::insert(&self.db, &planned, records::now_ms())
+        let inserted = records::insert(&self.db, &planned, records::now_ms())
             .await
             .map_err(failed)?;
         for reason in planned.iter().filter_map(|r| r.skip.clone()) {
             metrics::counter!("eats_notifications_total", "outcome" => "skipped", "reason" => reason, "provider" => self.provider.name()).increment(1);
         }
-        if added > 0 {
+        if inserted.superseded > 0 {
+            metrics::counter!("eats_notifications_total", "outcome" => "shed", "reason" => "superseded", "provider" => self.provider.name()).increment(inserted.superseded);
+        }
+        if inserted.added > 0 {
             self.wake.notify_one();
         }
         Ok(())

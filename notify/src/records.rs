@@ -206,12 +206,54 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Records `records` (those already recorded are left as they are); returns how many are new.
+/// What [`insert`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Records that were new.
+    pub added: u64,
+    /// Queued, non-critical messages recorded before that a new one overtook, shed as
+    /// `superseded`.
+    pub superseded: u64,
+}
+
+/// SQL: the message `newer` overtakes the message `older`: the same order, recipient and
+/// channel, and a later event (or the same instant and a higher rank). One rule for every
+/// place that sheds `superseded`.
+fn overtakes(newer: &str, older: &str) -> String {
+    format!(
+        "{newer}.order_id = {older}.order_id AND {newer}.recipient = {older}.recipient \
+         AND {newer}.channel = {older}.channel \
+         AND ({newer}.occurred_at > {older}.occurred_at \
+              OR ({newer}.occurred_at = {older}.occurred_at AND {newer}.rank > {older}.rank))"
+    )
+}
+
+/// SQL: `message` may be shed as superseded (queued, not critical, about an order).
+fn sheddable(message: &str) -> String {
+    format!(
+        "{message}.state = 'queued' AND NOT {message}.critical AND {message}.order_id IS NOT NULL"
+    )
+}
+
+/// Records `records` (those already recorded are left as they are) and sheds the queued
+/// messages they overtake, so the customer gets the freshest status rather than a backlog.
 /// On Postgres in one statement (one round trip for a whole batch of events), on SQLite one
-/// insert each in one transaction (in process, no round trips).
-pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u64, sqlx::Error> {
+/// insert and one update each in one transaction (in process, no round trips).
+///
+/// Shedding here costs an index lookup per new record, where a sweep of the queue costs one
+/// per queued message every dispatcher round: under a provider's rate limit the queue holds
+/// thousands. What this cannot see, [`shed_superseded`] sweeps now and then: two records of
+/// one order in the same batch, a record older than one already there, and two batches
+/// recorded at once. On Postgres, a message another transaction holds (the dispatcher
+/// claiming or shedding it) is skipped rather than waited for, so recording never waits on
+/// the dispatcher or deadlocks with it.
+pub async fn insert(
+    db: &Database,
+    records: &[NewRecord],
+    now: i64,
+) -> Result<Inserted, sqlx::Error> {
     if records.is_empty() {
-        return Ok(0);
+        return Ok(Inserted::default());
     }
     let db = &db.for_notifications();
     let parameters = |record: &NewRecord| {
@@ -223,22 +265,58 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
     };
     match db.backend() {
         Backend::Postgres(pool) => {
-            let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
-                channel, template, parameters, critical, rank, state, reason, attempts, \
-                occurred_at, created_at, next_attempt_at, sms_fallback) \
-                SELECT id, event_key, order_id, recipient, phone, channel, template, parameters, \
-                critical, rank, state, reason, 0, occurred_at, $16, $16, sms_fallback \
-                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[], $11::text[], \
-                $12::text[], $13::bigint[], $14::bool[], $15::int[]) \
-                AS r(id, event_key, order_id, recipient, phone, channel, template, parameters, \
-                critical, rank, state, reason, occurred_at, sms_fallback, position) \
-                ORDER BY position \
-                ON CONFLICT (event_key, recipient, channel) DO NOTHING";
+            // `batch`: the records. `judged`: each marked late when another record of the
+            // batch overtakes it (it ranks below first among its order, recipient and channel,
+            // newest first) or a message already recorded does. `new`: those recorded, the
+            // late ones as shed. `overtaken`: the queued messages already there that a new
+            // one overtakes. Each lookup in the table is per record (a subquery, a lateral
+            // join), so it probes an index whatever plan is cached for the statement: written
+            // as a join, it was planned as a scan.
+            let sql = format!(
+                "WITH batch AS ( \
+                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                   $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[], \
+                   $11::text[], $12::text[], $13::bigint[], $14::bool[], $15::int[]) \
+                   AS r(id, event_key, order_id, recipient, phone, channel, template, \
+                   parameters, critical, rank, state, reason, occurred_at, sms_fallback, \
+                   position)), \
+                 judged AS MATERIALIZED ( \
+                   SELECT b.*, ({sheddable_b} AND ( \
+                     rank() OVER (PARTITION BY b.order_id, b.recipient, b.channel \
+                       ORDER BY b.occurred_at DESC, b.rank DESC) > 1 \
+                     OR EXISTS (SELECT 1 FROM notifications n WHERE {n_overtakes_b}))) AS late \
+                   FROM batch b), \
+                 new AS ( \
+                   INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
+                   channel, template, parameters, critical, rank, state, reason, attempts, \
+                   occurred_at, created_at, next_attempt_at, sms_fallback) \
+                   SELECT id, event_key, order_id, recipient, phone, channel, template, \
+                   parameters, critical, rank, \
+                   CASE WHEN late THEN 'shed' ELSE state END, \
+                   CASE WHEN late THEN 'superseded' ELSE reason END, \
+                   0, occurred_at, $16, $16, sms_fallback \
+                   FROM judged ORDER BY position \
+                   ON CONFLICT (event_key, recipient, channel) DO NOTHING \
+                   RETURNING order_id, recipient, channel, occurred_at, rank, state), \
+                 overtaken AS ( \
+                   UPDATE notifications SET state = 'shed', reason = 'superseded' \
+                   WHERE id IN (SELECT found.id FROM new CROSS JOIN LATERAL ( \
+                     SELECT old.id FROM notifications old \
+                     WHERE {sheddable_old} AND {new_overtakes_old} \
+                     FOR UPDATE SKIP LOCKED) AS found) \
+                   RETURNING id) \
+                 SELECT (SELECT count(*) FROM new), \
+                   (SELECT count(*) FROM overtaken) \
+                   + (SELECT count(*) FROM new WHERE state = 'shed')",
+                sheddable_b = sheddable("b"),
+                n_overtakes_b = overtakes("n", "b"),
+                sheddable_old = sheddable("old"),
+                new_overtakes_old = overtakes("new", "old"),
+            );
             let column = |f: &dyn Fn(&NewRecord) -> Option<String>| -> Vec<Option<String>> {
                 records.iter().map(f).collect()
             };
-            Ok(sqlx::query(sql)
+            let (added, superseded): (i64, i64) = sqlx::query_as(&sql)
                 .bind(column(&|r| Some(r.id())))
                 .bind(column(&|r| Some(r.event_key.clone())))
                 .bind(column(&|r| r.order_id.clone()))
@@ -260,20 +338,50 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
                 .bind(records.iter().map(|r| r.sms_fallback).collect::<Vec<_>>())
                 .bind((0..records.len() as i32).collect::<Vec<_>>())
                 .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected())
+                .fetch_one(pool)
+                .await?;
+            let count = |n: i64| u64::try_from(n).map_err(|e| sqlx::Error::Decode(Box::new(e)));
+            Ok(Inserted {
+                added: count(added)?,
+                superseded: count(superseded)?,
+            })
         }
         Backend::Sqlite(pool) => {
-            let sql = "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
-                channel, template, parameters, critical, rank, state, reason, attempts, \
-                occurred_at, created_at, next_attempt_at, sms_fallback) VALUES ($1, $2, $3, $4, \
-                $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14, $15) \
-                ON CONFLICT (event_key, recipient, channel) DO NOTHING";
+            // Each record is judged against the messages before it, those of this batch
+            // included (inserted one by one in the same transaction), and sheds those it
+            // overtakes: so nothing of a batch is left for the sweep.
+            let sql = format!(
+                "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
+                 channel, template, parameters, critical, rank, state, reason, attempts, \
+                 occurred_at, created_at, next_attempt_at, sms_fallback) \
+                 SELECT id, event_key, order_id, recipient, phone, channel, template, \
+                 parameters, critical, rank, \
+                 CASE WHEN late THEN 'shed' ELSE state END, \
+                 CASE WHEN late THEN 'superseded' ELSE reason END, \
+                 0, occurred_at, created_at, created_at, sms_fallback FROM ( \
+                   SELECT b.*, ({sheddable_b} AND EXISTS ( \
+                     SELECT 1 FROM notifications n WHERE {n_overtakes_b})) AS late \
+                   FROM (SELECT $1 AS id, $2 AS event_key, $3 AS order_id, $4 AS recipient, \
+                     $5 AS phone, $6 AS channel, $7 AS template, $8 AS parameters, \
+                     $9 AS critical, $10 AS rank, $11 AS state, $12 AS reason, \
+                     $13 AS occurred_at, $14 AS created_at, $15 AS sms_fallback) AS b) \
+                 WHERE true \
+                 ON CONFLICT (event_key, recipient, channel) DO NOTHING \
+                 RETURNING state = 'shed'",
+                sheddable_b = sheddable("b"),
+                n_overtakes_b = overtakes("n", "b"),
+            );
+            let overtaken = format!(
+                "UPDATE notifications AS old SET state = 'shed', reason = 'superseded' \
+                 FROM (SELECT $1 AS order_id, $2 AS recipient, $3 AS channel, \
+                 $4 AS occurred_at, $5 AS rank) AS new WHERE {sheddable_old} AND {new_overtakes_old}",
+                sheddable_old = sheddable("old"),
+                new_overtakes_old = overtakes("new", "old"),
+            );
             let mut tx = pool.begin_safely().await?;
-            let mut added = 0;
+            let mut inserted = Inserted::default();
             for record in records {
-                added += sqlx::query(sql)
+                let late: Option<bool> = sqlx::query_scalar(&sql)
                     .bind(record.id())
                     .bind(&record.event_key)
                     .bind(&record.order_id)
@@ -289,28 +397,44 @@ pub async fn insert(db: &Database, records: &[NewRecord], now: i64) -> Result<u6
                     .bind(record.occurred_at)
                     .bind(now)
                     .bind(record.sms_fallback)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                // Recorded before: it was judged then.
+                let Some(late) = late else {
+                    continue;
+                };
+                inserted.added += 1;
+                inserted.superseded += u64::from(late);
+                inserted.superseded += sqlx::query(&overtaken)
+                    .bind(&record.order_id)
+                    .bind(&record.recipient)
+                    .bind(&record.channel)
+                    .bind(record.occurred_at)
+                    .bind(record.template.rank)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
             }
             tx.commit().await?;
-            Ok(added)
+            Ok(inserted)
         }
     }
 }
 
 /// Sheds queued, non-critical messages of an order that a newer message to the same
 /// recipient on the same channel has overtaken: the customer gets the freshest status, not a
-/// backlog. Returns how many.
+/// backlog. Returns how many. Reads the whole queue: recording sheds most of these at once
+/// ([`insert`]), and the dispatcher sweeps only now and then for the rest.
 pub async fn shed_superseded(db: &Database) -> Result<u64, sqlx::Error> {
     let db = &db.for_notification_updates();
-    let sql = "UPDATE notifications SET state = 'shed', reason = 'superseded' \
-        WHERE state = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
-          SELECT 1 FROM notifications newer WHERE newer.order_id = notifications.order_id \
-          AND newer.recipient = notifications.recipient AND newer.channel = notifications.channel \
-          AND (newer.occurred_at > notifications.occurred_at \
-               OR (newer.occurred_at = notifications.occurred_at AND newer.rank > notifications.rank)))";
-    on_pool!(db, |pool| Ok(sqlx::query(sql)
+    let sql = format!(
+        "UPDATE notifications SET state = 'shed', reason = 'superseded' \
+         WHERE {sheddable} AND EXISTS ( \
+           SELECT 1 FROM notifications newer WHERE {newer_overtakes})",
+        sheddable = sheddable("notifications"),
+        newer_overtakes = overtakes("newer", "notifications"),
+    );
+    on_pool!(db, |pool| Ok(sqlx::query(&sql)
         .execute(pool)
         .await?
         .rows_affected()))

@@ -120,6 +120,109 @@ async fn a_newer_status_of_the_same_order_supersedes_a_queued_one() {
     test.cleanup().await;
 }
 
+/// Recording sheds what a new message overtakes, before any dispatcher round: a queued
+/// status a newer one follows, the older of two in one batch, and a message that arrives after
+/// a newer one of its order. A critical message, another order's and another recipient's
+/// are kept.
+async fn recording_sheds_what_a_new_message_overtakes(kind: Kind) {
+    let test = TestDatabase::new(kind).await;
+    let now = records::now_ms();
+    let insert = |batch: Vec<NewRecord>| {
+        let db = test.db.clone();
+        async move { records::insert(&db, &batch, now).await.expect("insert") }
+    };
+    let other_recipient = NewRecord {
+        recipient: "store:s".into(),
+        ..record("o1", template::ORDER_PLACED, now)
+    };
+    let first = insert(vec![
+        record("o1", template::ORDER_PLACED, now),
+        other_recipient,
+        record("o2", template::ORDER_PLACED, now),
+        record("o3", template::ORDER_REJECTED, now),
+    ])
+    .await;
+    assert_eq!((first.added, first.superseded), (4, 0));
+
+    let next = insert(vec![
+        record("o1", template::ORDER_PAID, now + 1),
+        // The same batch: PAID is overtaken by ACCEPTED, PLACED (recorded above) by both.
+        record("o1", template::ORDER_ACCEPTED, now + 2),
+        // After o3's critical message: it stays.
+        record("o3", template::ORDER_CANCELLED, now + 1),
+    ])
+    .await;
+    assert_eq!((next.added, next.superseded), (3, 2));
+
+    // Arrives after a newer message of its order: recorded as shed.
+    let late = insert(vec![record("o1", template::COOKING_STARTED, now - 5)]).await;
+    assert_eq!((late.added, late.superseded), (1, 1));
+    // Already recorded: neither added nor judged again.
+    let again = insert(vec![record("o1", template::ORDER_PAID, now + 1)]).await;
+    assert_eq!((again.added, again.superseded), (0, 0));
+
+    let rows = records::all(&test.db, 100).await.expect("rows");
+    let mut seen: Vec<(String, String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{}/{}", r.order_id.as_deref().unwrap_or("-"), r.recipient),
+                r.template.clone(),
+                r.state.clone(),
+                r.reason.clone(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let row = |who: &str, template: &str, state: &str, reason: Option<&str>| {
+        (
+            who.to_string(),
+            template.to_string(),
+            state.to_string(),
+            reason.map(str::to_string),
+        )
+    };
+    assert_eq!(
+        seen,
+        [
+            row(
+                "o1/customer:c",
+                "EATS_COOKING_STARTED",
+                "shed",
+                Some("superseded")
+            ),
+            row("o1/customer:c", "EATS_ORDER_ACCEPTED", "queued", None),
+            row(
+                "o1/customer:c",
+                "EATS_ORDER_PAID",
+                "shed",
+                Some("superseded")
+            ),
+            row(
+                "o1/customer:c",
+                "EATS_ORDER_PLACED",
+                "shed",
+                Some("superseded")
+            ),
+            row("o1/store:s", "EATS_ORDER_PLACED", "queued", None),
+            row("o2/customer:c", "EATS_ORDER_PLACED", "queued", None),
+            row("o3/customer:c", "EATS_ORDER_CANCELLED", "queued", None),
+            row("o3/customer:c", "EATS_ORDER_REJECTED", "queued", None),
+        ]
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn recording_sheds_what_a_new_message_overtakes_on_sqlite() {
+    recording_sheds_what_a_new_message_overtakes(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn recording_sheds_what_a_new_message_overtakes_on_postgres() {
+    recording_sheds_what_a_new_message_overtakes(Kind::Postgres).await;
+}
+
 #[tokio::test]
 async fn messages_past_their_freshness_deadline_are_shed_money_ones_later() {
     let test = TestDatabase::new(Kind::Sqlite).await;
