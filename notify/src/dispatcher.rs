@@ -143,11 +143,11 @@ pub struct Dispatcher {
 }
 
 /// How often a dispatcher sweeps the whole queue for superseded messages. Recording sheds
-/// what a new message overtakes ([`records::insert`]); the sweep is for what recording
-/// cannot see (two batches of one order recorded at once, a message held by another
-/// transaction). It reads every queued message, thousands under a provider's rate limit,
-/// which every round (each few milliseconds under load) was a tenth of the database's work
-/// in a load test.
+/// what a new message overtakes ([`records::insert`]), and a message sent in vain that a newer
+/// one overtook meanwhile is shed as it comes back to the queue ([`records::finish`]); the
+/// sweep is for what neither can see (two batches of one order recorded at once, a message
+/// held by another transaction). It reads every queued message, thousands under a provider's
+/// rate limit: every round, it was a tenth of the database's statement time in a load test.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 fn count(outcome: &'static str, reason: &str, provider: &'static str, n: u64) {
@@ -182,16 +182,11 @@ impl Dispatcher {
         }
     }
 
-    /// Whether this round sweeps: the first, then one every [`SWEEP_EVERY`].
+    /// Whether this round sweeps: the first, then one every [`SWEEP_EVERY`] after the last
+    /// that succeeded.
     fn sweep_due(&self) -> bool {
-        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
-        match *swept {
-            Some(at) if at.elapsed() < SWEEP_EVERY => false,
-            _ => {
-                *swept = Some(Instant::now());
-                true
-            }
-        }
+        let swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+        !matches!(*swept, Some(at) if at.elapsed() < SWEEP_EVERY)
     }
 
     /// Sends until `shutdown`, then finishes the messages in hand. A database error is logged
@@ -344,12 +339,14 @@ impl Dispatcher {
         let provider = self.provider.name();
         let now = now_ms();
         if self.sweep_due() {
+            let started = Instant::now();
             count(
                 "shed",
                 "superseded",
                 provider,
                 records::shed_superseded(&self.db).await?,
             );
+            *self.swept.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
         }
         let fresh_before = now - self.settings.freshness.as_millis() as i64;
         let money_before = now - self.settings.money_freshness.as_millis() as i64;

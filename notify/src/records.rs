@@ -240,13 +240,14 @@ fn sheddable(message: &str) -> String {
 /// On Postgres in one statement (one round trip for a whole batch of events), on SQLite one
 /// insert and one update each in one transaction (in process, no round trips).
 ///
-/// Shedding here costs an index lookup per new record, where a sweep of the queue costs one
-/// per queued message every dispatcher round: under a provider's rate limit the queue holds
-/// thousands. What this cannot see, [`shed_superseded`] sweeps now and then: two records of
-/// one order in the same batch, a record older than one already there, and two batches
-/// recorded at once. On Postgres, a message another transaction holds (the dispatcher
-/// claiming or shedding it) is skipped rather than waited for, so recording never waits on
-/// the dispatcher or deadlocks with it.
+/// A record is itself shed when a message already recorded, or another record of the batch,
+/// overtakes it. Shedding here costs an index lookup per new record, where a sweep of the
+/// queue costs one per queued message every dispatcher round: under a provider's rate limit
+/// the queue holds thousands. What this cannot see, [`shed_superseded`] sweeps now and then:
+/// two batches of one order recorded at once, each blind to the other. On Postgres, a
+/// message another transaction holds (the dispatcher claiming or shedding it) is skipped
+/// rather than waited for, so recording never waits on the dispatcher or deadlocks with it;
+/// one being sent then is shed by [`finish`] if it comes back to the queue.
 pub async fn insert(
     db: &Database,
     records: &[NewRecord],
@@ -567,12 +568,24 @@ pub async fn finish(
         Outcome::Shed(reason) => (state::SHED, Some(reason.clone()), now),
         Outcome::Retry { at, reason } => (state::QUEUED, Some(reason.clone()), *at),
     };
-    let sql = "UPDATE notifications SET state = $2, reason = $3, provider = $4, request_id = $5, \
-        attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL, \
-        recipient_seq = $9, delivery_check_at = $10, delivery = $11, \
-        delivered_at = CASE WHEN $11 IS NULL THEN NULL ELSE $8 END \
-        WHERE id = $1 AND state = 'sending'";
-    on_pool!(db, |pool| sqlx::query(sql)
+    // A message going back to the queue that a newer one overtook while it was being sent
+    // is shed instead: recording sheds only what is queued, and the sweep comes seldom.
+    let overtaken = format!(
+        "$2 = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
+           SELECT 1 FROM notifications newer WHERE {newer_overtakes})",
+        newer_overtakes = overtakes("newer", "notifications"),
+    );
+    let sql = format!(
+        "UPDATE notifications SET \
+         state = CASE WHEN {overtaken} THEN 'shed' ELSE $2 END, \
+         reason = CASE WHEN {overtaken} THEN 'superseded' ELSE $3 END, \
+         provider = $4, request_id = $5, \
+         attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL, \
+         recipient_seq = $9, delivery_check_at = $10, delivery = $11, \
+         delivered_at = CASE WHEN $11 IS NULL THEN NULL ELSE $8 END \
+         WHERE id = $1 AND state = 'sending'"
+    );
+    on_pool!(db, |pool| sqlx::query(&sql)
         .bind(id)
         .bind(state)
         .bind(reason)

@@ -1073,6 +1073,9 @@ async fn only_a_connection_idle_for_a_while_is_checked_before_it_is_lent() {
     // Idle past the window, then ended: checked, replaced, no error.
     for _ in 0..3 {
         let pid = backend(pool).await.expect("a live connection");
+        while pool.num_idle() == 0 {
+            tokio::task::yield_now().await;
+        }
         tokio::time::sleep(eats_store::PING_IF_IDLE_FOR + Duration::from_millis(100)).await;
         end(&mut admin, pid).await;
         let again = backend(pool)
