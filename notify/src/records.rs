@@ -206,6 +206,21 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// SQL: the `INSERT ... SELECT` of judged records (columns of [`NewRecord`], `late`, and
+/// `created_at` as given), a late one as shed; a `FROM` clause follows.
+fn insert_judged(created_at: &str) -> String {
+    format!(
+        "INSERT INTO notifications (id, event_key, order_id, recipient, phone, channel, \
+         template, parameters, critical, rank, state, reason, attempts, occurred_at, \
+         created_at, next_attempt_at, sms_fallback) \
+         SELECT id, event_key, order_id, recipient, phone, channel, template, parameters, \
+         critical, rank, \
+         CASE WHEN late THEN 'shed' ELSE state END, \
+         CASE WHEN late THEN 'superseded' ELSE reason END, \
+         0, occurred_at, {created_at}, {created_at}, sms_fallback"
+    )
+}
+
 /// What [`insert`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inserted {
@@ -288,15 +303,7 @@ pub async fn insert(
                      OR EXISTS (SELECT 1 FROM notifications n WHERE {n_overtakes_b}))) AS late \
                    FROM batch b), \
                  new AS ( \
-                   INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
-                   channel, template, parameters, critical, rank, state, reason, attempts, \
-                   occurred_at, created_at, next_attempt_at, sms_fallback) \
-                   SELECT id, event_key, order_id, recipient, phone, channel, template, \
-                   parameters, critical, rank, \
-                   CASE WHEN late THEN 'shed' ELSE state END, \
-                   CASE WHEN late THEN 'superseded' ELSE reason END, \
-                   0, occurred_at, $16, $16, sms_fallback \
-                   FROM judged ORDER BY position \
+                   {insert} FROM judged ORDER BY position \
                    ON CONFLICT (event_key, recipient, channel) DO NOTHING \
                    RETURNING order_id, recipient, channel, occurred_at, rank, state), \
                  overtaken AS ( \
@@ -311,6 +318,7 @@ pub async fn insert(
                    + (SELECT count(*) FROM new WHERE state = 'shed')",
                 sheddable_b = sheddable("b"),
                 n_overtakes_b = overtakes("n", "b"),
+                insert = insert_judged("$16"),
                 sheddable_old = sheddable("old"),
                 new_overtakes_old = overtakes("new", "old"),
             );
@@ -352,14 +360,7 @@ pub async fn insert(
             // included (inserted one by one in the same transaction), and sheds those it
             // overtakes: so nothing of a batch is left for the sweep.
             let sql = format!(
-                "INSERT INTO notifications (id, event_key, order_id, recipient, phone, \
-                 channel, template, parameters, critical, rank, state, reason, attempts, \
-                 occurred_at, created_at, next_attempt_at, sms_fallback) \
-                 SELECT id, event_key, order_id, recipient, phone, channel, template, \
-                 parameters, critical, rank, \
-                 CASE WHEN late THEN 'shed' ELSE state END, \
-                 CASE WHEN late THEN 'superseded' ELSE reason END, \
-                 0, occurred_at, created_at, created_at, sms_fallback FROM ( \
+                "{insert} FROM ( \
                    SELECT b.*, ({sheddable_b} AND EXISTS ( \
                      SELECT 1 FROM notifications n WHERE {n_overtakes_b})) AS late \
                    FROM (SELECT $1 AS id, $2 AS event_key, $3 AS order_id, $4 AS recipient, \
@@ -369,6 +370,7 @@ pub async fn insert(
                  WHERE true \
                  ON CONFLICT (event_key, recipient, channel) DO NOTHING \
                  RETURNING state = 'shed'",
+                insert = insert_judged("created_at"),
                 sheddable_b = sheddable("b"),
                 n_overtakes_b = overtakes("n", "b"),
             );
