@@ -17,6 +17,7 @@
 //! SQLite does not fsync each commit.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use eats_store::{on_pool, Backend, BeginSafely, Database};
 use serde::Serialize;
@@ -250,6 +251,86 @@ fn sheddable(message: &str) -> String {
     )
 }
 
+/// [`insert`] on Postgres, one statement for the batch.
+///
+/// `batch`: the records. `judged`: each marked late when another record of the
+/// batch overtakes it (it ranks below first among its order, recipient and channel,
+/// newest first) or a message already recorded does. `new`: those recorded, the
+/// late ones as shed. `overtaken`: the queued messages already there that a new
+/// one overtakes. Each lookup in the table is per record (a subquery, a lateral
+/// join), so it probes an index whatever plan is cached for the statement: written
+/// as a join, it was planned as a scan.
+static INSERT_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH batch AS ( \
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+           $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[], \
+           $11::text[], $12::text[], $13::bigint[], $14::bool[], $15::int[]) \
+           AS r(id, event_key, order_id, recipient, phone, channel, template, \
+           parameters, critical, rank, state, reason, occurred_at, sms_fallback, \
+           position)), \
+         judged AS MATERIALIZED ( \
+           SELECT b.*, ({sheddable_b} AND ( \
+             rank() OVER (PARTITION BY b.order_id, b.recipient, b.channel \
+               ORDER BY b.occurred_at DESC, b.rank DESC) > 1 \
+             OR EXISTS (SELECT 1 FROM notifications n WHERE {n_overtakes_b}))) AS late \
+           FROM batch b), \
+         new AS ( \
+           {insert} FROM judged ORDER BY position \
+           ON CONFLICT (event_key, recipient, channel) DO NOTHING \
+           RETURNING order_id, recipient, channel, occurred_at, rank, state), \
+         overtaken AS ( \
+           UPDATE notifications SET state = 'shed', reason = 'superseded' \
+           WHERE id IN (SELECT found.id FROM new CROSS JOIN LATERAL ( \
+             SELECT old.id FROM notifications old \
+             WHERE {sheddable_old} AND {new_overtakes_old} \
+             FOR UPDATE SKIP LOCKED) AS found) \
+           RETURNING id) \
+         SELECT (SELECT count(*) FROM new), \
+           (SELECT count(*) FROM overtaken) \
+           + (SELECT count(*) FROM new WHERE state = 'shed')",
+        sheddable_b = sheddable("b"),
+        n_overtakes_b = overtakes("n", "b"),
+        insert = insert_judged("$16"),
+        sheddable_old = sheddable("old"),
+        new_overtakes_old = overtakes("new", "old"),
+    )
+});
+
+/// [`insert`] on SQLite: one record, judged and recorded.
+///
+/// Each record is judged against the messages before it, those of this batch
+/// included (inserted one by one in the same transaction), and sheds those it
+/// overtakes: so nothing of a batch is left for the sweep.
+static INSERT_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{insert} FROM ( \
+           SELECT b.*, ({sheddable_b} AND EXISTS ( \
+             SELECT 1 FROM notifications n WHERE {n_overtakes_b})) AS late \
+           FROM (SELECT $1 AS id, $2 AS event_key, $3 AS order_id, $4 AS recipient, \
+             $5 AS phone, $6 AS channel, $7 AS template, $8 AS parameters, \
+             $9 AS critical, $10 AS rank, $11 AS state, $12 AS reason, \
+             $13 AS occurred_at, $14 AS created_at, $15 AS sms_fallback) AS b) \
+         WHERE true \
+         ON CONFLICT (event_key, recipient, channel) DO NOTHING \
+         RETURNING state = 'shed'",
+        insert = insert_judged("created_at"),
+        sheddable_b = sheddable("b"),
+        n_overtakes_b = overtakes("n", "b"),
+    )
+});
+
+/// [`insert`] on SQLite: the queued messages one new record overtakes, shed.
+static OVERTAKEN_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE notifications AS old SET state = 'shed', reason = 'superseded' \
+         FROM (SELECT $1 AS order_id, $2 AS recipient, $3 AS channel, \
+         $4 AS occurred_at, $5 AS rank) AS new WHERE {sheddable_old} AND {new_overtakes_old}",
+        sheddable_old = sheddable("old"),
+        new_overtakes_old = overtakes("new", "old"),
+    )
+});
+
 /// Records `records` (those already recorded are left as they are) and sheds the queued
 /// messages they overtake, so the customer gets the freshest status rather than a backlog.
 /// On Postgres in one statement (one round trip for a whole batch of events), on SQLite one
@@ -281,51 +362,11 @@ pub async fn insert(
     };
     match db.backend() {
         Backend::Postgres(pool) => {
-            // `batch`: the records. `judged`: each marked late when another record of the
-            // batch overtakes it (it ranks below first among its order, recipient and channel,
-            // newest first) or a message already recorded does. `new`: those recorded, the
-            // late ones as shed. `overtaken`: the queued messages already there that a new
-            // one overtakes. Each lookup in the table is per record (a subquery, a lateral
-            // join), so it probes an index whatever plan is cached for the statement: written
-            // as a join, it was planned as a scan.
-            let sql = format!(
-                "WITH batch AS ( \
-                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                   $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[], \
-                   $11::text[], $12::text[], $13::bigint[], $14::bool[], $15::int[]) \
-                   AS r(id, event_key, order_id, recipient, phone, channel, template, \
-                   parameters, critical, rank, state, reason, occurred_at, sms_fallback, \
-                   position)), \
-                 judged AS MATERIALIZED ( \
-                   SELECT b.*, ({sheddable_b} AND ( \
-                     rank() OVER (PARTITION BY b.order_id, b.recipient, b.channel \
-                       ORDER BY b.occurred_at DESC, b.rank DESC) > 1 \
-                     OR EXISTS (SELECT 1 FROM notifications n WHERE {n_overtakes_b}))) AS late \
-                   FROM batch b), \
-                 new AS ( \
-                   {insert} FROM judged ORDER BY position \
-                   ON CONFLICT (event_key, recipient, channel) DO NOTHING \
-                   RETURNING order_id, recipient, channel, occurred_at, rank, state), \
-                 overtaken AS ( \
-                   UPDATE notifications SET state = 'shed', reason = 'superseded' \
-                   WHERE id IN (SELECT found.id FROM new CROSS JOIN LATERAL ( \
-                     SELECT old.id FROM notifications old \
-                     WHERE {sheddable_old} AND {new_overtakes_old} \
-                     FOR UPDATE SKIP LOCKED) AS found) \
-                   RETURNING id) \
-                 SELECT (SELECT count(*) FROM new), \
-                   (SELECT count(*) FROM overtaken) \
-                   + (SELECT count(*) FROM new WHERE state = 'shed')",
-                sheddable_b = sheddable("b"),
-                n_overtakes_b = overtakes("n", "b"),
-                insert = insert_judged("$16"),
-                sheddable_old = sheddable("old"),
-                new_overtakes_old = overtakes("new", "old"),
-            );
+            let sql: &str = &INSERT_POSTGRES;
             let column = |f: &dyn Fn(&NewRecord) -> Option<String>| -> Vec<Option<String>> {
                 records.iter().map(f).collect()
             };
-            let (added, superseded): (i64, i64) = sqlx::query_as(&sql)
+            let (added, superseded): (i64, i64) = sqlx::query_as(sql)
                 .bind(column(&|r| Some(r.id())))
                 .bind(column(&|r| Some(r.event_key.clone())))
                 .bind(column(&|r| r.order_id.clone()))
@@ -356,35 +397,11 @@ pub async fn insert(
             })
         }
         Backend::Sqlite(pool) => {
-            // Each record is judged against the messages before it, those of this batch
-            // included (inserted one by one in the same transaction), and sheds those it
-            // overtakes: so nothing of a batch is left for the sweep.
-            let sql = format!(
-                "{insert} FROM ( \
-                   SELECT b.*, ({sheddable_b} AND EXISTS ( \
-                     SELECT 1 FROM notifications n WHERE {n_overtakes_b})) AS late \
-                   FROM (SELECT $1 AS id, $2 AS event_key, $3 AS order_id, $4 AS recipient, \
-                     $5 AS phone, $6 AS channel, $7 AS template, $8 AS parameters, \
-                     $9 AS critical, $10 AS rank, $11 AS state, $12 AS reason, \
-                     $13 AS occurred_at, $14 AS created_at, $15 AS sms_fallback) AS b) \
-                 WHERE true \
-                 ON CONFLICT (event_key, recipient, channel) DO NOTHING \
-                 RETURNING state = 'shed'",
-                insert = insert_judged("created_at"),
-                sheddable_b = sheddable("b"),
-                n_overtakes_b = overtakes("n", "b"),
-            );
-            let overtaken = format!(
-                "UPDATE notifications AS old SET state = 'shed', reason = 'superseded' \
-                 FROM (SELECT $1 AS order_id, $2 AS recipient, $3 AS channel, \
-                 $4 AS occurred_at, $5 AS rank) AS new WHERE {sheddable_old} AND {new_overtakes_old}",
-                sheddable_old = sheddable("old"),
-                new_overtakes_old = overtakes("new", "old"),
-            );
+            let (sql, overtaken): (&str, &str) = (&INSERT_SQLITE, &OVERTAKEN_SQLITE);
             let mut tx = pool.begin_safely().await?;
             let mut inserted = Inserted::default();
             for record in records {
-                let late: Option<bool> = sqlx::query_scalar(&sql)
+                let late: Option<bool> = sqlx::query_scalar(sql)
                     .bind(record.id())
                     .bind(&record.event_key)
                     .bind(&record.order_id)
@@ -408,7 +425,7 @@ pub async fn insert(
                 };
                 inserted.added += 1;
                 inserted.superseded += u64::from(late);
-                inserted.superseded += sqlx::query(&overtaken)
+                inserted.superseded += sqlx::query(overtaken)
                     .bind(&record.order_id)
                     .bind(&record.recipient)
                     .bind(&record.channel)
@@ -536,6 +553,27 @@ pub enum Outcome {
     },
 }
 
+/// [`finish`]'s statement. A message going back to the queue that a newer one overtook while
+/// it was being sent is shed instead: recording sheds only what is queued, and the sweep
+/// comes seldom.
+static FINISH: LazyLock<String> = LazyLock::new(|| {
+    let overtaken = format!(
+        "$2 = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
+           SELECT 1 FROM notifications newer WHERE {newer_overtakes})",
+        newer_overtakes = overtakes("newer", "notifications"),
+    );
+    format!(
+        "UPDATE notifications SET \
+         state = CASE WHEN {overtaken} THEN 'shed' ELSE $2 END, \
+         reason = CASE WHEN {overtaken} THEN 'superseded' ELSE $3 END, \
+         provider = $4, request_id = $5, \
+         attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL, \
+         recipient_seq = $9, delivery_check_at = $10, delivery = $11, \
+         delivered_at = CASE WHEN $11 IS NULL THEN NULL ELSE $8 END \
+         WHERE id = $1 AND state = 'sending'"
+    )
+});
+
 /// Ends a claim. `attempted` says whether the provider was called this time.
 pub async fn finish(
     db: &Database,
@@ -570,24 +608,7 @@ pub async fn finish(
         Outcome::Shed(reason) => (state::SHED, Some(reason.clone()), now),
         Outcome::Retry { at, reason } => (state::QUEUED, Some(reason.clone()), *at),
     };
-    // A message going back to the queue that a newer one overtook while it was being sent
-    // is shed instead: recording sheds only what is queued, and the sweep comes seldom.
-    let overtaken = format!(
-        "$2 = 'queued' AND NOT critical AND order_id IS NOT NULL AND EXISTS ( \
-           SELECT 1 FROM notifications newer WHERE {newer_overtakes})",
-        newer_overtakes = overtakes("newer", "notifications"),
-    );
-    let sql = format!(
-        "UPDATE notifications SET \
-         state = CASE WHEN {overtaken} THEN 'shed' ELSE $2 END, \
-         reason = CASE WHEN {overtaken} THEN 'superseded' ELSE $3 END, \
-         provider = $4, request_id = $5, \
-         attempts = attempts + $6, next_attempt_at = $7, sent_at = $8, claimed_until = NULL, \
-         recipient_seq = $9, delivery_check_at = $10, delivery = $11, \
-         delivered_at = CASE WHEN $11 IS NULL THEN NULL ELSE $8 END \
-         WHERE id = $1 AND state = 'sending'"
-    );
-    on_pool!(db, |pool| sqlx::query(&sql)
+    on_pool!(db, |pool| sqlx::query(&FINISH)
         .bind(id)
         .bind(state)
         .bind(reason)

@@ -124,11 +124,10 @@ async fn a_newer_status_of_the_same_order_supersedes_a_queued_one() {
 /// status a newer one follows, the older of two in one batch, and a message that arrives after
 /// a newer one of its order. A critical message, another order's and another recipient's
 /// are kept.
-async fn recording_sheds_what_a_new_message_overtakes(kind: Kind) {
-    let test = TestDatabase::new(kind).await;
+async fn recording_sheds_what_a_new_message_overtakes(db: &Database) {
     let now = records::now_ms();
     let insert = |batch: Vec<NewRecord>| {
-        let db = test.db.clone();
+        let db = db.clone();
         async move { records::insert(&db, &batch, now).await.expect("insert") }
     };
     let other_recipient = NewRecord {
@@ -161,7 +160,7 @@ async fn recording_sheds_what_a_new_message_overtakes(kind: Kind) {
     let again = insert(vec![record("o1", template::ORDER_PAID, now + 1)]).await;
     assert_eq!((again.added, again.superseded), (0, 0));
 
-    let rows = records::all(&test.db, 100).await.expect("rows");
+    let rows = records::all(db, 100).await.expect("rows");
     let mut seen: Vec<(String, String, String, Option<String>)> = rows
         .iter()
         .map(|r| {
@@ -210,39 +209,21 @@ async fn recording_sheds_what_a_new_message_overtakes(kind: Kind) {
             row("o3/customer:c", "EATS_ORDER_REJECTED", "queued", None),
         ]
     );
-    test.cleanup().await;
-}
-
-#[tokio::test]
-async fn recording_sheds_what_a_new_message_overtakes_on_sqlite() {
-    recording_sheds_what_a_new_message_overtakes(Kind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn recording_sheds_what_a_new_message_overtakes_on_postgres() {
-    recording_sheds_what_a_new_message_overtakes(Kind::Postgres).await;
 }
 
 /// A message being sent when a newer one is recorded is left alone (it is not queued), but if
 /// the send fails and it goes back to the queue, it is shed then: it would otherwise go out
 /// before the newer status, long before the next sweep.
-async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(kind: Kind) {
-    let test = TestDatabase::new(kind).await;
+async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(db: &Database) {
     let now = records::now_ms();
-    records::insert(&test.db, &[record("o1", template::ORDER_PLACED, now)], now)
+    records::insert(db, &[record("o1", template::ORDER_PLACED, now)], now)
         .await
         .expect("insert");
-    let claimed = records::claim(&test.db, now, 60_000, 10)
-        .await
-        .expect("claim");
+    let claimed = records::claim(db, now, 60_000, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
-    let newer = records::insert(
-        &test.db,
-        &[record("o1", template::ORDER_PAID, now + 1)],
-        now,
-    )
-    .await
-    .expect("insert");
+    let newer = records::insert(db, &[record("o1", template::ORDER_PAID, now + 1)], now)
+        .await
+        .expect("insert");
     assert_eq!(
         (newer.added, newer.superseded),
         (1, 0),
@@ -252,10 +233,10 @@ async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(kind:
         at: now,
         reason: "provider busy".into(),
     };
-    records::finish(&test.db, &claimed[0].id, "webhook", &retry, true, now)
+    records::finish(db, &claimed[0].id, "webhook", &retry, true, now)
         .await
         .expect("finish");
-    let rows = records::all(&test.db, 100).await.expect("rows");
+    let rows = records::all(db, 100).await.expect("rows");
     let placed = by_template(&rows, "EATS_ORDER_PLACED");
     assert_eq!(
         (placed.state.as_str(), placed.reason.as_deref()),
@@ -263,39 +244,25 @@ async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(kind:
     );
     assert_eq!(by_template(&rows, "EATS_ORDER_PAID").state, "queued");
     // A retry nothing overtook goes back to the queue.
-    let claimed = records::claim(&test.db, now, 60_000, 10)
-        .await
-        .expect("claim");
+    let claimed = records::claim(db, now, 60_000, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
-    records::finish(&test.db, &claimed[0].id, "webhook", &retry, true, now)
+    records::finish(db, &claimed[0].id, "webhook", &retry, true, now)
         .await
         .expect("finish");
-    let rows = records::all(&test.db, 100).await.expect("rows");
+    let rows = records::all(db, 100).await.expect("rows");
     let paid = by_template(&rows, "EATS_ORDER_PAID");
     assert_eq!(
         (paid.state.as_str(), paid.reason.as_deref()),
         ("queued", Some("provider busy"))
     );
-    test.cleanup().await;
-}
-
-#[tokio::test]
-async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_on_sqlite() {
-    a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(Kind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_message_sent_in_vain_after_a_newer_one_came_is_shed_on_postgres() {
-    a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried(Kind::Postgres).await;
 }
 
 /// The sweep sheds a queued message a newer one overtook that recording could not see (two
 /// batches recorded at once, each blind to the other: made here by queueing a shed one again).
-async fn the_sweep_sheds_what_recording_missed(kind: Kind) {
-    let test = TestDatabase::new(kind).await;
+async fn the_sweep_sheds_what_recording_missed(db: &Database) {
     let now = records::now_ms();
     records::insert(
-        &test.db,
+        db,
         &[
             record("o1", template::ORDER_PAID, now + 1),
             record("o1", template::ORDER_PLACED, now),
@@ -305,15 +272,15 @@ async fn the_sweep_sheds_what_recording_missed(kind: Kind) {
     )
     .await
     .expect("insert");
-    eats_store::on_pool!(test.db.for_notification_updates(), |pool| sqlx::query(
+    eats_store::on_pool!(db.for_notification_updates(), |pool| sqlx::query(
         "UPDATE notifications SET state = 'queued', reason = NULL WHERE state = 'shed'"
     )
     .execute(pool)
     .await
     .map(drop))
     .expect("queueing it again");
-    assert_eq!(records::shed_superseded(&test.db).await.expect("sweep"), 1);
-    let rows = records::all(&test.db, 100).await.expect("rows");
+    assert_eq!(records::shed_superseded(db).await.expect("sweep"), 1);
+    let rows = records::all(db, 100).await.expect("rows");
     let states: Vec<(Option<&str>, &str, &str)> = rows
         .iter()
         .map(|r| (r.order_id.as_deref(), r.template.as_str(), r.state.as_str()))
@@ -322,18 +289,13 @@ async fn the_sweep_sheds_what_recording_missed(kind: Kind) {
     assert!(states.contains(&(Some("o1"), "EATS_ORDER_PLACED", "shed")));
     assert!(states.contains(&(Some("o1"), "EATS_ORDER_PAID", "queued")));
     assert!(states.contains(&(Some("o2"), "EATS_ORDER_PLACED", "queued")));
-    test.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_sweep_sheds_what_recording_missed_on_sqlite() {
-    the_sweep_sheds_what_recording_missed(Kind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn the_sweep_sheds_what_recording_missed_on_postgres() {
-    the_sweep_sheds_what_recording_missed(Kind::Postgres).await;
-}
+eats_store::on_both_backends!(
+    recording_sheds_what_a_new_message_overtakes,
+    a_message_sent_in_vain_after_a_newer_one_came_is_shed_not_retried,
+    the_sweep_sheds_what_recording_missed,
+);
 
 #[tokio::test]
 async fn messages_past_their_freshness_deadline_are_shed_money_ones_later() {

@@ -158,6 +158,35 @@ pub fn writer_turns(rendered_metrics: &str, by: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().expect("a count"))
 }
 
+/// Runs each async test function `name(&Database)` against a fresh Postgres database
+/// (module `postgres`) and a fresh SQLite file (module `sqlite`), each cleaned up after: one
+/// body for both backends, which must behave alike.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = $crate::testing::TestDatabase::postgres().await;
+                    super::$name(&test.db).await;
+                    test.cleanup().await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = $crate::testing::TestDatabase::sqlite().await;
+                    super::$name(&test.db).await;
+                    test.cleanup().await;
+                }
+            )+
+        }
+    };
+}
+
 /// Scripted journeys through the domain, so feed, projection and API tests start from
 /// realistic event histories.
 pub mod scenario {

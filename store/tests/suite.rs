@@ -910,33 +910,7 @@ async fn a_first_event_is_read_once_and_kept(db: &Database) {
     assert_eq!(found.aggregate_id, later.to_string());
 }
 
-/// Runs each suite function against a fresh Postgres database and a fresh SQLite file.
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let test = eats_store::testing::TestDatabase::postgres().await;
-                    super::$name(&test.db).await;
-                    test.cleanup().await;
-                }
-            )+
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let test = eats_store::testing::TestDatabase::sqlite().await;
-                    super::$name(&test.db).await;
-                    test.cleanup().await;
-                }
-            )+
-        }
-    };
-}
-
-on_both_backends!(
+eats_store::on_both_backends!(
     commands_append_events_that_load_back_in_order_with_metadata,
     an_order_is_priced_from_the_menu_in_the_event_store,
     a_menu_change_from_another_process_prices_the_next_order,
